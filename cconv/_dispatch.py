@@ -1,0 +1,61 @@
+"""Choose, once at import, the instruction-set variant of the kernel modules.
+
+Every kernel module is built for baseline x86-64 and, on x86-64, for AVX2+FMA and for AVX-512
+(setup.py). The CPU is asked first (cconv._cpu, baseline code: safe on any CPU), and only a variant
+it supports is ever imported: a module built with -mavx2 may use AVX2 in its own init code.
+CCONV_SIMD=baseline|avx2|avx512 forces a level (never above what the CPU supports).
+"""
+import importlib
+import os
+import warnings
+
+from . import _cpu
+
+SIMD_LEVELS = ("baseline", "avx2", "avx512")
+
+
+def supported_levels():
+    """SIMD levels this CPU and OS can run, lowest first."""
+    features = _cpu.cpu_features()
+    levels = ["baseline"]
+    if features["avx2_fma"]:
+        levels.append("avx2")
+        if features["avx512"]:
+            levels.append("avx512")
+    return levels
+
+
+def _requested_level():
+    value = os.environ.get("CCONV_SIMD", "").strip().lower()
+    if value in ("", "auto"):
+        return None
+    if value not in SIMD_LEVELS:
+        warnings.warn(f"CCONV_SIMD={value!r} is not one of {', '.join(SIMD_LEVELS)} or 'auto'; "
+                      "choosing automatically", RuntimeWarning, stacklevel=3)
+        return None
+    return value
+
+
+def _load(level):
+    return importlib.import_module(f"cconv._direct_{level}")
+
+
+def _choose():
+    supported = supported_levels()
+    requested = _requested_level()
+    candidates = supported[::-1]
+    if requested is not None:
+        if requested not in supported:
+            warnings.warn(f"CCONV_SIMD={requested} is not supported by this CPU; "
+                          f"using at most {supported[-1]}", RuntimeWarning, stacklevel=3)
+        else:
+            candidates = candidates[candidates.index(requested):]
+    for level in candidates:
+        try:
+            return level, requested, _load(level)
+        except ImportError:  # that variant was not built (e.g. not x86-64)
+            continue
+    raise ImportError("cconv: no kernel module could be imported; the build is incomplete")
+
+
+LEVEL, REQUESTED, direct = _choose()

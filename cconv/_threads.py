@@ -1,0 +1,117 @@
+"""How many OpenMP threads cconv uses: one function decides (cf. sklearn's
+_openmp_effective_n_threads).
+
+Default: OMP_NUM_THREADS when set, else the CPUs this process may really use: its affinity mask
+and, in a container, the cgroup CPU quota (cpu.max). Thread pools sized to the host's cores inside
+a 2-CPU container are a known 10-30x slowdown elsewhere (pytorch#16717, onnxruntime#29510).
+threadpoolctl limits our OpenMP runtime by calling omp_set_num_threads() in the calling thread;
+such a limit is honoured (see effective_num_threads).
+"""
+import math
+import operator
+import os
+
+from . import _cpu
+
+OPENMP = _cpu.openmp_version() > 0
+
+
+def _affinity_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _cgroup_cpu_limit():
+    """CPUs allowed by the cgroup quota (v2 cpu.max, or v1 cfs), rounded up; None if unlimited."""
+    limits = []
+    cgroup = _read("/proc/self/cgroup") or ""
+    for line in cgroup.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        hier, controllers, path = parts
+        if hier == "0" and controllers == "":  # cgroup v2: check every level up to the root
+            path = path.strip("/")
+            while True:
+                value = _read(os.path.join("/sys/fs/cgroup", path, "cpu.max"))
+                if value:
+                    quota, _, period = value.partition(" ")
+                    if quota != "max" and period:
+                        limits.append(int(quota) / int(period))
+                if not path:
+                    break
+                path = os.path.dirname(path)
+    for base in ("/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"):  # cgroup v1
+        quota, period = _read(f"{base}/cpu.cfs_quota_us"), _read(f"{base}/cpu.cfs_period_us")
+        if quota and period and int(quota) > 0 and int(period) > 0:
+            limits.append(int(quota) / int(period))
+    if not limits:
+        return None
+    return max(1, math.ceil(min(limits)))
+
+
+def _env_threads():
+    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    try:
+        n = int(value)
+    except ValueError:
+        return None
+    return n if n >= 1 else None
+
+
+def default_num_threads():
+    """OMP_NUM_THREADS if set, else min(affinity CPUs, cgroup quota)."""
+    n = _env_threads()
+    if n is None:
+        n = _affinity_cpus()
+        quota = _cgroup_cpu_limit()
+        if quota is not None:
+            n = min(n, quota)
+    return max(1, n)
+
+
+_configured = default_num_threads()
+# What omp_get_max_threads() says when nobody has limited it: a different value in the calling
+# thread means threadpoolctl (or the user) called omp_set_num_threads().
+_omp_default = _cpu.omp_max_threads()
+
+
+def get_num_threads():
+    """The number of threads cconv's kernels use (1 in a build without OpenMP)."""
+    return _configured if OPENMP else 1
+
+
+def set_num_threads(n):
+    """Set the number of threads cconv's kernels use, for every calling thread.
+
+    n must be an int >= 1. In a build without OpenMP it is accepted and has no effect.
+    """
+    global _configured
+    if isinstance(n, bool) or not hasattr(n, "__index__"):
+        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__} {n!r}")
+    n = operator.index(n)
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    _configured = n
+
+
+def effective_num_threads():
+    """Threads for the next kernel call from this thread: get_num_threads(), lowered by a
+    threadpoolctl limit (omp_set_num_threads in this thread)."""
+    if not OPENMP:
+        return 1
+    n = _configured
+    omp = _cpu.omp_max_threads()
+    if omp != _omp_default and omp < n:
+        n = omp
+    return max(1, n)

@@ -1,0 +1,50 @@
+/* The one GEMM microkernel of cconv, shared by the direct and the Winograd paths.
+ *
+ *   C[MR x NR] (+)= A[MR x kc] * B[kc x NR]   (then + bias on the last pass over K)
+ *
+ * A is packed as kc columns of MR values (a[p*MR + i]); each value is broadcast.
+ * B is packed as kc rows of NR values (b[p*NR + j]); NR is CC_NV vectors, loaded whole.
+ * C rows are ldc elements apart, columns contiguous. The MR x NR accumulators stay in registers:
+ * 12 of 16 on SSE2/AVX2 (6 x 2 vectors), 24 of 32 on AVX-512 (12 x 2).
+ * In the direct NCHW convolution A holds weights (rows = output channels) and B an im2col panel
+ * of NR output pixels; in Winograd A holds transformed weights and B transformed input tiles.
+ */
+#ifndef CC_GEMM_UKERNEL_H
+#define CC_GEMM_UKERNEL_H
+
+#include "cc_simd.h"
+
+#define CC_NV 2
+#if CC_VECTOR_BYTES == 64
+#  define CC_MR 12
+#else
+#  define CC_MR 6
+#endif
+#define CC_NR_F32 (CC_NV * CC_VL_F32)
+#define CC_NR_F64 (CC_NV * CC_VL_F64)
+
+#define CC_T float
+#define CC_V cc_vf32
+#define CC_VL CC_VL_F32
+#define CC_NR CC_NR_F32
+#define CC_FN(name) name##_f32
+#include "cc_gemm_ukernel_impl.h"
+#undef CC_T
+#undef CC_V
+#undef CC_VL
+#undef CC_NR
+#undef CC_FN
+
+#define CC_T double
+#define CC_V cc_vf64
+#define CC_VL CC_VL_F64
+#define CC_NR CC_NR_F64
+#define CC_FN(name) name##_f64
+#include "cc_gemm_ukernel_impl.h"
+#undef CC_T
+#undef CC_V
+#undef CC_VL
+#undef CC_NR
+#undef CC_FN
+
+#endif /* CC_GEMM_UKERNEL_H */

@@ -1,0 +1,115 @@
+"""Build cconv's Cython extensions.
+
+* cconv._cpu: CPU detection and OpenMP facts, compiled for baseline x86-64 only.
+* Kernel modules (pyx/_direct.pyx, ...): compiled once per instruction set, as
+  cconv.<module>_<isa>: baseline (no extra flags), avx2 (-mavx2 -mfma) and avx512 (the x86-64-v4
+  set); on other architectures only baseline. cconv._dispatch imports the best variant the CPU
+  supports at run time, so one wheel runs on every x86-64 CPU. Never -march=native.
+* OpenMP: the compiler is asked to compile, link and run a small OpenMP program; if it cannot,
+  or CCONV_NO_OPENMP=1, the same sources are built serial (python -m cconv info says so).
+* No -ffast-math: it breaks NaN/Inf semantics and, linked into a shared library, can switch the
+  whole process to flush-to-zero. FMA contraction is enabled explicitly instead.
+"""
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+KERNEL_MODULES = ["_direct"]
+
+IS_X86_64 = platform.machine().lower() in ("x86_64", "amd64", "x64")
+ISA_FLAGS = {"baseline": []}
+if IS_X86_64:
+    ISA_FLAGS["avx2"] = ["-mavx2", "-mfma"]
+    ISA_FLAGS["avx512"] = ["-mavx2", "-mfma", "-mavx512f", "-mavx512cd", "-mavx512bw",
+                           "-mavx512dq", "-mavx512vl"]
+
+COMMON_FLAGS = ["-O3", "-ffp-contract=fast", "-fno-math-errno", "-Wno-unused-function"]
+
+OPENMP_TEST = textwrap.dedent("""
+    #include <omp.h>
+    #include <stdio.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += 1;
+        printf("%d\\n", n > 0);
+        return n > 0 ? 0 : 1;
+    }
+""")
+
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": False,
+    "wraparound": False,
+    "initializedcheck": False,
+    "nonecheck": False,
+    "cdivision": True,
+}
+
+
+def _openmp_flags(compiler):
+    """OpenMP compile/link flags that work with this compiler, or None (serial build)."""
+    if os.environ.get("CCONV_NO_OPENMP", "") not in ("", "0"):
+        print("cconv: CCONV_NO_OPENMP set, building without OpenMP")
+        return None
+    flag = "/openmp" if compiler.compiler_type == "msvc" else "-fopenmp"
+    tmp = tempfile.mkdtemp(prefix="cconv_omp_")
+    try:
+        src = os.path.join(tmp, "omp_test.c")
+        with open(src, "w") as f:
+            f.write(OPENMP_TEST)
+        objs = compiler.compile([src], output_dir=tmp, extra_postargs=[flag])
+        exe = os.path.join(tmp, "omp_test")
+        compiler.link_executable(objs, exe, extra_postargs=[flag])
+        out = subprocess.run([exe], capture_output=True, text=True, timeout=60)
+        if out.returncode != 0 or out.stdout.strip() != "1":
+            raise RuntimeError(out.stdout + out.stderr)
+    except Exception as exc:  # any failure means: build serial
+        print(f"cconv: the compiler cannot build OpenMP code ({type(exc).__name__}); "
+              "building without OpenMP")
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return flag
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        omp = _openmp_flags(self.compiler)
+        for ext in self.extensions:
+            if omp:
+                ext.extra_compile_args.append(omp)
+                ext.extra_link_args.append(omp)
+        super().build_extensions()
+
+
+def _extensions():
+    include = [os.path.join("pyx", "include"), "pyx"]
+    exts = cythonize(
+        [Extension("cconv._cpu", ["pyx/_cpu.pyx"], include_dirs=include,
+                   extra_compile_args=list(COMMON_FLAGS))],
+        build_dir=os.path.join("build", "cython", "baseline"),
+        compiler_directives=DIRECTIVES, include_path=["pyx"],
+    )
+    for isa, flags in ISA_FLAGS.items():
+        # One cythonize call per instruction set: the same .pyx becomes a differently named
+        # module, and build_dir keeps the generated C files apart.
+        exts += cythonize(
+            [Extension(f"cconv.{mod}_{isa}", [f"pyx/{mod}.pyx"], include_dirs=include,
+                       extra_compile_args=COMMON_FLAGS + flags)
+             for mod in KERNEL_MODULES],
+            build_dir=os.path.join("build", "cython", isa),
+            compiler_directives=DIRECTIVES, include_path=["pyx"],
+        )
+    return exts
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})
