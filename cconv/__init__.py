@@ -2,8 +2,29 @@
 
 A Cython extension with OpenMP: a blocked direct convolution behind a thin Python API.
 """
-from ._version import __version__
-from ._conv import conv2d
-from ._threads import get_num_threads, set_num_threads
+import os as _os
+import sys as _sys
 
-__all__ = ["conv2d", "get_num_threads", "set_num_threads", "__version__"]
+try:
+    from . import _cpu  # noqa: F401  (compiled: absent from an unbuilt source checkout)
+except ImportError:
+    # `python -m cconv` or `python -c "import cconv"` run from the root of a source checkout finds
+    # this unbuilt folder before the installed package (the current directory comes first on
+    # sys.path). Hand over to the installed build if there is one.
+    _root = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+    _sys.path[:] = [p for p in _sys.path if _os.path.abspath(p or _os.curdir) != _root]
+    del _sys.modules[__name__]
+    try:
+        import cconv as _installed
+    except ImportError:
+        raise ImportError(
+            "cconv is imported from its source folder and is not built. Install it "
+            "(`pip install .`) and run from elsewhere, or build in place "
+            "(`python setup.py build_ext --inplace`).") from None
+    _sys.modules[__name__] = _installed
+else:
+    from ._version import __version__
+    from ._conv import conv2d
+    from ._threads import get_num_threads, set_num_threads
+
+    __all__ = ["conv2d", "get_num_threads", "set_num_threads", "__version__"]

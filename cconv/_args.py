@@ -52,7 +52,7 @@ class ConvGeometry(NamedTuple):
 
 
 def _fmt_shape(shape):
-    return "(" + ", ".join(str(s) for s in shape) + ")"
+    return str(tuple(int(s) for s in shape))
 
 
 def as_float_array(value, name, fname):
@@ -69,6 +69,11 @@ def as_float_array(value, name, fname):
         raise TypeError(f"{fname}: {name} must be a float32 or float64 array, "
                         f"got dtype {value.dtype}")
     return value
+
+
+def native_dtype(a):
+    """float32 or float64 in native byte order: what a is computed and returned as."""
+    return a.dtype.newbyteorder("=")
 
 
 def kernel_ready(a):
@@ -175,8 +180,10 @@ def parse_conv2d(input, weight, bias, stride, padding, dilation, groups, fname="
     if w.ndim != 4:
         raise ValueError(f"{fname}: weight must be 4-D (C_out, C_in/groups, kH, kW), "
                          f"got shape {_fmt_shape(w.shape)}")
-    if w.dtype != x.dtype:
-        raise TypeError(f"{fname}: weight dtype {w.dtype} does not match input dtype {x.dtype}")
+    dtype = native_dtype(x)
+    if native_dtype(w) != dtype:
+        raise TypeError(f"{fname}: weight dtype {native_dtype(w)} does not match input dtype "
+                        f"{dtype}")
     batched = x.ndim == 4
     x4 = x if batched else x[None]
     n, c_in, h, wd = x4.shape
@@ -196,8 +203,9 @@ def parse_conv2d(input, weight, bias, stride, padding, dilation, groups, fname="
     b = None
     if bias is not None:
         b = as_float_array(bias, "bias", fname)
-        if b.dtype != x.dtype:
-            raise TypeError(f"{fname}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
+        if native_dtype(b) != dtype:
+            raise TypeError(f"{fname}: bias dtype {native_dtype(b)} does not match input dtype "
+                            f"{dtype}")
         if b.shape != (c_out,):
             raise ValueError(f"{fname}: bias must have shape ({c_out},) to match weight shape "
                              f"{_fmt_shape(w.shape)}, got {_fmt_shape(b.shape)}")
@@ -215,7 +223,7 @@ def parse_conv2d(input, weight, bias, stride, padding, dilation, groups, fname="
             f"(input shape {_fmt_shape(x.shape)}, weight shape {_fmt_shape(w.shape)})")
     geom = ConvGeometry(n, c_in, h, wd, c_out, kh, kw, stride[0], stride[1], top, bottom, left,
                         right, dilation[0], dilation[1], groups, h_out, w_out)
-    check_output_size(geom, x.dtype, fname)
+    check_output_size(geom, dtype, fname)
     return kernel_ready(x4), kernel_ready(w), b, geom, batched
 
 

@@ -31,10 +31,13 @@ def _read(path):
         return None
 
 
-def _cgroup_cpu_limit():
-    """CPUs allowed by the cgroup quota (v2 cpu.max, or v1 cfs), rounded up; None if unlimited."""
+def _cgroup_cpu_limit(proc_cgroup="/proc/self/cgroup", root="/sys/fs/cgroup"):
+    """CPUs allowed by the cgroup quota (v2 cpu.max, or v1 cfs), rounded up; None if unlimited.
+
+    In cgroup v2 a quota on any ancestor of the process's group limits it too: the smallest wins.
+    """
     limits = []
-    cgroup = _read("/proc/self/cgroup") or ""
+    cgroup = _read(proc_cgroup) or ""
     for line in cgroup.splitlines():
         parts = line.split(":", 2)
         if len(parts) != 3:
@@ -43,7 +46,7 @@ def _cgroup_cpu_limit():
         if hier == "0" and controllers == "":  # cgroup v2: check every level up to the root
             path = path.strip("/")
             while True:
-                value = _read(os.path.join("/sys/fs/cgroup", path, "cpu.max"))
+                value = _read(os.path.join(root, path, "cpu.max"))
                 if value:
                     quota, _, period = value.partition(" ")
                     if quota != "max" and period:
@@ -51,7 +54,7 @@ def _cgroup_cpu_limit():
                 if not path:
                     break
                 path = os.path.dirname(path)
-    for base in ("/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"):  # cgroup v1
+    for base in (f"{root}/cpu", f"{root}/cpu,cpuacct"):  # cgroup v1
         quota, period = _read(f"{base}/cpu.cfs_quota_us"), _read(f"{base}/cpu.cfs_period_us")
         if quota and period and int(quota) > 0 and int(period) > 0:
             limits.append(int(quota) / int(period))

@@ -1,0 +1,29 @@
+"""python -m cconv [info | examples]
+
+  (no argument)  run PyTorch's conv2d documentation examples and layers of ResNet-50, VGG-16 and
+                 MobileNetV2; print time, GFLOP/s and the error against a float64 reference;
+                 exit 1 if an error exceeds its bound
+  info           version, compiler, OpenMP, threads and SIMD level
+"""
+import sys
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    cmd = argv[0] if argv else "examples"
+    if cmd in ("-h", "--help", "help"):
+        print(__doc__)
+        return 0
+    if cmd == "info":
+        from ._info import print_info
+        print_info()
+        return 0
+    if cmd == "examples":
+        from ._examples import run_examples
+        return run_examples(argv[1:])
+    print(f"python -m cconv: unknown command {cmd!r}\n{__doc__}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

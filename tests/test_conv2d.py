@@ -1,0 +1,171 @@
+"""conv2d against the float64 reference (and torch) over the parameter space."""
+import itertools
+
+import numpy as np
+import pytest
+
+import cconv
+from conftest import assert_conv_matches
+
+DTYPES = [np.float32, np.float64]
+
+
+def make(rng, xshape, wshape, bias=True, dtype=np.float32):
+    x = rng.standard_normal(xshape).astype(dtype)
+    w = rng.standard_normal(wshape).astype(dtype)
+    b = rng.standard_normal(wshape[0]).astype(dtype) if bias else None
+    return x, w, b
+
+
+# The five examples of torch.nn.functional.conv2d's documentation
+DOC_EXAMPLES = [
+    ((1, 3, 224, 224), (64, 3, 3, 3), True, dict(padding=1)),
+    ((4, 64, 112, 112), (128, 64, 3, 3), False, dict(stride=2, padding=1)),
+    ((1, 128, 32, 32), (128, 128, 3, 3), False, dict(padding=2, dilation=2)),
+    ((32, 64, 28, 28), (64, 1, 3, 3), False, dict(padding=1, groups=64)),
+    ((8, 128, 16, 16), (256, 128, 3, 3), False, dict(stride=(2, 2), padding=(1, 1))),
+]
+
+
+@pytest.mark.parametrize("xshape,wshape,bias,params", DOC_EXAMPLES)
+def test_torch_documentation_examples(rng, xshape, wshape, bias, params):
+    assert_conv_matches(*make(rng, xshape, wshape, bias), **params)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c_in,c_out", [(1, 1), (3, 4), (4, 13), (13, 16), (16, 17), (17, 3)])
+@pytest.mark.parametrize("hw", [(1, 1), (9, 7), (25, 33)])
+def test_channels_and_sizes_leave_partial_blocks(rng, dtype, c_in, c_out, hw):
+    # 3x3, padding 1: every output exists for every size, partial MR/NR tiles everywhere
+    assert_conv_matches(*make(rng, (2, c_in) + hw, (c_out, c_in, 3, 3), dtype=dtype), padding=1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [(1, 1), (2, 2), (3, 3), (5, 5), (7, 7), (1, 3), (3, 1), (2, 5)])
+@pytest.mark.parametrize("stride", [1, 2, 3, (1, 2), (3, 1)])
+def test_kernel_and_stride(rng, dtype, k, stride):
+    x, w, b = make(rng, (2, 5, 17, 14), (7, 5) + k, dtype=dtype)
+    assert_conv_matches(x, w, b, stride=stride, padding=(k[0] // 2, k[1] // 2))
+
+
+@pytest.mark.parametrize("padding", [0, 1, 2, 4, (0, 3), (2, 1), "valid", "same",
+                                     ((0, 2), (1, 0)), ((3, 1), (0, 4))])
+@pytest.mark.parametrize("dilation", [1, 2, 3, (1, 2), (2, 3)])
+def test_padding_and_dilation(rng, padding, dilation):
+    x, w, b = make(rng, (1, 6, 15, 16), (8, 6, 3, 2))
+    assert_conv_matches(x, w, b, padding=padding, dilation=dilation)
+
+
+@pytest.mark.parametrize("k", [(2, 2), (4, 4), (3, 4), (1, 2)])
+@pytest.mark.parametrize("dilation", [1, 2, 3])
+def test_padding_same_even_kernels_split_like_torch(rng, k, dilation):
+    # the odd extra padding goes to the bottom/right, as torch splits it
+    x, w, b = make(rng, (1, 2, 8, 9), (3, 2) + k)
+    y = assert_conv_matches(x, w, b, padding="same", dilation=dilation)
+    assert y.shape[2:] == x.shape[2:]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c_in,c_out,groups", [
+    (4, 4, 2), (6, 9, 3), (8, 8, 8), (16, 32, 16), (13, 26, 13), (12, 6, 2), (64, 64, 64),
+    (3, 3, 3), (32, 64, 32)])
+def test_groups_grouped_depthwise_and_multiplier(rng, dtype, c_in, c_out, groups):
+    x, w, b = make(rng, (2, c_in, 11, 10), (c_out, c_in // groups, 3, 3), dtype=dtype)
+    assert_conv_matches(x, w, b, padding=1, groups=groups)
+    assert_conv_matches(x, w, b, stride=2, dilation=2, padding=2, groups=groups)
+
+
+@pytest.mark.parametrize("xhw,k,padding", [
+    ((2, 2), (3, 3), 5),       # padding far larger than the kernel and the input
+    ((1, 1), (5, 5), 2),       # kernel larger than the unpadded input
+    ((3, 2), (7, 5), (3, 2)),
+    ((4, 4), (3, 3), 3),       # outputs that see only padding
+    ((1, 5), (1, 9), (0, 4)),
+])
+def test_padding_larger_than_kernel_and_kernel_larger_than_input(rng, xhw, k, padding):
+    x, w, b = make(rng, (2, 3) + xhw, (5, 3) + k)
+    assert_conv_matches(x, w, b, padding=padding)
+    assert_conv_matches(x, w, None, padding=padding, stride=2)
+
+
+def test_all_combinations_small(rng):
+    """Every combination of a few values of each parameter, on a small odd-sized input."""
+    for (k, stride, padding, dilation, groups, bias) in itertools.product(
+            [(1, 1), (3, 3), (2, 3)], [1, 2], [0, 1, "same"], [1, 2], [1, 3], [False, True]):
+        if padding == "same" and stride != 1:
+            continue
+        x, w, b = make(rng, (1, 6, 9, 8), (6, 6 // groups) + k, bias)
+        assert_conv_matches(x, w, b, stride=stride, padding=padding, dilation=dilation,
+                            groups=groups)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_unbatched_input(rng, dtype):
+    x, w, b = make(rng, (3, 10, 12), (4, 3, 3, 3), dtype=dtype)
+    y = assert_conv_matches(x, w, b, padding=1)
+    assert y.shape == (4, 10, 12)
+    np.testing.assert_array_equal(y, cconv.conv2d(x[None], w, b, padding=1)[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_empty_batch(rng, dtype):
+    x, w, b = make(rng, (0, 3, 10, 12), (4, 3, 3, 3), dtype=dtype)
+    y = cconv.conv2d(x, w, b, stride=2, padding=1)
+    assert y.shape == (0, 4, 5, 6) and y.dtype == dtype
+
+
+def test_zero_input_channels_gives_bias(rng):
+    # an empty sum: every output is the bias (torch returns a 0-channel tensor here)
+    x = np.zeros((2, 0, 5, 5), np.float32)
+    w = np.zeros((3, 0, 3, 3), np.float32)
+    b = np.array([1, -2, 3], np.float32)
+    y = cconv.conv2d(x, w, b)
+    assert y.shape == (2, 3, 3, 3)
+    np.testing.assert_array_equal(y, np.broadcast_to(b[:, None, None], (2, 3, 3, 3)))
+    np.testing.assert_array_equal(cconv.conv2d(x, w), np.zeros((2, 3, 3, 3)))
+
+
+def test_out_argument_written_in_place_and_returned(rng):
+    x, w, b = make(rng, (2, 3, 8, 8), (5, 3, 3, 3))
+    out = np.full((2, 5, 8, 8), np.nan, np.float32)
+    y = cconv.conv2d(x, w, b, padding=1, out=out)
+    assert y is out
+    np.testing.assert_array_equal(out, cconv.conv2d(x, w, b, padding=1))
+    out3 = np.full((5, 8, 8), np.nan, np.float32)
+    assert cconv.conv2d(x[0], w, b, padding=1, out=out3) is out3
+    np.testing.assert_array_equal(out3, out[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_results_identical_across_thread_counts(rng, dtype):
+    x, w, b = make(rng, (3, 17, 23, 19), (33, 17, 3, 3), dtype=dtype)
+    x1, w1, b1 = make(rng, (1, 64, 7, 7), (130, 64, 1, 1), dtype=dtype)
+    before = cconv.get_num_threads()
+    results = {}
+    try:
+        for n in (1, 2, 3):
+            cconv.set_num_threads(n)
+            results[n] = (cconv.conv2d(x, w, b, padding=1), cconv.conv2d(x1, w1, b1),
+                          cconv.conv2d(x, w, b, stride=2, groups=1))
+    finally:
+        cconv.set_num_threads(before)
+    # the summation order of an output never depends on how work is split across threads
+    for n in (2, 3):
+        for a, c in zip(results[1], results[n]):
+            np.testing.assert_array_equal(a, c)
+
+
+def test_nonfinite_values_propagate_like_torch(rng):
+    x, w, b = make(rng, (1, 2, 9, 9), (3, 2, 3, 3))
+    x[0, 0, 4, 4] = np.nan
+    x[0, 1, 0, 8] = np.inf
+    y = cconv.conv2d(x, w, b, padding=1)
+    ref = cconv.conv2d(np.nan_to_num(x, nan=0, posinf=0), w, b, padding=1)
+    nan_region = np.zeros((9, 9), bool)
+    nan_region[3:6, 3:6] = True
+    assert np.isnan(y[0][:, nan_region]).all()
+    inf_region = np.zeros((9, 9), bool)
+    inf_region[0:2, 7:9] = True
+    assert not np.isfinite(y[0][:, inf_region]).any()
+    clean = ~nan_region & ~inf_region
+    np.testing.assert_array_equal(y[0][:, clean], ref[0][:, clean])
