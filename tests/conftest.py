@@ -59,7 +59,8 @@ def assert_conv_matches(x, w, b=None, check_torch=True, **params):
     assert not bad.any(), (
         f"{bad.sum()} of {bad.size} outputs off; max err {np.nanmax(err):.3e}, "
         f"first at {np.argwhere(bad)[0]}; x {x.shape} w {w.shape} params {params}")
-    if check_torch and torch is not None:
+    # torch refuses empty spatial inputs even when padding gives a non-empty output
+    if check_torch and torch is not None and min(x.shape[-2:]) > 0:
         t = torch_conv2d(x, w, b, **params)
         terr = np.abs(y.astype(np.float64) - t)
         assert (terr <= 2 * bound).all(), f"vs torch: max err {terr.max():.3e}, params {params}"
