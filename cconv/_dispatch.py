@@ -36,8 +36,12 @@ def _requested_level():
     return value
 
 
+KERNEL_MODULES = ("direct", "peak")
+
+
 def _load(level):
-    return importlib.import_module(f"cconv._direct_{level}")
+    """The kernel modules of one level, by name; ImportError if any is missing."""
+    return {name: importlib.import_module(f"cconv._{name}_{level}") for name in KERNEL_MODULES}
 
 
 def _choose():
@@ -58,4 +62,6 @@ def _choose():
     raise ImportError("cconv: no kernel module could be imported; the build is incomplete")
 
 
-LEVEL, REQUESTED, direct = _choose()
+LEVEL, REQUESTED, _modules = _choose()
+direct = _modules["direct"]
+peak = _modules["peak"]
