@@ -32,6 +32,9 @@ if IS_X86_64:
                            "-mavx512dq", "-mavx512vl"]
 
 COMMON_FLAGS = ["-O3", "-ffp-contract=fast", "-fno-math-errno", "-Wno-unused-function"]
+# GCC turns short copy/zero loops into memmove/memset calls, whose call overhead dominates for
+# the runs of at most NR values the kernels copy; kept only where the compiler knows the flag.
+OPTIONAL_FLAGS = ["-fno-tree-loop-distribute-patterns"]
 
 OPENMP_TEST = textwrap.dedent("""
     #include <omp.h>
@@ -81,10 +84,31 @@ def _openmp_flags(compiler):
     return flag
 
 
+def _supported_flags(compiler, flags):
+    """The flags among `flags` that the compiler accepts (compiling an empty function)."""
+    ok = []
+    tmp = tempfile.mkdtemp(prefix="cconv_flags_")
+    try:
+        src = os.path.join(tmp, "flag_test.c")
+        with open(src, "w") as f:
+            f.write("int cconv_flag_test(void) { return 0; }\n")
+        for flag in flags:
+            try:
+                compiler.compile([src], output_dir=tmp, extra_postargs=[flag, "-Werror"])
+                ok.append(flag)
+            except Exception:
+                pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return ok
+
+
 class BuildExt(build_ext):
     def build_extensions(self):
         omp = _openmp_flags(self.compiler)
+        extra = _supported_flags(self.compiler, OPTIONAL_FLAGS)
         for ext in self.extensions:
+            ext.extra_compile_args.extend(extra)
             if omp:
                 ext.extra_compile_args.append(omp)
                 ext.extra_link_args.append(omp)

@@ -18,11 +18,11 @@ def parse_algorithm(algorithm, fname):
 
 def run_direct(x, weight, bias, geom, out4, num_threads):
     """Direct convolution of x (N, C_in, H, W) into out4 (N, C_out, H_out, W_out)."""
-    kernels = _dispatch.direct
-    packed = np.empty(kernels.packed_weights_size(geom.c_out, geom.k_len, geom.groups),
-                      dtype=x.dtype)
-    kernels.pack_weights_oihw_to_gkm(weight, geom.groups, packed)
-    kernels.conv2d_direct_nchw(x, packed, bias, out4, geom.groups, geom.kh, geom.kw,
+    # The microkernel reads the weights in place, one OIHW row per output channel: only their
+    # K = (C_in/g, kH, kW) values must be contiguous. Packing them per call would cost more
+    # than the convolution itself for layers with large weights and small images.
+    rows = np.ascontiguousarray(weight).reshape(-1)
+    _dispatch.direct.conv2d_direct_nchw(x, rows, geom.k_len, bias, out4, geom.groups, geom.kh, geom.kw,
                                geom.stride_h, geom.stride_w, geom.pad_top, geom.pad_left,
                                geom.dil_h, geom.dil_w, num_threads)
 

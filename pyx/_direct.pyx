@@ -4,18 +4,32 @@
 
     out[n, g*Mg + m, p] = bias[g*Mg + m] + sum_k W_g[m, k] * X_{n,g}[k, p]
 
-with k = (ci, kh, kw) over the C_in/groups input channels of the group and p an output pixel
-(oh * W_out + ow). X is never materialised: each task gathers the panel of X it needs (kc values
-of K x NC pixels, "im2col" of one block only) into a per-thread buffer that fits in L2, zero-filling
-the padding, and runs the GEMM microkernel (cc_gemm_ukernel.h) over it, the packed weights
-streaming from L2 and the NR-pixel B panel staying in L1 (the BLIS loop order).
+with k = (ci, kh, kw) over the C_in/groups input channels of the group and p an output pixel.
+X (the im2col matrix) is never materialised. Instead:
+
+1. The input is rewritten once into a *phase image*: zero-padded and split into the stride's
+   phases, xph[c][a, b][r, q] = xpad[a + stride_h*r, b + stride_w*q], only for the phases the
+   kernel taps use. Output pixel (oh, ow) numbered p' = oh*Wph + ow on a grid Wph wide (a few
+   columns wider than the output: the extra ones are computed and dropped), tap (ci, kh, kw)
+   reads xph at p' + a constant: every row of X is a contiguous run of the phase image, for any
+   stride, dilation and padding, with no bounds to check.
+2. Each task (image, group, block of NC grid pixels, block of output channels) copies the kc x NC
+   block of X it needs into a per-thread buffer of NR-wide panels (kc x NR stays in L1), runs the
+   GEMM microkernel (cc_gemm_ukernel.h) into a per-thread accumulator block over all of K, then
+   writes the valid pixels to the output with the bias (the BLIS loop order: B panel in L1,
+   weights streaming from L2).
+
+A 1x1 stride-1 convolution of contiguous planes needs neither: the microkernel reads X in place
+and writes the output directly.
+
+Weights are read in place, one OIHW row per output channel (lda = the row stride), or from the
+panels of pack_weights_oihw_to_gkm (lda = 0) when packed ahead (prepared convolutions).
 
 Built once per instruction set (setup.py); cconv._dispatch imports the variant the CPU supports.
 The caller (cconv._conv) validates every argument: nothing here checks shapes.
 """
 from cython.parallel cimport prange, threadid
 from libc.stdlib cimport malloc, free
-from libc.string cimport memset, memcpy
 from libc.stdint cimport uintptr_t
 
 from cython cimport floating
@@ -25,25 +39,79 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
     const int CC_MR
     const int CC_NR_F32
     const int CC_NR_F64
-    void cc_gemm_ukernel_f32(Py_ssize_t kc, const float* a, const float* b, float* c,
-                             Py_ssize_t ldc, int mr, int nr, int accumulate,
-                             const float* bias_rows)
-    void cc_gemm_ukernel_f64(Py_ssize_t kc, const double* a, const double* b, double* c,
-                             Py_ssize_t ldc, int mr, int nr, int accumulate,
-                             const double* bias_rows)
+    void cc_gemm_ukernel_f32(Py_ssize_t kc, const float* a, Py_ssize_t lda, const float* b,
+                             Py_ssize_t ldb, float* c, Py_ssize_t ldc, int mr, int nr,
+                             int accumulate, const float* bias_rows)
+    void cc_gemm_ukernel_f64(Py_ssize_t kc, const double* a, Py_ssize_t lda, const double* b,
+                             Py_ssize_t ldb, double* c, Py_ssize_t ldc, int mr, int nr,
+                             int accumulate, const double* bias_rows)
+
+cdef extern from "cc_copy.h" nogil:
+    void cc_copy_f32(float* dst, const float* src, Py_ssize_t n)
+    void cc_copy_f64(double* dst, const double* src, Py_ssize_t n)
+    void cc_copy_strided_f32(float* dst, const float* src, Py_ssize_t n, Py_ssize_t stride)
+    void cc_copy_strided_f64(double* dst, const double* src, Py_ssize_t n, Py_ssize_t stride)
+    void cc_zero_f32(float* dst, Py_ssize_t n)
+    void cc_zero_f64(double* dst, Py_ssize_t n)
+
+cdef extern from "cc_epilogue.h" nogil:
+    void cc_store_row_f32(float* dst, const float* src, Py_ssize_t n, int has_bias, float bias)
+    void cc_store_row_f64(double* dst, const double* src, Py_ssize_t n, int has_bias,
+                          double bias)
 
 ISA = CC_ISA.decode()
 MR = CC_MR
 NR_F32 = CC_NR_F32
 NR_F64 = CC_NR_F64
 
-# Cache budgets for the blocking (bytes). The B micro-panel (kc x NR) should stay in L1 while the
-# MR-row weight panels stream past it; the whole B block (kc x NC) and the weight block should
-# stay in L2. Conservative for a 32-48 KiB L1d and a >= 512 KiB L2.
+# Cache budgets for the blocking (bytes). The B micro-panel (kc x NR) stays in L1 while the MR-row
+# weight panels stream past it; a task's B block, weight block and accumulator block stay in L2.
+# Conservative for a 32-48 KiB L1d and a >= 512 KiB L2.
 cdef enum:
     L1_BUDGET = 16 * 1024
-    L2_BUDGET = 256 * 1024
+    L2_BUDGET = 384 * 1024
     ALIGN = 64
+    # Below this many multiply-adds a call runs on one thread: waking the team costs more.
+    SERIAL_MACS = 1 << 16
+    # Weights are packed (pack_weight_panel) when at least this many NR-pixel panels use them.
+    PACK_MIN_PANELS = 10
+    # Phase images are built for this many bytes of images at a time (at least one image).
+    PHASE_BUDGET = 64 * 1024 * 1024
+
+
+# One scratch allocation kept between calls: a fresh malloc of several MiB is an mmap, and touching
+# it costs page faults on every call. Taken and given back while holding the GIL, which is what
+# keeps the cache consistent across Python threads; concurrent calls beyond the first allocate
+# their own. Bounded: never more than one buffer of at most KEEP_BYTES.
+cdef enum:
+    KEEP_BYTES = 64 * 1024 * 1024
+cdef void* kept_buffer = NULL
+cdef size_t kept_size = 0
+
+
+cdef void* take_scratch(size_t nbytes):
+    """A buffer of at least nbytes (the kept one if large enough), or NULL. Holds the GIL."""
+    global kept_buffer, kept_size
+    cdef void* p
+    if kept_buffer != NULL and kept_size >= nbytes:
+        p = kept_buffer
+        kept_buffer = NULL
+        return p
+    return malloc(nbytes)
+
+
+cdef void give_scratch(void* p, size_t nbytes):
+    """Return a buffer from take_scratch(nbytes): kept if it is the largest seen (within
+    KEEP_BYTES), else freed. Holds the GIL."""
+    global kept_buffer, kept_size
+    if p == NULL:
+        return
+    if nbytes <= KEEP_BYTES and (kept_buffer == NULL or kept_size < nbytes):
+        free(kept_buffer)
+        kept_buffer = p
+        kept_size = nbytes
+    elif p != kept_buffer:
+        free(p)
 
 
 cdef inline int tile_width(floating* dummy) noexcept nogil:
@@ -53,322 +121,518 @@ cdef inline int tile_width(floating* dummy) noexcept nogil:
         return CC_NR_F64
 
 
-cdef inline void gemm_ukernel(Py_ssize_t kc, const floating* a, const floating* b, floating* c,
-                              Py_ssize_t ldc, int mr, int nr, int accumulate,
+cdef inline void gemm_ukernel(Py_ssize_t kc, const floating* a, Py_ssize_t lda,
+                              const floating* b, Py_ssize_t ldb, floating* c, Py_ssize_t ldc,
+                              int mr, int nr, int accumulate,
                               const floating* bias_rows) noexcept nogil:
     if floating is float:
-        cc_gemm_ukernel_f32(kc, a, b, c, ldc, mr, nr, accumulate, bias_rows)
+        cc_gemm_ukernel_f32(kc, a, lda, b, ldb, c, ldc, mr, nr, accumulate, bias_rows)
     else:
-        cc_gemm_ukernel_f64(kc, a, b, c, ldc, mr, nr, accumulate, bias_rows)
+        cc_gemm_ukernel_f64(kc, a, lda, b, ldb, c, ldc, mr, nr, accumulate, bias_rows)
 
 
-def pack_weights_oihw_to_gkm(const floating[:, :, :, :] weight, Py_ssize_t groups, floating[::1] packed):
-    """Pack OIHW weights (any strides) into MR-row panels: packed[g][mb][k][i].
+cdef inline void copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        cc_copy_f32(dst, src, n)
+    else:
+        cc_copy_f64(dst, src, n)
+
+
+cdef inline void copy_strided(floating* dst, const floating* src, Py_ssize_t n,
+                              Py_ssize_t stride) noexcept nogil:
+    if floating is float:
+        cc_copy_strided_f32(dst, src, n, stride)
+    else:
+        cc_copy_strided_f64(dst, src, n, stride)
+
+
+cdef inline void zero(floating* dst, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        cc_zero_f32(dst, n)
+    else:
+        cc_zero_f64(dst, n)
+
+
+cdef inline void store_row(floating* dst, const floating* src, Py_ssize_t n, bint has_bias,
+                           floating bias) noexcept nogil:
+    if floating is float:
+        cc_store_row_f32(dst, src, n, has_bias, bias)
+    else:
+        cc_store_row_f64(dst, src, n, has_bias, bias)
+
+
+cdef inline Py_ssize_t ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return (a + b - 1) // b
+
+
+cdef void pack_weight_panel(const floating* w, Py_ssize_t lda, Py_ssize_t c_out_g,
+                            Py_ssize_t mblocks, Py_ssize_t k_len, Py_ssize_t blk,
+                            floating* packed) noexcept nogil:
+    """Panel blk = (g, mb) of OIHW rows (lda apart): packed[blk][k][i] = row g*c_out_g +
+    mb*MR + i, zero past the group's last row."""
+    cdef floating* dst = packed + blk * k_len * CC_MR
+    cdef Py_ssize_t i, k, m
+    cdef const floating* src
+    for i in range(CC_MR):
+        m = (blk % mblocks) * CC_MR + i
+        if m < c_out_g:
+            src = w + ((blk // mblocks) * c_out_g + m) * lda
+            for k in range(k_len):
+                dst[k * CC_MR + i] = src[k]
+        else:
+            for k in range(k_len):
+                dst[k * CC_MR + i] = 0
+
+
+def pack_weights_oihw_to_gkm(const floating[:, :, :, ::1] weight, Py_ssize_t groups,
+                             floating[::1] packed):
+    """Pack C-contiguous OIHW weights into MR-row panels: packed[g][mb][k][i].
 
     k = (ci, kh, kw) runs over the group's K = C_in/groups * kH * kW; i over the MR output
     channels mb*MR + i of the group; rows past the group's last channel are zero.
-    `packed` must hold groups * ceil(C_out/groups / MR) * K * MR elements.
+    `packed` must hold packed_weights_size(C_out, K, groups) elements.
     """
-    cdef Py_ssize_t c_out = weight.shape[0], c_in_g = weight.shape[1]
-    cdef Py_ssize_t kh = weight.shape[2], kw = weight.shape[3]
-    cdef Py_ssize_t c_out_g = c_out // groups, k_len = c_in_g * kh * kw
-    cdef Py_ssize_t mblocks = (c_out_g + CC_MR - 1) // CC_MR
-    cdef Py_ssize_t g, mb, i, m, ci, r, s, k
-    cdef floating* dst
+    cdef Py_ssize_t k_len = weight.shape[1] * weight.shape[2] * weight.shape[3]
+    cdef Py_ssize_t c_out_g = weight.shape[0] // groups
+    cdef Py_ssize_t mblocks = ceil_div(c_out_g, CC_MR), blk
     with nogil:
-        for g in range(groups):
-            for mb in range(mblocks):
-                dst = &packed[((g * mblocks + mb) * k_len) * CC_MR]
-                for i in range(CC_MR):
-                    m = mb * CC_MR + i
-                    k = 0
-                    for ci in range(c_in_g):
-                        for r in range(kh):
-                            for s in range(kw):
-                                if m < c_out_g:
-                                    dst[k * CC_MR + i] = weight[g * c_out_g + m, ci, r, s]
-                                else:
-                                    dst[k * CC_MR + i] = 0
-                                k = k + 1
+        for blk in range(groups * mblocks):
+            pack_weight_panel(&weight[0, 0, 0, 0], k_len, c_out_g, mblocks, k_len, blk,
+                              &packed[0])
 
 
 def packed_weights_size(Py_ssize_t c_out, Py_ssize_t k_len, Py_ssize_t groups):
     """Elements needed by pack_weights_oihw_to_gkm."""
-    cdef Py_ssize_t c_out_g = c_out // groups
-    return groups * ((c_out_g + CC_MR - 1) // CC_MR) * k_len * CC_MR
+    return groups * ceil_div(c_out // groups, CC_MR) * k_len * CC_MR
 
 
-# Everything one task needs, shared read-only by all threads. Pointers are untyped so that one
-# struct serves both element types; the fused task function casts them back.
+# Everything the tasks need, shared read-only by all threads. Pointers are untyped so that one
+# struct serves both element types; the fused functions cast them back.
 cdef struct DirectPlan:
-    const void* x            # input of image 0, channel 0 (any strides, in elements)
-    const void* w_packed     # [groups][mblocks][K][MR]
-    const void* bias         # [C_out] or NULL
-    void* out                # [N][C_out][P], C-contiguous
+    const void* x              # input of image 0, channel 0 (any strides, in elements)
     Py_ssize_t sx_n, sx_c, sx_h, sx_w
-    Py_ssize_t h, w, c_out, c_in_g, c_out_g, groups
+    Py_ssize_t h, w_in, c_in, c_out, c_in_g, c_out_g, groups
     Py_ssize_t kh, kw, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w
-    Py_ssize_t h_out, w_out, n_pixels, k_len
-    Py_ssize_t kc                # K block
-    Py_ssize_t nr
-    Py_ssize_t panels_per_block  # NR-pixel panels per task
-    Py_ssize_t mblocks           # MR-row blocks per group
-    Py_ssize_t mblocks_per_task
-    Py_ssize_t pixel_blocks, m_chunks
-    Py_ssize_t scratch_per_thread  # elements, B block (kc x NC)
-    Py_ssize_t segs_per_thread     # Py_ssize_t entries
+    Py_ssize_t h_out, w_out, k_len
+    const void* w              # weights: OIHW rows (lda > 0) or packed panels (lda == 0)
+    Py_ssize_t lda
+    const void* bias           # [C_out] or NULL
+    void* out                  # [N][C_out][H_out*W_out], C-contiguous
+    bint b_in_place            # 1x1, stride 1, unpadded, contiguous planes: X is the input
+    # phase image (when not in place): [image][c_in][phase][ph_h][ph_w] + slack
+    void* ph
+    Py_ssize_t ph_n0           # the first image of the current chunk
+    Py_ssize_t n_phases, ph_h, ph_w, ph_plane, ph_image
+    Py_ssize_t* phase_a        # [n_phases] row and column phase of each
+    Py_ssize_t* phase_b
+    Py_ssize_t* k_offset       # [K] where tap k starts in a group's phase image
+    # the pixel grid the GEMM runs over: grid_w wide, grid_pixels in all
+    Py_ssize_t grid_w, grid_pixels
+    # blocking
+    Py_ssize_t kc, nr, panels, panels_per_task, mblocks, mblocks_per_task
+    Py_ssize_t pixel_tasks, m_tasks
+    Py_ssize_t scratch_b, scratch_c, scratch_per_thread  # elements
 
 
-cdef Py_ssize_t block_segments(const DirectPlan* pl, Py_ssize_t p0, Py_ssize_t npix,
-                               Py_ssize_t* segs) noexcept nogil:
-    """Split pixels [p0, p0+npix) into runs within one output row and one NR panel.
-
-    Each run is (oh, ow0, length, t0), t0 its offset in the block. Returns the run count.
-    """
-    cdef Py_ssize_t t = 0, p, oh, ow, ln, nseg = 0
-    while t < npix:
-        p = p0 + t
-        oh = p // pl.w_out
-        ow = p - oh * pl.w_out
-        ln = pl.w_out - ow
-        if ln > npix - t:
-            ln = npix - t
-        if ln > pl.nr - t % pl.nr:
-            ln = pl.nr - t % pl.nr
-        segs[4 * nseg] = oh
-        segs[4 * nseg + 1] = ow
-        segs[4 * nseg + 2] = ln
-        segs[4 * nseg + 3] = t
-        nseg += 1
-        t += ln
-    return nseg
-
-
-cdef void pack_input_block(const DirectPlan* pl, const floating* xg, Py_ssize_t k0,
-                           Py_ssize_t kc, Py_ssize_t npanels, const Py_ssize_t* segs,
-                           Py_ssize_t nseg, Py_ssize_t npix, floating* buf) noexcept nogil:
-    """Gather X[k0:k0+kc, block pixels] into buf as npanels panels of [kc][NR].
-
-    xg points at channel 0 of the group in the current image. Padding and pixels past the block's
-    end are zeros.
-    """
-    cdef Py_ssize_t nr = pl.nr, khw = pl.kh * pl.kw
-    cdef Py_ssize_t kk, k, ci, r, ih_off, iw_off, s, oh, ow0, ln, t0, ih, iw0, j, jlo, jhi
-    cdef Py_ssize_t sw = pl.stride_w, sxw = pl.sx_w, W = pl.w
-    cdef const floating* row
-    cdef floating* dst
-    cdef Py_ssize_t tail = npix % nr
-    for kk in range(kc):
-        k = k0 + kk
-        ci = k // khw
-        r = k - ci * khw
-        ih_off = (r // pl.kw) * pl.dil_h - pl.pad_top
-        iw_off = (r % pl.kw) * pl.dil_w - pl.pad_left
-        for s in range(nseg):
-            oh = segs[4 * s]
-            ow0 = segs[4 * s + 1]
-            ln = segs[4 * s + 2]
-            t0 = segs[4 * s + 3]
-            dst = buf + (t0 // nr) * kc * nr + kk * nr + t0 % nr
-            ih = oh * pl.stride_h + ih_off
+cdef void build_phase_plane(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t c,
+                            floating* dst) noexcept nogil:
+    """The phases of input plane (n, c): dst[ph][r][q] = xpad[a + sh*r, b + sw*q], zero where
+    that falls in the padding."""
+    cdef const floating* plane = <const floating*> pl.x + n * pl.sx_n + c * pl.sx_c
+    cdef Py_ssize_t ph, r, a, b, ih, iw0, qlo, qhi
+    cdef Py_ssize_t sw = pl.stride_w, W = pl.w_in
+    cdef floating* row
+    for ph in range(pl.n_phases):
+        a = pl.phase_a[ph]
+        b = pl.phase_b[ph]
+        for r in range(pl.ph_h):
+            row = dst + ph * pl.ph_plane + r * pl.ph_w
+            ih = a + pl.stride_h * r - pl.pad_top
             if ih < 0 or ih >= pl.h:
-                memset(dst, 0, ln * sizeof(floating))
+                zero(row, pl.ph_w)
                 continue
-            row = xg + ci * pl.sx_c + ih * pl.sx_h
-            iw0 = ow0 * sw + iw_off
-            # valid j: 0 <= iw0 + j*sw < W
-            jlo = 0
+            # columns q with 0 <= b + sw*q - pad_left < W
+            iw0 = b - pl.pad_left
+            qlo = 0
             if iw0 < 0:
-                jlo = (-iw0 + sw - 1) // sw
-            jhi = 0
+                qlo = (-iw0 + sw - 1) // sw
+            qhi = 0
             if iw0 < W:
-                jhi = (W - 1 - iw0) // sw + 1
-            if jhi > ln:
-                jhi = ln
-            if jlo > jhi:
-                jlo = jhi
-            for j in range(jlo):
-                dst[j] = 0
-            if sw == 1 and sxw == 1:
-                memcpy(dst + jlo, row + iw0 + jlo, (jhi - jlo) * sizeof(floating))
-            else:
-                for j in range(jlo, jhi):
-                    dst[j] = row[(iw0 + j * sw) * sxw]
-            for j in range(jhi, ln):
-                dst[j] = 0
-        if tail:
-            # lanes of the last panel past the block's last pixel
-            memset(buf + (npanels - 1) * kc * nr + kk * nr + tail, 0,
-                   (nr - tail) * sizeof(floating))
+                qhi = (W - 1 - iw0) // sw + 1
+            qhi = min(qhi, pl.ph_w)
+            qlo = min(qlo, qhi)
+            zero(row, qlo)
+            copy_strided(row + qlo, plane + ih * pl.sx_h + (iw0 + qlo * sw) * pl.sx_w,
+                         qhi - qlo, sw * pl.sx_w)
+            zero(row + qhi, pl.ph_w - qhi)
 
 
-cdef void direct_task(const DirectPlan* pl, Py_ssize_t task, floating* buf,
-                      Py_ssize_t* segs) noexcept nogil:
-    """One (image, group, pixel block, output-channel chunk): all of K, in kc blocks."""
-    cdef Py_ssize_t mc = task % pl.m_chunks
-    cdef Py_ssize_t rest = task // pl.m_chunks
-    cdef Py_ssize_t pb = rest % pl.pixel_blocks
-    rest = rest // pl.pixel_blocks
-    cdef Py_ssize_t g = rest % pl.groups
-    cdef Py_ssize_t n = rest // pl.groups
-    cdef Py_ssize_t nr = pl.nr, P = pl.n_pixels, K = pl.k_len
-    cdef Py_ssize_t p0 = pb * pl.panels_per_block * nr
-    cdef Py_ssize_t npix = P - p0
-    if npix > pl.panels_per_block * nr:
-        npix = pl.panels_per_block * nr
-    cdef Py_ssize_t npanels = (npix + nr - 1) // nr
-    cdef Py_ssize_t mb0 = mc * pl.mblocks_per_task
-    cdef Py_ssize_t mb1 = mb0 + pl.mblocks_per_task
-    if mb1 > pl.mblocks:
-        mb1 = pl.mblocks
+cdef void gemm_block(const DirectPlan* pl, Py_ssize_t kc, const floating* a, Py_ssize_t lda,
+                     Py_ssize_t a_step, Py_ssize_t mb0, Py_ssize_t mb1, const floating* b,
+                     Py_ssize_t ldb, floating* c, Py_ssize_t ldc, int nr_valid, int accumulate,
+                     const floating* bias) noexcept nogil:
+    """One NR-pixel panel (b) against output-channel blocks mb0..mb1 of a group: block mb's
+    weights at a + (mb - mb0) * a_step (rows lda apart, or packed when lda == 0), its C rows at
+    c + (mb - mb0) * MR * ldc; bias (NULL, or the group's) added to the rows."""
+    cdef Py_ssize_t mb
+    cdef const floating* bias_rows = NULL
+    for mb in range(mb0, mb1):
+        if bias != NULL:
+            bias_rows = bias + mb * CC_MR
+        gemm_ukernel(kc, a + (mb - mb0) * a_step, lda, b, ldb, c + (mb - mb0) * CC_MR * ldc,
+                     ldc, <int> min(pl.c_out_g - mb * CC_MR, CC_MR), nr_valid, accumulate,
+                     bias_rows)
+
+
+cdef const floating* weight_block(const DirectPlan* pl, const floating* w, Py_ssize_t g,
+                                  Py_ssize_t k0, Py_ssize_t mb0,
+                                  Py_ssize_t* a_step) noexcept nogil:
+    """Where the weights w (= pl.w) of block mb0 of group g start, for K from k0, and the
+    distance between consecutive blocks (gemm_block's a and a_step): OIHW rows in place, or
+    packed panels."""
+    if pl.lda == 0:
+        a_step[0] = pl.k_len * CC_MR
+        return w + ((g * pl.mblocks + mb0) * pl.k_len + k0) * CC_MR
+    a_step[0] = CC_MR * pl.lda
+    return w + (g * pl.c_out_g + mb0 * CC_MR) * pl.lda + k0
+
+
+cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t pt,
+                        Py_ssize_t mt, floating* buf) noexcept nogil:
+    """1x1 stride 1: B is the input plane itself; the microkernel writes the output. Only a
+    partial last panel is copied (into buf), so that nothing past the input is read."""
+    cdef Py_ssize_t nr = pl.nr, P = pl.grid_pixels, K = pl.k_len
+    cdef Py_ssize_t p0 = pt * pl.panels_per_task * nr
+    cdef Py_ssize_t npix = min(P - p0, pl.panels_per_task * nr)
+    cdef Py_ssize_t npanels = ceil_div(npix, nr)
+    cdef Py_ssize_t mb0 = mt * pl.mblocks_per_task
+    cdef Py_ssize_t mb1 = min(mb0 + pl.mblocks_per_task, pl.mblocks)
     cdef const floating* xg = <const floating*> pl.x + n * pl.sx_n + g * pl.c_in_g * pl.sx_c
-    cdef const floating* wg = <const floating*> pl.w_packed + g * pl.mblocks * K * CC_MR
-    cdef floating* outg = <floating*> pl.out + (n * pl.c_out + g * pl.c_out_g) * P + p0
+    cdef floating* outg = (<floating*> pl.out + (n * pl.c_out + g * pl.c_out_g + mb0 * CC_MR) * P
+                           + p0)
     cdef const floating* bias = NULL
-    cdef Py_ssize_t nseg = block_segments(pl, p0, npix, segs)
-    cdef Py_ssize_t k0, kc, j, mb, nr_valid, mr_valid
-    cdef int last
-    k0 = 0
+    cdef const floating* a
+    cdef Py_ssize_t k0 = 0, kc, kk, j, nr_valid, a_step
     while k0 < K:
-        kc = pl.kc
-        if kc > K - k0:
-            kc = K - k0
-        last = k0 + kc == K
-        pack_input_block(pl, xg, k0, kc, npanels, segs, nseg, npix, buf)
+        kc = min(pl.kc, K - k0)
+        bias = NULL
+        if k0 + kc == K and pl.bias != NULL:
+            bias = <const floating*> pl.bias + g * pl.c_out_g
+        a = weight_block(pl, <const floating*> pl.w, g, k0, mb0, &a_step)
         for j in range(npanels):
-            nr_valid = npix - j * nr
-            if nr_valid > nr:
-                nr_valid = nr
-            for mb in range(mb0, mb1):
-                mr_valid = pl.c_out_g - mb * CC_MR
-                if mr_valid > CC_MR:
-                    mr_valid = CC_MR
-                bias = NULL
-                if last and pl.bias != NULL:
-                    bias = <const floating*> pl.bias + g * pl.c_out_g + mb * CC_MR
-                gemm_ukernel(kc, wg + (mb * K + k0) * CC_MR, buf + j * kc * nr,
-                             outg + mb * CC_MR * P + j * nr, P, <int> mr_valid,
-                             <int> nr_valid, k0 > 0, bias)
+            nr_valid = min(npix - j * nr, nr)
+            if nr_valid == nr:
+                gemm_block(pl, kc, a, pl.lda, a_step, mb0, mb1,
+                           xg + k0 * pl.sx_c + p0 + j * nr, pl.sx_c, outg + j * nr, P,
+                           <int> nr, k0 > 0, bias)
+            else:
+                for kk in range(kc):
+                    copy(buf + kk * nr, xg + (k0 + kk) * pl.sx_c + p0 + j * nr, nr_valid)
+                    zero(buf + kk * nr + nr_valid, nr - nr_valid)
+                gemm_block(pl, kc, a, pl.lda, a_step, mb0, mb1, buf, nr, outg + j * nr, P,
+                           <int> nr_valid, k0 > 0, bias)
         k0 += kc
 
 
-cdef Py_ssize_t ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return (a + b - 1) // b
+cdef void task_grid(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t pt,
+                    Py_ssize_t mt, floating* buf) noexcept nogil:
+    """Pixels [q0, q0+npix) of the grid of image n, group g, channel blocks of task mt: gather
+    each kc block of X from the phase image, accumulate in the task's block, write the valid
+    pixels out with the bias."""
+    cdef Py_ssize_t nr = pl.nr, K = pl.k_len, Wg = pl.grid_w
+    cdef Py_ssize_t q0 = pt * pl.panels_per_task * nr
+    cdef Py_ssize_t npix = min(pl.grid_pixels - q0, pl.panels_per_task * nr)
+    cdef Py_ssize_t npanels = ceil_div(npix, nr)
+    cdef Py_ssize_t mb0 = mt * pl.mblocks_per_task
+    cdef Py_ssize_t mb1 = min(mb0 + pl.mblocks_per_task, pl.mblocks)
+    cdef const floating* src = (<const floating*> pl.ph + (n - pl.ph_n0) * pl.ph_image
+                                + g * pl.c_in_g * pl.n_phases * pl.ph_plane + q0)
+    cdef floating* bblk = buf
+    cdef floating* cblk = buf + pl.scratch_b
+    cdef const floating* a
+    cdef Py_ssize_t ldc = pl.panels_per_task * nr
+    cdef Py_ssize_t k0 = 0, kc, kk, j, off, a_step
+    while k0 < K:
+        kc = min(pl.kc, K - k0)
+        for kk in range(kc):
+            off = pl.k_offset[k0 + kk]
+            for j in range(npanels):
+                copy(bblk + j * kc * nr + kk * nr, src + off + j * nr, nr)
+        a = weight_block(pl, <const floating*> pl.w, g, k0, mb0, &a_step)
+        for j in range(npanels):
+            gemm_block(pl, kc, a, pl.lda, a_step, mb0, mb1, bblk + j * kc * nr, nr,
+                       cblk + j * nr, ldc, <int> nr, k0 > 0, NULL)
+        k0 += kc
+    # the grid pixels that are output pixels: rows oh, columns ow < w_out
+    cdef Py_ssize_t oh, ow_lo, ow_hi, co, co_end = min(mb1 * CC_MR, pl.c_out_g)
+    cdef const floating* bias = <const floating*> pl.bias
+    cdef floating* outg = (<floating*> pl.out + (n * pl.c_out + g * pl.c_out_g)
+                           * pl.h_out * pl.w_out)
+    for oh in range(q0 // Wg, (q0 + npix - 1) // Wg + 1):
+        ow_lo = max(q0 - oh * Wg, 0)
+        ow_hi = min(q0 + npix - oh * Wg, pl.w_out)
+        if ow_lo >= ow_hi:
+            continue
+        for co in range(mb0 * CC_MR, co_end):
+            store_row(outg + co * pl.h_out * pl.w_out + oh * pl.w_out + ow_lo,
+                      cblk + (co - mb0 * CC_MR) * ldc + oh * Wg + ow_lo - q0, ow_hi - ow_lo,
+                      bias != NULL, bias[g * pl.c_out_g + co] if bias != NULL else 0)
 
 
-cdef void plan_blocks(DirectPlan* pl, Py_ssize_t n_images, Py_ssize_t itemsize,
-                      int num_threads) noexcept nogil:
-    """Choose kc, the pixel block and the output-channel chunk of a task.
+cdef void run_task(const DirectPlan* pl, Py_ssize_t task, Py_ssize_t n0,
+                   floating* buf) noexcept nogil:
+    cdef Py_ssize_t mt = task % pl.m_tasks
+    cdef Py_ssize_t rest = task // pl.m_tasks
+    cdef Py_ssize_t pt = rest % pl.pixel_tasks
+    rest = rest // pl.pixel_tasks
+    cdef Py_ssize_t g = rest % pl.groups
+    cdef Py_ssize_t n = n0 + rest // pl.groups
+    if pl.b_in_place:
+        task_in_place(pl, n, g, pt, mt, buf)
+    else:
+        task_grid(pl, n, g, pt, mt, buf)
+
+
+cdef double task_makespan(const DirectPlan* pl, Py_ssize_t images, Py_ssize_t ppt,
+                          Py_ssize_t mpt, int threads) noexcept nogil:
+    """Estimated time (in microkernel k-steps) of a split into tasks of ppt panels x mpt
+    blocks: rounds of equal tasks, each gathering its own panels (a tenth of a k-step per panel
+    row) and paying a fixed cost."""
+    cdef Py_ssize_t pixel_tasks = ceil_div(pl.panels, ppt)
+    cdef Py_ssize_t m_tasks = ceil_div(pl.mblocks, mpt)
+    cdef Py_ssize_t tasks = images * pl.groups * pixel_tasks * m_tasks
+    cdef double gather = 0 if pl.b_in_place else 0.1
+    cdef double total = <double> images * pl.groups * pl.k_len * pl.panels * (
+        pl.mblocks + gather * m_tasks)
+    cdef double rounds = <double> ceil_div(tasks, threads)
+    return rounds * total / tasks + 200.0 * tasks
+
+
+cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
+                      int threads) noexcept nogil:
+    """Choose kc and the task shape (panels x output-channel blocks).
 
     kc: the B micro-panel (kc x NR) fits L1_BUDGET; K is split into equal blocks.
-    Pixel block: the B block (kc x NC) fits L2_BUDGET. Output channels: at most ~L2_BUDGET of
-    packed weights per task. Then both are halved until there are enough tasks to keep every
-    thread busy (at least 4 per thread, or as many as the shape allows).
+    Task shape: the B block (kc x NC), the weight block (MR*mpt x kc) and the accumulator block
+    (MR*mpt x NC) fit L2_BUDGET; among those, the split with the smallest estimated makespan.
     """
     cdef Py_ssize_t nr = pl.nr, K = pl.k_len
-    cdef Py_ssize_t kc_max = L1_BUDGET // (nr * itemsize)
-    cdef Py_ssize_t nkb = ceil_div(K, kc_max)
+    cdef Py_ssize_t nkb = ceil_div(K, L1_BUDGET // (nr * itemsize))
     pl.kc = ceil_div(K, nkb)
-    cdef Py_ssize_t panels = ceil_div(pl.n_pixels, nr)
-    cdef Py_ssize_t ppb = L2_BUDGET // (pl.kc * nr * itemsize)
-    if ppb < 1:
-        ppb = 1
-    if ppb > panels:
-        ppb = panels
-    cdef Py_ssize_t mpt = L2_BUDGET // (pl.kc * CC_MR * itemsize)
-    if mpt < 1:
-        mpt = 1
-    if mpt > pl.mblocks:
-        mpt = pl.mblocks
-    cdef Py_ssize_t outer = n_images * pl.groups
-    cdef Py_ssize_t want = 4 * num_threads if num_threads > 1 else 1
-    while outer * ceil_div(panels, ppb) * ceil_div(pl.mblocks, mpt) < want:
-        if ppb > 1 and (ppb * nr >= mpt * CC_MR or mpt == 1):
-            ppb = ceil_div(ppb, 2)
-        elif mpt > 1:
-            mpt = ceil_div(mpt, 2)
-        else:
+    pl.panels = ceil_div(pl.grid_pixels, nr)
+    cdef Py_ssize_t ppt, mpt, best_ppt = 1, best_mpt = 1, footprint
+    cdef double best = -1, cost
+    for ppt in range(1, pl.panels + 1):
+        if ppt > 1 and pl.kc * ppt * nr * itemsize > L2_BUDGET // 2:
             break
-    pl.panels_per_block = ppb
-    pl.mblocks_per_task = mpt
-    pl.pixel_blocks = ceil_div(panels, ppb)
-    pl.m_chunks = ceil_div(pl.mblocks, mpt)
-    pl.scratch_per_thread = ceil_div(pl.kc * ppb * nr * itemsize, ALIGN) * ALIGN // itemsize
-    pl.segs_per_thread = 4 * ppb * nr
+        if ppt < pl.panels and ceil_div(pl.panels, ppt) == ceil_div(pl.panels, ppt + 1):
+            continue  # a larger shape gives as many tasks
+        for mpt in range(1, pl.mblocks + 1):
+            footprint = (pl.kc * ppt * nr + CC_MR * mpt * pl.kc) * itemsize
+            if not pl.b_in_place:
+                footprint += CC_MR * mpt * ppt * nr * itemsize
+            if mpt > 1 and footprint > L2_BUDGET:
+                break
+            if mpt < pl.mblocks and ceil_div(pl.mblocks, mpt) == ceil_div(pl.mblocks, mpt + 1):
+                continue
+            cost = task_makespan(pl, images, ppt, mpt, threads)
+            if best < 0 or cost < best * 0.999:
+                best, best_ppt, best_mpt = cost, ppt, mpt
+    pl.panels_per_task = best_ppt
+    pl.mblocks_per_task = best_mpt
+    pl.pixel_tasks = ceil_div(pl.panels, best_ppt)
+    pl.m_tasks = ceil_div(pl.mblocks, best_mpt)
+    pl.scratch_b = ceil_div(pl.kc * best_ppt * nr * itemsize, ALIGN) * ALIGN // itemsize
+    pl.scratch_c = 0
+    if not pl.b_in_place:
+        pl.scratch_c = ceil_div(CC_MR * best_mpt * best_ppt * nr * itemsize, ALIGN) * ALIGN // itemsize
+    pl.scratch_per_thread = pl.scratch_b + pl.scratch_c
 
 
-def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w_packed, bias,
-                       floating[:, :, :, ::1] out, Py_ssize_t groups, Py_ssize_t kh,
+cdef int plan_phases(DirectPlan* pl) noexcept nogil:
+    """The phases the taps use, the phase image's shape, and each tap's offset in it.
+    Returns -1 when out of memory."""
+    cdef Py_ssize_t sh = pl.stride_h, sw = pl.stride_w, khw = pl.kh * pl.kw
+    cdef Py_ssize_t r, s, a, b, i, ph, max_r0 = 0, max_c0 = 0, ci, k
+    pl.phase_a = <Py_ssize_t*> malloc(khw * sizeof(Py_ssize_t))
+    pl.phase_b = <Py_ssize_t*> malloc(khw * sizeof(Py_ssize_t))
+    pl.k_offset = <Py_ssize_t*> malloc(pl.k_len * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* tap_phase = <Py_ssize_t*> malloc(khw * sizeof(Py_ssize_t))
+    if pl.phase_a == NULL or pl.phase_b == NULL or pl.k_offset == NULL or tap_phase == NULL:
+        free(tap_phase)
+        return -1
+    pl.n_phases = 0
+    for r in range(pl.kh):
+        for s in range(pl.kw):
+            a = (r * pl.dil_h) % sh
+            b = (s * pl.dil_w) % sw
+            max_r0 = max(max_r0, (r * pl.dil_h) // sh)
+            max_c0 = max(max_c0, (s * pl.dil_w) // sw)
+            ph = -1
+            for i in range(pl.n_phases):
+                if pl.phase_a[i] == a and pl.phase_b[i] == b:
+                    ph = i
+            if ph < 0:
+                ph = pl.n_phases
+                pl.phase_a[ph] = a
+                pl.phase_b[ph] = b
+                pl.n_phases += 1
+            tap_phase[r * pl.kw + s] = ph
+    pl.ph_h = pl.h_out + max_r0
+    pl.ph_w = pl.w_out + max_c0
+    pl.ph_plane = pl.ph_h * pl.ph_w
+    # plus slack: the last panel of the grid reads up to NR + max_c0 past the last plane
+    pl.ph_image = pl.c_in * pl.n_phases * pl.ph_plane
+    for k in range(pl.k_len):
+        ci = k // khw
+        r = (k % khw) // pl.kw
+        s = k % pl.kw
+        pl.k_offset[k] = ((ci * pl.n_phases + tap_phase[k % khw]) * pl.ph_plane
+                          + (r * pl.dil_h) // sh * pl.ph_w + (s * pl.dil_w) // sw)
+    free(tap_phase)
+    pl.grid_w = pl.ph_w
+    pl.grid_pixels = pl.h_out * pl.ph_w
+    return 0
+
+
+def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_ssize_t lda,
+                       bias, floating[:, :, :, ::1] out, Py_ssize_t groups, Py_ssize_t kh,
                        Py_ssize_t kw, Py_ssize_t stride_h, Py_ssize_t stride_w,
                        Py_ssize_t pad_top, Py_ssize_t pad_left, Py_ssize_t dil_h,
                        Py_ssize_t dil_w, int num_threads):
-    """out = conv2d(x, weights) (+ bias), weights packed by pack_weights_oihw_to_gkm.
+    """out = conv2d(x, weights) (+ bias).
 
     x: (N, C_in, H, W), any strides that are multiples of the item size; out: (N, C_out, H_out,
     W_out) C-contiguous, every element written; bias: None or a C-contiguous (C_out,) array.
-    Runs with the GIL released on num_threads OpenMP threads.
+    w: the weights flattened, either OIHW rows lda elements apart with each row's K values
+    contiguous (lda > 0), or packed by pack_weights_oihw_to_gkm (lda == 0).
+    Runs with the GIL released on up to num_threads OpenMP threads.
     """
     cdef DirectPlan pl
     cdef Py_ssize_t itemsize = sizeof(floating)
     cdef const floating[::1] bias_view
     cdef floating dummy = 0
-    cdef Py_ssize_t n_images = x.shape[0], ntasks, t, tid
-    cdef char* scratch
-    cdef Py_ssize_t* segs
-    cdef Py_ssize_t scratch_bytes, segs_count
-    if n_images == 0 or out.shape[1] == 0:
+    cdef Py_ssize_t images = x.shape[0], chunk, n0, nimg, ntasks, t, plane
+    cdef int threads
+    cdef char* scratch = NULL
+    cdef size_t scratch_bytes = 0, ph_bytes = 0
+    cdef Py_ssize_t packed_count = 0, n_blocks
+    cdef bint pack
+    cdef floating* packed
+    cdef floating* buf0
+    cdef floating* ph0
+    if images == 0 or out.shape[1] == 0:
         return
-    pl.x = &x[0, 0, 0, 0] if x.shape[1] > 0 and x.shape[2] > 0 and x.shape[3] > 0 else NULL
-    pl.w_packed = &w_packed[0]
-    pl.bias = NULL
-    if bias is not None:
-        bias_view = bias
-        pl.bias = &bias_view[0]
-    pl.out = &out[0, 0, 0, 0]
+    pl.x = &x[0, 0, 0, 0]
     pl.sx_n = x.strides[0] // itemsize
     pl.sx_c = x.strides[1] // itemsize
     pl.sx_h = x.strides[2] // itemsize
     pl.sx_w = x.strides[3] // itemsize
     pl.h = x.shape[2]
-    pl.w = x.shape[3]
+    pl.w_in = x.shape[3]
+    pl.c_in = x.shape[1]
     pl.c_out = out.shape[1]
     pl.groups = groups
-    pl.c_in_g = x.shape[1] // groups
+    pl.c_in_g = pl.c_in // groups
     pl.c_out_g = pl.c_out // groups
-    pl.kh = kh
-    pl.kw = kw
-    pl.stride_h = stride_h
-    pl.stride_w = stride_w
-    pl.pad_top = pad_top
-    pl.pad_left = pad_left
-    pl.dil_h = dil_h
-    pl.dil_w = dil_w
+    pl.kh, pl.kw = kh, kw
+    pl.stride_h, pl.stride_w = stride_h, stride_w
+    pl.pad_top, pl.pad_left = pad_top, pad_left
+    pl.dil_h, pl.dil_w = dil_h, dil_w
     pl.h_out = out.shape[2]
     pl.w_out = out.shape[3]
-    pl.n_pixels = pl.h_out * pl.w_out
     pl.k_len = pl.c_in_g * kh * kw
+    pl.w = &w[0]
+    pl.lda = lda
+    pl.bias = NULL
+    if bias is not None:
+        bias_view = bias
+        pl.bias = &bias_view[0]
+    pl.out = &out[0, 0, 0, 0]
     pl.nr = tile_width(&dummy)
     pl.mblocks = ceil_div(pl.c_out_g, CC_MR)
-    plan_blocks(&pl, n_images, itemsize, num_threads)
-    ntasks = n_images * groups * pl.pixel_blocks * pl.m_chunks
-    if num_threads > ntasks:
-        num_threads = <int> ntasks
-
-    scratch_bytes = num_threads * pl.scratch_per_thread * itemsize
-    segs_count = num_threads * pl.segs_per_thread
-    scratch = <char*> malloc(scratch_bytes + ALIGN)
-    segs = <Py_ssize_t*> malloc(segs_count * sizeof(Py_ssize_t))
-    if scratch == NULL or segs == NULL:
-        free(scratch)
-        free(segs)
-        raise MemoryError(f"cconv: cannot allocate {scratch_bytes} bytes of scratch")
-    cdef floating* buf0 = <floating*> (scratch + (ALIGN - <uintptr_t> scratch % ALIGN))
+    pl.phase_a = pl.phase_b = pl.k_offset = NULL
+    pl.ph = NULL
+    pl.ph_n0 = 0
+    pl.b_in_place = (kh == 1 and kw == 1 and stride_h == 1 and stride_w == 1
+                     and pad_top == 0 and pad_left == 0 and pl.h_out == pl.h
+                     and pl.w_out == pl.w_in and pl.sx_w == 1 and pl.sx_h == pl.w_in)
+    if pl.b_in_place:
+        pl.grid_w = pl.w_out
+        pl.grid_pixels = pl.h_out * pl.w_out
+        chunk = images
+    else:
+        if plan_phases(&pl) < 0:
+            free(pl.phase_a)
+            free(pl.phase_b)
+            free(pl.k_offset)
+            raise MemoryError("cconv: cannot allocate the convolution plan")
+        chunk = max(1, PHASE_BUDGET // (pl.ph_image * itemsize))
+        chunk = min(chunk, images)
+    if images * pl.c_out * pl.h_out * pl.w_out * pl.k_len < SERIAL_MACS:
+        num_threads = 1
+    plan_blocks(&pl, chunk, itemsize, num_threads)
+    threads = <int> min(<Py_ssize_t> num_threads,
+                        chunk * groups * pl.pixel_tasks * pl.m_tasks)
+    # Weights read in place cost the microkernel ~8% (MR streams instead of one); packing them
+    # costs about a cycle per weight. Packed when enough pixel panels reuse each weight.
+    pack = lda > 0 and images * pl.panels >= PACK_MIN_PANELS
+    n_blocks = groups * pl.mblocks
+    if pack:
+        packed_count = n_blocks * pl.k_len * CC_MR
+    # one allocation: the threads' buffers, the packed weights, the phase image (+ slack)
+    if not pl.b_in_place:
+        ph_bytes = (chunk * pl.ph_image + pl.nr + pl.ph_w) * itemsize + ALIGN
+    scratch_bytes = ((threads * pl.scratch_per_thread + packed_count) * itemsize + ALIGN
+                     + ph_bytes)
     try:
+        scratch = <char*> take_scratch(scratch_bytes)
+        if scratch == NULL:
+            raise MemoryError(f"cconv: cannot allocate {scratch_bytes} bytes of scratch memory")
+        buf0 = <floating*> (scratch + (ALIGN - <uintptr_t> scratch % ALIGN))
+        packed = buf0 + threads * pl.scratch_per_thread
+        if not pl.b_in_place:
+            ph0 = packed + packed_count
+            pl.ph = ph0
         with nogil:
-            for t in prange(ntasks, num_threads=num_threads, schedule='dynamic'):
-                tid = threadid()
-                direct_task(&pl, t, buf0 + tid * pl.scratch_per_thread,
-                            segs + tid * pl.segs_per_thread)
+            if pack:
+                if threads == 1:
+                    for t in range(n_blocks):
+                        pack_weight_panel(&w[0], lda, pl.c_out_g, pl.mblocks, pl.k_len, t,
+                                          packed)
+                else:
+                    for t in prange(n_blocks, num_threads=threads, schedule='static'):
+                        pack_weight_panel(&w[0], lda, pl.c_out_g, pl.mblocks, pl.k_len, t,
+                                          packed)
+                pl.w = packed
+                pl.lda = 0
+            n0 = 0
+            while n0 < images:
+                nimg = min(chunk, images - n0)
+                ntasks = nimg * groups * pl.pixel_tasks * pl.m_tasks
+                if not pl.b_in_place:
+                    pl.ph_n0 = n0
+                    plane = pl.n_phases * pl.ph_plane
+                    if threads == 1:
+                        for t in range(nimg * pl.c_in):
+                            build_phase_plane(&pl, n0 + t // pl.c_in, t % pl.c_in,
+                                              ph0 + t * plane)
+                    else:
+                        for t in prange(nimg * pl.c_in, num_threads=threads,
+                                        schedule='static'):
+                            build_phase_plane(&pl, n0 + t // pl.c_in, t % pl.c_in,
+                                              ph0 + t * plane)
+                    # grid pixels that are dropped read up to NR + ph_w past the last image
+                    zero(ph0 + nimg * pl.ph_image, pl.nr + pl.ph_w)
+                if threads == 1:
+                    for t in range(ntasks):
+                        run_task(&pl, t, n0, buf0)
+                else:
+                    for t in prange(ntasks, num_threads=threads, schedule='dynamic'):
+                        run_task(&pl, t, n0, buf0 + threadid() * pl.scratch_per_thread)
+                n0 += nimg
     finally:
-        free(scratch)
-        free(segs)
+        give_scratch(scratch, scratch_bytes)
+        free(pl.phase_a)
+        free(pl.phase_b)
+        free(pl.k_offset)

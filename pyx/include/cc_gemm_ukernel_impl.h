@@ -1,12 +1,34 @@
 /* Body of the GEMM microkernel, included once per element type by cc_gemm_ukernel.h with
  * CC_T (element), CC_V (vector), CC_VL (lanes), CC_NR (tile width) and CC_FN (name suffix). */
 
-/* mr x nr is the valid part of the tile (edges of the output); the full MR x NR is always
- * computed (packing pads A and B with zeros), and only the valid part is read and written.
- * accumulate: add to what C holds (a later block of K); bias_rows: NULL, or MR values added to
- * the rows after the sum (passed on the last block of K only). */
+/* One step of k: load NR values of B (CC_NV vectors), broadcast MR values of A (A_I gives the
+ * i-th), MR x CC_NV fused multiply-adds. */
+#define CC_UK_STEP(A_I)                                                                   \
+    do {                                                                                  \
+        CC_V bv[CC_NV];                                                                   \
+        _Pragma("GCC unroll 4")                                                           \
+        for (int j = 0; j < CC_NV; ++j) memcpy(&bv[j], b + j * CC_VL, sizeof(CC_V));      \
+        _Pragma("GCC unroll 32")                                                          \
+        for (int i = 0; i < CC_MR; ++i) {                                                 \
+            const CC_T ai = (A_I);                                                        \
+            _Pragma("GCC unroll 4")                                                       \
+            for (int j = 0; j < CC_NV; ++j) acc[i][j] += ai * bv[j];                      \
+        }                                                                                 \
+        b += ldb;                                                                         \
+    } while (0)
+
+/* C[mr x nr] (+)= A[mr x kc] B[kc x nr] (+ bias_rows), the valid part of an MR x NR tile.
+ *
+ * A, lda == 0: packed, kc groups of MR values (a[p*MR + i]), rows past mr zero-filled.
+ * A, lda > 0:  rows of the caller's matrix, a[i*lda + p]; rows past mr repeat row mr-1 (their
+ *              results are discarded), so nothing is read outside the matrix.
+ * B: kc rows of at least NR values, ldb apart (a packed panel has ldb == NR).
+ * C: rows ldc apart, columns contiguous. accumulate: add to what C holds (a later block of K).
+ * bias_rows: NULL, or MR values added to the rows after the sum (on the last block of K only).
+ */
 static inline void CC_FN(cc_gemm_ukernel)(
-    ptrdiff_t kc, const CC_T *restrict a, const CC_T *restrict b,
+    ptrdiff_t kc, const CC_T *restrict a, ptrdiff_t lda,
+    const CC_T *restrict b, ptrdiff_t ldb,
     CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
     const CC_T *restrict bias_rows)
 {
@@ -16,18 +38,13 @@ static inline void CC_FN(cc_gemm_ukernel)(
 #pragma GCC unroll 4
         for (int j = 0; j < CC_NV; ++j) acc[i][j] = (CC_V){0};
 
-    for (ptrdiff_t p = 0; p < kc; ++p) {
-        CC_V bv[CC_NV];
-#pragma GCC unroll 4
-        for (int j = 0; j < CC_NV; ++j) memcpy(&bv[j], b + j * CC_VL, sizeof(CC_V));
+    if (lda == 0) {
+        for (ptrdiff_t p = 0; p < kc; ++p, a += CC_MR) CC_UK_STEP(a[i]);
+    } else {
+        const CC_T *ap[CC_MR];
 #pragma GCC unroll 32
-        for (int i = 0; i < CC_MR; ++i) {
-            const CC_T ai = a[i];
-#pragma GCC unroll 4
-            for (int j = 0; j < CC_NV; ++j) acc[i][j] += ai * bv[j];
-        }
-        a += CC_MR;
-        b += CC_NR;
+        for (int i = 0; i < CC_MR; ++i) ap[i] = a + (i < mr ? i : mr - 1) * lda;
+        for (ptrdiff_t p = 0; p < kc; ++p) CC_UK_STEP(ap[i][p]);
     }
 
     if (mr == CC_MR && nr == CC_NR) {
@@ -59,3 +76,5 @@ static inline void CC_FN(cc_gemm_ukernel)(
         }
     }
 }
+
+#undef CC_UK_STEP

@@ -1,0 +1,106 @@
+/* Short copies for gathering im2col panels (pyx/_direct.pyx): a panel row is a run of at most NR
+ * input values, too short for a memcpy call to pay off (setup.py also stops GCC from turning
+ * these loops back into memmove/memset calls). Tails use masked loads and stores where the ISA
+ * has them (AVX-512, AVX2: the intrinsics are compiled only under their own __AVX*__ macros);
+ * a masked load never touches memory outside its mask, so nothing past the run is read. */
+#ifndef CC_COPY_H
+#define CC_COPY_H
+#include "cc_simd.h"
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+/* GCC's __builtin_shuffle (one vpermt2ps on AVX-512); elsewhere the stride-2 copy is scalar. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define CC_HAVE_SHUFFLE 1
+#else
+#define CC_HAVE_SHUFFLE 0
+#define __builtin_shuffle(a, b, m) (a)
+#endif
+
+typedef int cc_vi32 __attribute__((vector_size(CC_VECTOR_BYTES)));
+typedef long long cc_vi64 __attribute__((vector_size(CC_VECTOR_BYTES)));
+#if CC_VECTOR_BYTES == 64
+#define CC_EVEN_MASK_f32 ((cc_vi32){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
+#define CC_EVEN_MASK_f64 ((cc_vi64){0, 2, 4, 6, 8, 10, 12, 14})
+#elif CC_VECTOR_BYTES == 32
+#define CC_EVEN_MASK_f32 ((cc_vi32){0, 2, 4, 6, 8, 10, 12, 14})
+#define CC_EVEN_MASK_f64 ((cc_vi64){0, 2, 4, 6})
+#else
+#define CC_EVEN_MASK_f32 ((cc_vi32){0, 2, 4, 6})
+#define CC_EVEN_MASK_f64 ((cc_vi64){0, 2})
+#endif
+
+/* The last n < VL elements: dst[j] = src[j] (src != NULL) or 0 (src == NULL). */
+#if defined(__AVX512F__)
+static inline void cc_tail_f32(float *dst, const float *src, ptrdiff_t n)
+{
+    __mmask16 m = (__mmask16)((1u << n) - 1);
+    _mm512_mask_storeu_ps(dst, m, src ? _mm512_maskz_loadu_ps(m, src) : _mm512_setzero_ps());
+}
+static inline void cc_tail_f64(double *dst, const double *src, ptrdiff_t n)
+{
+    __mmask8 m = (__mmask8)((1u << n) - 1);
+    _mm512_mask_storeu_pd(dst, m, src ? _mm512_maskz_loadu_pd(m, src) : _mm512_setzero_pd());
+}
+#elif defined(__AVX2__)
+static inline void cc_tail_f32(float *dst, const float *src, ptrdiff_t n)
+{
+    __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n),
+                                   _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(dst, m, src ? _mm256_maskload_ps(src, m) : _mm256_setzero_ps());
+}
+static inline void cc_tail_f64(double *dst, const double *src, ptrdiff_t n)
+{
+    __m256i m = _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+    _mm256_maskstore_pd(dst, m, src ? _mm256_maskload_pd(src, m) : _mm256_setzero_pd());
+}
+#else
+static inline void cc_tail_f32(float *dst, const float *src, ptrdiff_t n)
+{
+    for (ptrdiff_t j = 0; j < n; ++j) dst[j] = src ? src[j] : 0.0f;
+}
+static inline void cc_tail_f64(double *dst, const double *src, ptrdiff_t n)
+{
+    for (ptrdiff_t j = 0; j < n; ++j) dst[j] = src ? src[j] : 0.0;
+}
+#endif
+
+#define CC_DEFINE_COPIES(T, V, VL, SFX)                                                    \
+/* dst[j] = src[j], j < n */                                                             \
+static inline void cc_copy_##SFX(T *restrict dst, const T *restrict src, ptrdiff_t n)    \
+{                                                                                        \
+    ptrdiff_t j = 0;                                                                     \
+    for (; j + VL <= n; j += VL) { V v; memcpy(&v, src + j, sizeof v);                   \
+                                   memcpy(dst + j, &v, sizeof v); }                      \
+    if (j < n) cc_tail_##SFX(dst + j, src + j, n - j);                                   \
+}                                                                                        \
+/* dst[j] = src[j * stride], j < n; never reads past src[(n-1) * stride] */              \
+static inline void cc_copy_strided_##SFX(T *restrict dst, const T *restrict src,         \
+                                         ptrdiff_t n, ptrdiff_t stride)                  \
+{                                                                                        \
+    ptrdiff_t j = 0;                                                                     \
+    if (stride == 1) { cc_copy_##SFX(dst, src, n); return; }                             \
+    if (CC_HAVE_SHUFFLE && stride == 2) {                                                \
+        /* two vectors of input, their even lanes: one shuffle */                        \
+        for (; j + VL < n; j += VL) {                                                    \
+            V lo, hi; memcpy(&lo, src + 2 * j, sizeof lo);                               \
+            memcpy(&hi, src + 2 * j + VL, sizeof hi);                                    \
+            V even = __builtin_shuffle(lo, hi, CC_EVEN_MASK_##SFX);                      \
+            memcpy(dst + j, &even, sizeof even);                                         \
+        }                                                                                \
+    }                                                                                    \
+    for (; j < n; ++j) dst[j] = src[j * stride];                                         \
+}                                                                                        \
+/* dst[j] = 0, j < n */                                                                  \
+static inline void cc_zero_##SFX(T *dst, ptrdiff_t n)                                    \
+{                                                                                        \
+    ptrdiff_t j = 0;                                                                     \
+    for (; j + VL <= n; j += VL) { V z = {0}; memcpy(dst + j, &z, sizeof z); }           \
+    if (j < n) cc_tail_##SFX(dst + j, NULL, n - j);                                      \
+}
+
+CC_DEFINE_COPIES(float, cc_vf32, CC_VL_F32, f32)
+CC_DEFINE_COPIES(double, cc_vf64, CC_VL_F64, f64)
+
+#endif /* CC_COPY_H */
