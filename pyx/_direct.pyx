@@ -45,6 +45,11 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
     void cc_gemm_ukernel_f64(Py_ssize_t kc, const double* a, Py_ssize_t lda, const double* b,
                              Py_ssize_t ldb, double* c, Py_ssize_t ldc, int mr, int nr,
                              int accumulate, const double* bias_rows)
+    void cc_gemm_ukernel_indirect_f32(Py_ssize_t kc, const float* abase, const Py_ssize_t* offs,
+                                      const float* b, float* c, Py_ssize_t ldc, int accumulate)
+    void cc_gemm_ukernel_indirect_f64(Py_ssize_t kc, const double* abase,
+                                      const Py_ssize_t* offs, const double* b, double* c,
+                                      Py_ssize_t ldc, int accumulate)
 
 cdef extern from "cc_copy.h" nogil:
     void cc_copy_f32(float* dst, const float* src, Py_ssize_t n)
@@ -54,10 +59,20 @@ cdef extern from "cc_copy.h" nogil:
     void cc_zero_f32(float* dst, Py_ssize_t n)
     void cc_zero_f64(double* dst, Py_ssize_t n)
 
+cdef extern from "cc_pack.h" nogil:
+    void cc_pack_rows_f32(float* dst, const float* src, Py_ssize_t lda, Py_ssize_t rows,
+                          Py_ssize_t R, Py_ssize_t K)
+    void cc_pack_rows_f64(double* dst, const double* src, Py_ssize_t lda, Py_ssize_t rows,
+                          Py_ssize_t R, Py_ssize_t K)
+
 cdef extern from "cc_epilogue.h" nogil:
     void cc_store_row_f32(float* dst, const float* src, Py_ssize_t n, int has_bias, float bias)
     void cc_store_row_f64(double* dst, const double* src, Py_ssize_t n, int has_bias,
                           double bias)
+    void cc_store_column_f32(float* dst, const float* src, Py_ssize_t n,
+                             Py_ssize_t src_stride, int has_bias, float bias)
+    void cc_store_column_f64(double* dst, const double* src, Py_ssize_t n,
+                             Py_ssize_t src_stride, int has_bias, double bias)
 
 ISA = CC_ISA.decode()
 MR = CC_MR
@@ -131,6 +146,15 @@ cdef inline void gemm_ukernel(Py_ssize_t kc, const floating* a, Py_ssize_t lda,
         cc_gemm_ukernel_f64(kc, a, lda, b, ldb, c, ldc, mr, nr, accumulate, bias_rows)
 
 
+cdef inline void gemm_ukernel_indirect(Py_ssize_t kc, const floating* abase,
+                                       const Py_ssize_t* offs, const floating* b, floating* c,
+                                       Py_ssize_t ldc, int accumulate) noexcept nogil:
+    if floating is float:
+        cc_gemm_ukernel_indirect_f32(kc, abase, offs, b, c, ldc, accumulate)
+    else:
+        cc_gemm_ukernel_indirect_f64(kc, abase, offs, b, c, ldc, accumulate)
+
+
 cdef inline void copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
     if floating is float:
         cc_copy_f32(dst, src, n)
@@ -161,27 +185,31 @@ cdef inline void store_row(floating* dst, const floating* src, Py_ssize_t n, bin
         cc_store_row_f64(dst, src, n, has_bias, bias)
 
 
+cdef inline void store_column(floating* dst, const floating* src, Py_ssize_t n,
+                              Py_ssize_t src_stride, bint has_bias,
+                              floating bias) noexcept nogil:
+    if floating is float:
+        cc_store_column_f32(dst, src, n, src_stride, has_bias, bias)
+    else:
+        cc_store_column_f64(dst, src, n, src_stride, has_bias, bias)
+
+
 cdef inline Py_ssize_t ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
 
 
 cdef void pack_weight_panel(const floating* w, Py_ssize_t lda, Py_ssize_t c_out_g,
-                            Py_ssize_t mblocks, Py_ssize_t k_len, Py_ssize_t blk,
+                            Py_ssize_t units, Py_ssize_t k_len, Py_ssize_t R, Py_ssize_t blk,
                             floating* packed) noexcept nogil:
-    """Panel blk = (g, mb) of OIHW rows (lda apart): packed[blk][k][i] = row g*c_out_g +
-    mb*MR + i, zero past the group's last row."""
-    cdef floating* dst = packed + blk * k_len * CC_MR
-    cdef Py_ssize_t i, k, m
-    cdef const floating* src
-    for i in range(CC_MR):
-        m = (blk % mblocks) * CC_MR + i
-        if m < c_out_g:
-            src = w + ((blk // mblocks) * c_out_g + m) * lda
-            for k in range(k_len):
-                dst[k * CC_MR + i] = src[k]
-        else:
-            for k in range(k_len):
-                dst[k * CC_MR + i] = 0
+    """Panel blk = (g, u) of OIHW rows (lda apart): packed[blk][k][j] = row g*c_out_g + u*R + j
+    at k, zero past the group's last row. R = MR for PANELS, NR for INDIRECT."""
+    cdef Py_ssize_t g = blk // units, row0 = (blk % units) * R
+    cdef const floating* src = w + (g * c_out_g + row0) * lda
+    cdef Py_ssize_t rows = min(R, c_out_g - row0)
+    if floating is float:
+        cc_pack_rows_f32(packed + blk * k_len * R, src, lda, rows, R, k_len)
+    else:
+        cc_pack_rows_f64(packed + blk * k_len * R, src, lda, rows, R, k_len)
 
 
 def pack_weights_oihw_to_gkm(const floating[:, :, :, ::1] weight, Py_ssize_t groups,
@@ -197,8 +225,8 @@ def pack_weights_oihw_to_gkm(const floating[:, :, :, ::1] weight, Py_ssize_t gro
     cdef Py_ssize_t mblocks = ceil_div(c_out_g, CC_MR), blk
     with nogil:
         for blk in range(groups * mblocks):
-            pack_weight_panel(&weight[0, 0, 0, 0], k_len, c_out_g, mblocks, k_len, blk,
-                              &packed[0])
+            pack_weight_panel(&weight[0, 0, 0, 0], k_len, c_out_g, mblocks, k_len, CC_MR,
+                              blk, &packed[0])
 
 
 def packed_weights_size(Py_ssize_t c_out, Py_ssize_t k_len, Py_ssize_t groups):
@@ -206,20 +234,36 @@ def packed_weights_size(Py_ssize_t c_out, Py_ssize_t k_len, Py_ssize_t groups):
     return groups * ceil_div(c_out // groups, CC_MR) * k_len * CC_MR
 
 
+# The two ways of running the GEMM (DirectPlan.method):
+#   PANELS:   rows of C are output channels (MR weights broadcast), columns NR pixels; each task
+#             copies the kc x NC block of X it needs into L1-sized panels. Weights are read as
+#             OIHW rows in place, or packed [g][mb][k][MR]. Cheap for few pixels per weight
+#             (the weights need no transposing), and for small K.
+#   INDIRECT: rows of C are MR consecutive pixels read straight from the phase image through the
+#             tap offset table (broadcast), columns NR output channels of weights packed
+#             [g][cp][k][NR]. No copies of X at all; the weights must be transposed once. Best
+#             when many pixels share each weight.
+cdef enum:
+    METHOD_AUTO = 0
+    METHOD_PANELS = 1
+    METHOD_INDIRECT = 2
+
+
 # Everything the tasks need, shared read-only by all threads. Pointers are untyped so that one
 # struct serves both element types; the fused functions cast them back.
 cdef struct DirectPlan:
+    int method
     const void* x              # input of image 0, channel 0 (any strides, in elements)
     Py_ssize_t sx_n, sx_c, sx_h, sx_w
     Py_ssize_t h, w_in, c_in, c_out, c_in_g, c_out_g, groups
     Py_ssize_t kh, kw, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w
     Py_ssize_t h_out, w_out, k_len
-    const void* w              # weights: OIHW rows (lda > 0) or packed panels (lda == 0)
+    const void* w              # weights: OIHW rows (lda > 0) or packed (lda == 0)
     Py_ssize_t lda
     const void* bias           # [C_out] or NULL
     void* out                  # [N][C_out][H_out*W_out], C-contiguous
-    bint b_in_place            # 1x1, stride 1, unpadded, contiguous planes: X is the input
-    # phase image (when not in place): [image][c_in][phase][ph_h][ph_w] + slack
+    bint b_in_place            # PANELS, 1x1 stride 1 unpadded contiguous planes: X is the input
+    # phase image (unless in place): [image][c_in][phase][ph_h][ph_w] + slack
     void* ph
     Py_ssize_t ph_n0           # the first image of the current chunk
     Py_ssize_t n_phases, ph_h, ph_w, ph_plane, ph_image
@@ -228,9 +272,11 @@ cdef struct DirectPlan:
     Py_ssize_t* k_offset       # [K] where tap k starts in a group's phase image
     # the pixel grid the GEMM runs over: grid_w wide, grid_pixels in all
     Py_ssize_t grid_w, grid_pixels
-    # blocking
-    Py_ssize_t kc, nr, panels, panels_per_task, mblocks, mblocks_per_task
+    # blocking: pixels in units of unit_px (NR panels or MR tiles), output channels in units of
+    # unit_co (MR blocks or NR panels); a task is p_per_task x m_per_task units
+    Py_ssize_t nr, unit_px, unit_co, p_units, m_units, p_per_task, m_per_task
     Py_ssize_t pixel_tasks, m_tasks
+    Py_ssize_t kc              # K block (PANELS; INDIRECT runs all of K at once)
     Py_ssize_t scratch_b, scratch_c, scratch_per_thread  # elements
 
 
@@ -271,9 +317,9 @@ cdef void gemm_block(const DirectPlan* pl, Py_ssize_t kc, const floating* a, Py_
                      Py_ssize_t a_step, Py_ssize_t mb0, Py_ssize_t mb1, const floating* b,
                      Py_ssize_t ldb, floating* c, Py_ssize_t ldc, int nr_valid, int accumulate,
                      const floating* bias) noexcept nogil:
-    """One NR-pixel panel (b) against output-channel blocks mb0..mb1 of a group: block mb's
-    weights at a + (mb - mb0) * a_step (rows lda apart, or packed when lda == 0), its C rows at
-    c + (mb - mb0) * MR * ldc; bias (NULL, or the group's) added to the rows."""
+    """PANELS: one NR-pixel panel (b) against output-channel blocks mb0..mb1 of a group: block
+    mb's weights at a + (mb - mb0) * a_step (rows lda apart, or packed when lda == 0), its C rows
+    at c + (mb - mb0) * MR * ldc; bias (NULL, or the group's) added to the rows."""
     cdef Py_ssize_t mb
     cdef const floating* bias_rows = NULL
     for mb in range(mb0, mb1):
@@ -287,26 +333,25 @@ cdef void gemm_block(const DirectPlan* pl, Py_ssize_t kc, const floating* a, Py_
 cdef const floating* weight_block(const DirectPlan* pl, const floating* w, Py_ssize_t g,
                                   Py_ssize_t k0, Py_ssize_t mb0,
                                   Py_ssize_t* a_step) noexcept nogil:
-    """Where the weights w (= pl.w) of block mb0 of group g start, for K from k0, and the
-    distance between consecutive blocks (gemm_block's a and a_step): OIHW rows in place, or
-    packed panels."""
+    """PANELS: where the weights w (= pl.w) of block mb0 of group g start, for K from k0, and
+    the distance between consecutive blocks: OIHW rows in place, or packed panels."""
     if pl.lda == 0:
         a_step[0] = pl.k_len * CC_MR
-        return w + ((g * pl.mblocks + mb0) * pl.k_len + k0) * CC_MR
+        return w + ((g * pl.m_units + mb0) * pl.k_len + k0) * CC_MR
     a_step[0] = CC_MR * pl.lda
     return w + (g * pl.c_out_g + mb0 * CC_MR) * pl.lda + k0
 
 
 cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t pt,
                         Py_ssize_t mt, floating* buf) noexcept nogil:
-    """1x1 stride 1: B is the input plane itself; the microkernel writes the output. Only a
-    partial last panel is copied (into buf), so that nothing past the input is read."""
+    """PANELS, 1x1 stride 1: B is the input plane itself; the microkernel writes the output.
+    Only a partial last panel is copied (into buf), so that nothing past the input is read."""
     cdef Py_ssize_t nr = pl.nr, P = pl.grid_pixels, K = pl.k_len
-    cdef Py_ssize_t p0 = pt * pl.panels_per_task * nr
-    cdef Py_ssize_t npix = min(P - p0, pl.panels_per_task * nr)
+    cdef Py_ssize_t p0 = pt * pl.p_per_task * nr
+    cdef Py_ssize_t npix = min(P - p0, pl.p_per_task * nr)
     cdef Py_ssize_t npanels = ceil_div(npix, nr)
-    cdef Py_ssize_t mb0 = mt * pl.mblocks_per_task
-    cdef Py_ssize_t mb1 = min(mb0 + pl.mblocks_per_task, pl.mblocks)
+    cdef Py_ssize_t mb0 = mt * pl.m_per_task
+    cdef Py_ssize_t mb1 = min(mb0 + pl.m_per_task, pl.m_units)
     cdef const floating* xg = <const floating*> pl.x + n * pl.sx_n + g * pl.c_in_g * pl.sx_c
     cdef floating* outg = (<floating*> pl.out + (n * pl.c_out + g * pl.c_out_g + mb0 * CC_MR) * P
                            + p0)
@@ -334,23 +379,48 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
         k0 += kc
 
 
-cdef void task_grid(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t pt,
-                    Py_ssize_t mt, floating* buf) noexcept nogil:
-    """Pixels [q0, q0+npix) of the grid of image n, group g, channel blocks of task mt: gather
-    each kc block of X from the phase image, accumulate in the task's block, write the valid
-    pixels out with the bias."""
-    cdef Py_ssize_t nr = pl.nr, K = pl.k_len, Wg = pl.grid_w
-    cdef Py_ssize_t q0 = pt * pl.panels_per_task * nr
-    cdef Py_ssize_t npix = min(pl.grid_pixels - q0, pl.panels_per_task * nr)
+cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t q0,
+                      Py_ssize_t npix, Py_ssize_t co0, Py_ssize_t co1, const floating* cblk,
+                      Py_ssize_t ldc, bint pixel_major) noexcept nogil:
+    """Write the output pixels among grid pixels [q0, q0+npix) for the group's channels
+    [co0, co1) from an accumulator block, with the bias: cblk[co - co0][q - q0] (rows ldc
+    apart), or cblk[q - q0][co - co0] when pixel_major."""
+    cdef Py_ssize_t Wg = pl.grid_w, P = pl.h_out * pl.w_out, oh, ow_lo, ow_hi, co
+    cdef const floating* bias = <const floating*> pl.bias
+    cdef floating* outg = <floating*> pl.out + (n * pl.c_out + g * pl.c_out_g) * P
+    cdef const floating* src
+    for oh in range(q0 // Wg, (q0 + npix - 1) // Wg + 1):
+        ow_lo = max(q0 - oh * Wg, 0)
+        ow_hi = min(q0 + npix - oh * Wg, pl.w_out)
+        if ow_lo >= ow_hi:
+            continue
+        for co in range(co0, co1):
+            if pixel_major:
+                src = cblk + (oh * Wg + ow_lo - q0) * ldc + (co - co0)
+                store_column(outg + co * P + oh * pl.w_out + ow_lo, src, ow_hi - ow_lo, ldc,
+                             bias != NULL, bias[g * pl.c_out_g + co] if bias != NULL else 0)
+            else:
+                src = cblk + (co - co0) * ldc + oh * Wg + ow_lo - q0
+                store_row(outg + co * P + oh * pl.w_out + ow_lo, src, ow_hi - ow_lo,
+                          bias != NULL, bias[g * pl.c_out_g + co] if bias != NULL else 0)
+
+
+cdef void task_panels(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t pt,
+                      Py_ssize_t mt, floating* buf) noexcept nogil:
+    """PANELS: grid pixels [q0, q0+npix) of image n, group g, channel blocks of task mt: copy
+    each kc block of X from the phase image, accumulate in the task's block, store."""
+    cdef Py_ssize_t nr = pl.nr, K = pl.k_len
+    cdef Py_ssize_t q0 = pt * pl.p_per_task * nr
+    cdef Py_ssize_t npix = min(pl.grid_pixels - q0, pl.p_per_task * nr)
     cdef Py_ssize_t npanels = ceil_div(npix, nr)
-    cdef Py_ssize_t mb0 = mt * pl.mblocks_per_task
-    cdef Py_ssize_t mb1 = min(mb0 + pl.mblocks_per_task, pl.mblocks)
+    cdef Py_ssize_t mb0 = mt * pl.m_per_task
+    cdef Py_ssize_t mb1 = min(mb0 + pl.m_per_task, pl.m_units)
     cdef const floating* src = (<const floating*> pl.ph + (n - pl.ph_n0) * pl.ph_image
                                 + g * pl.c_in_g * pl.n_phases * pl.ph_plane + q0)
     cdef floating* bblk = buf
     cdef floating* cblk = buf + pl.scratch_b
     cdef const floating* a
-    cdef Py_ssize_t ldc = pl.panels_per_task * nr
+    cdef Py_ssize_t ldc = pl.p_per_task * nr
     cdef Py_ssize_t k0 = 0, kc, kk, j, off, a_step
     while k0 < K:
         kc = min(pl.kc, K - k0)
@@ -363,20 +433,32 @@ cdef void task_grid(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t
             gemm_block(pl, kc, a, pl.lda, a_step, mb0, mb1, bblk + j * kc * nr, nr,
                        cblk + j * nr, ldc, <int> nr, k0 > 0, NULL)
         k0 += kc
-    # the grid pixels that are output pixels: rows oh, columns ow < w_out
-    cdef Py_ssize_t oh, ow_lo, ow_hi, co, co_end = min(mb1 * CC_MR, pl.c_out_g)
-    cdef const floating* bias = <const floating*> pl.bias
-    cdef floating* outg = (<floating*> pl.out + (n * pl.c_out + g * pl.c_out_g)
-                           * pl.h_out * pl.w_out)
-    for oh in range(q0 // Wg, (q0 + npix - 1) // Wg + 1):
-        ow_lo = max(q0 - oh * Wg, 0)
-        ow_hi = min(q0 + npix - oh * Wg, pl.w_out)
-        if ow_lo >= ow_hi:
-            continue
-        for co in range(mb0 * CC_MR, co_end):
-            store_row(outg + co * pl.h_out * pl.w_out + oh * pl.w_out + ow_lo,
-                      cblk + (co - mb0 * CC_MR) * ldc + oh * Wg + ow_lo - q0, ow_hi - ow_lo,
-                      bias != NULL, bias[g * pl.c_out_g + co] if bias != NULL else 0)
+    store_block(pl, n, g, q0, npix, mb0 * CC_MR, min(mb1 * CC_MR, pl.c_out_g), cblk, ldc, False)
+
+
+cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t pt,
+                        Py_ssize_t ct, floating* buf) noexcept nogil:
+    """INDIRECT: MR-pixel tiles of task pt against NR-channel panels of task ct, all of K per
+    microkernel call, into a [pixel][channel] block; then store."""
+    cdef Py_ssize_t nr = pl.nr, K = pl.k_len
+    cdef Py_ssize_t q0 = pt * pl.p_per_task * CC_MR
+    cdef Py_ssize_t npix = min(pl.grid_pixels - q0, pl.p_per_task * CC_MR)
+    cdef Py_ssize_t ntiles = ceil_div(npix, CC_MR)
+    cdef Py_ssize_t cp0 = ct * pl.m_per_task
+    cdef Py_ssize_t cp1 = min(cp0 + pl.m_per_task, pl.m_units)
+    cdef const floating* src = (<const floating*> pl.ph + (n - pl.ph_n0) * pl.ph_image
+                                + g * pl.c_in_g * pl.n_phases * pl.ph_plane + q0)
+    cdef const floating* wg = <const floating*> pl.w + g * pl.m_units * K * nr
+    cdef Py_ssize_t ldc = pl.m_per_task * nr, cp, t, k0 = 0, kc
+    while k0 < K:  # the weight micro-panel (kc x NR) stays in L1 across the tiles
+        kc = min(pl.kc, K - k0)
+        for cp in range(cp0, cp1):
+            for t in range(ntiles):
+                gemm_ukernel_indirect(kc, src + t * CC_MR, pl.k_offset + k0,
+                                      wg + (cp * K + k0) * nr,
+                                      buf + t * CC_MR * ldc + (cp - cp0) * nr, ldc, k0 > 0)
+        k0 += kc
+    store_block(pl, n, g, q0, npix, cp0 * nr, min(cp1 * nr, pl.c_out_g), buf, ldc, True)
 
 
 cdef void run_task(const DirectPlan* pl, Py_ssize_t task, Py_ssize_t n0,
@@ -387,71 +469,92 @@ cdef void run_task(const DirectPlan* pl, Py_ssize_t task, Py_ssize_t n0,
     rest = rest // pl.pixel_tasks
     cdef Py_ssize_t g = rest % pl.groups
     cdef Py_ssize_t n = n0 + rest // pl.groups
-    if pl.b_in_place:
+    if pl.method == METHOD_INDIRECT:
+        task_indirect(pl, n, g, pt, mt, buf)
+    elif pl.b_in_place:
         task_in_place(pl, n, g, pt, mt, buf)
     else:
-        task_grid(pl, n, g, pt, mt, buf)
+        task_panels(pl, n, g, pt, mt, buf)
 
 
 cdef double task_makespan(const DirectPlan* pl, Py_ssize_t images, Py_ssize_t ppt,
                           Py_ssize_t mpt, int threads) noexcept nogil:
-    """Estimated time (in microkernel k-steps) of a split into tasks of ppt panels x mpt
-    blocks: rounds of equal tasks, each gathering its own panels (a tenth of a k-step per panel
-    row) and paying a fixed cost."""
-    cdef Py_ssize_t pixel_tasks = ceil_div(pl.panels, ppt)
-    cdef Py_ssize_t m_tasks = ceil_div(pl.mblocks, mpt)
+    """Estimated time (in microkernel k-steps) of a split into tasks of ppt x mpt units: rounds
+    of equal tasks; PANELS tasks also copy their blocks of X (about a tenth of a k-step per
+    panel row), and every task pays a fixed cost."""
+    cdef Py_ssize_t pixel_tasks = ceil_div(pl.p_units, ppt)
+    cdef Py_ssize_t m_tasks = ceil_div(pl.m_units, mpt)
     cdef Py_ssize_t tasks = images * pl.groups * pixel_tasks * m_tasks
-    cdef double gather = 0 if pl.b_in_place else 0.1
-    cdef double total = <double> images * pl.groups * pl.k_len * pl.panels * (
-        pl.mblocks + gather * m_tasks)
+    cdef double gather = 0.1 if pl.method == METHOD_PANELS and not pl.b_in_place else 0
+    cdef double total = <double> images * pl.groups * pl.k_len * pl.p_units * (
+        pl.m_units + gather * m_tasks)
     cdef double rounds = <double> ceil_div(tasks, threads)
     return rounds * total / tasks + 200.0 * tasks
 
 
+cdef Py_ssize_t task_footprint(const DirectPlan* pl, Py_ssize_t ppt, Py_ssize_t mpt,
+                               Py_ssize_t itemsize) noexcept nogil:
+    """Bytes a task keeps hot: PANELS, its B block, weight block and accumulator block;
+    INDIRECT, its weight panels and accumulator block."""
+    cdef Py_ssize_t px = ppt * pl.unit_px, co = mpt * pl.unit_co
+    if pl.method == METHOD_INDIRECT:
+        return (co * pl.kc + px * co) * itemsize
+    cdef Py_ssize_t f = (pl.kc * px + co * pl.kc) * itemsize
+    if not pl.b_in_place:
+        f += co * px * itemsize
+    return f
+
+
 cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
                       int threads) noexcept nogil:
-    """Choose kc and the task shape (panels x output-channel blocks).
+    """Choose kc and the task shape (pixel units x channel units).
 
-    kc: the B micro-panel (kc x NR) fits L1_BUDGET; K is split into equal blocks.
-    Task shape: the B block (kc x NC), the weight block (MR*mpt x kc) and the accumulator block
-    (MR*mpt x NC) fit L2_BUDGET; among those, the split with the smallest estimated makespan.
+    kc (PANELS): the B micro-panel (kc x NR) fits L1_BUDGET; K is split into equal blocks.
+    Task shape: what a task keeps hot fits L2_BUDGET (at least one unit of each); among those,
+    the split with the smallest estimated makespan on `threads` threads.
     """
     cdef Py_ssize_t nr = pl.nr, K = pl.k_len
-    cdef Py_ssize_t nkb = ceil_div(K, L1_BUDGET // (nr * itemsize))
-    pl.kc = ceil_div(K, nkb)
-    pl.panels = ceil_div(pl.grid_pixels, nr)
-    cdef Py_ssize_t ppt, mpt, best_ppt = 1, best_mpt = 1, footprint
+    # K blocks: the kc x NR micro-panel read whole by each microkernel call (pixels for
+    # PANELS, weights for INDIRECT) stays in L1
+    pl.kc = ceil_div(K, ceil_div(K, L1_BUDGET // (nr * itemsize)))
+    if pl.method == METHOD_INDIRECT:
+        pl.unit_px, pl.unit_co = CC_MR, nr
+    else:
+        pl.unit_px, pl.unit_co = nr, CC_MR
+    pl.p_units = ceil_div(pl.grid_pixels, pl.unit_px)
+    pl.m_units = ceil_div(pl.c_out_g, pl.unit_co)
+    cdef Py_ssize_t ppt, mpt, best_ppt = 1, best_mpt = 1
     cdef double best = -1, cost
-    for ppt in range(1, pl.panels + 1):
-        if ppt > 1 and pl.kc * ppt * nr * itemsize > L2_BUDGET // 2:
+    for ppt in range(1, pl.p_units + 1):
+        if ppt > 1 and task_footprint(pl, ppt, 1, itemsize) > L2_BUDGET:
             break
-        if ppt < pl.panels and ceil_div(pl.panels, ppt) == ceil_div(pl.panels, ppt + 1):
+        if ppt < pl.p_units and ceil_div(pl.p_units, ppt) == ceil_div(pl.p_units, ppt + 1):
             continue  # a larger shape gives as many tasks
-        for mpt in range(1, pl.mblocks + 1):
-            footprint = (pl.kc * ppt * nr + CC_MR * mpt * pl.kc) * itemsize
-            if not pl.b_in_place:
-                footprint += CC_MR * mpt * ppt * nr * itemsize
-            if mpt > 1 and footprint > L2_BUDGET:
+        for mpt in range(1, pl.m_units + 1):
+            if mpt > 1 and task_footprint(pl, ppt, mpt, itemsize) > L2_BUDGET:
                 break
-            if mpt < pl.mblocks and ceil_div(pl.mblocks, mpt) == ceil_div(pl.mblocks, mpt + 1):
+            if mpt < pl.m_units and ceil_div(pl.m_units, mpt) == ceil_div(pl.m_units, mpt + 1):
                 continue
             cost = task_makespan(pl, images, ppt, mpt, threads)
             if best < 0 or cost < best * 0.999:
                 best, best_ppt, best_mpt = cost, ppt, mpt
-    pl.panels_per_task = best_ppt
-    pl.mblocks_per_task = best_mpt
-    pl.pixel_tasks = ceil_div(pl.panels, best_ppt)
-    pl.m_tasks = ceil_div(pl.mblocks, best_mpt)
-    pl.scratch_b = ceil_div(pl.kc * best_ppt * nr * itemsize, ALIGN) * ALIGN // itemsize
-    pl.scratch_c = 0
-    if not pl.b_in_place:
-        pl.scratch_c = ceil_div(CC_MR * best_mpt * best_ppt * nr * itemsize, ALIGN) * ALIGN // itemsize
+    pl.p_per_task = best_ppt
+    pl.m_per_task = best_mpt
+    pl.pixel_tasks = ceil_div(pl.p_units, best_ppt)
+    pl.m_tasks = ceil_div(pl.m_units, best_mpt)
+    cdef Py_ssize_t px = best_ppt * pl.unit_px, co = best_mpt * pl.unit_co
+    pl.scratch_b = 0
+    pl.scratch_c = ceil_div(co * px * itemsize, ALIGN) * ALIGN // itemsize
+    if pl.method == METHOD_PANELS:
+        pl.scratch_b = ceil_div(pl.kc * px * itemsize, ALIGN) * ALIGN // itemsize
+        if pl.b_in_place:
+            pl.scratch_c = 0
     pl.scratch_per_thread = pl.scratch_b + pl.scratch_c
 
 
 cdef int plan_phases(DirectPlan* pl) noexcept nogil:
     """The phases the taps use, the phase image's shape, and each tap's offset in it.
-    Returns -1 when out of memory."""
+    Returns -1 when out of memory (the caller frees what was allocated)."""
     cdef Py_ssize_t sh = pl.stride_h, sw = pl.stride_w, khw = pl.kh * pl.kw
     cdef Py_ssize_t r, s, a, b, i, ph, max_r0 = 0, max_c0 = 0, ci, k
     pl.phase_a = <Py_ssize_t*> malloc(khw * sizeof(Py_ssize_t))
@@ -481,7 +584,6 @@ cdef int plan_phases(DirectPlan* pl) noexcept nogil:
     pl.ph_h = pl.h_out + max_r0
     pl.ph_w = pl.w_out + max_c0
     pl.ph_plane = pl.ph_h * pl.ph_w
-    # plus slack: the last panel of the grid reads up to NR + max_c0 past the last plane
     pl.ph_image = pl.c_in * pl.n_phases * pl.ph_plane
     for k in range(pl.k_len):
         ci = k // khw
@@ -495,18 +597,82 @@ cdef int plan_phases(DirectPlan* pl) noexcept nogil:
     return 0
 
 
+cdef void init_plan(DirectPlan* pl, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_in,
+                    Py_ssize_t c_out, Py_ssize_t groups, Py_ssize_t kh, Py_ssize_t kw,
+                    Py_ssize_t stride_h, Py_ssize_t stride_w, Py_ssize_t pad_top,
+                    Py_ssize_t pad_left, Py_ssize_t dil_h, Py_ssize_t dil_w, Py_ssize_t h_out,
+                    Py_ssize_t w_out, Py_ssize_t nr, int method, bint planes_contiguous,
+                    Py_ssize_t images) noexcept nogil:
+    """The shape part of a plan, and the method (METHOD_AUTO resolved)."""
+    pl.h, pl.w_in, pl.c_in, pl.c_out, pl.groups = h, w_in, c_in, c_out, groups
+    pl.c_in_g, pl.c_out_g = c_in // groups, c_out // groups
+    pl.kh, pl.kw, pl.stride_h, pl.stride_w = kh, kw, stride_h, stride_w
+    pl.pad_top, pl.pad_left, pl.dil_h, pl.dil_w = pad_top, pad_left, dil_h, dil_w
+    pl.h_out, pl.w_out = h_out, w_out
+    pl.k_len = pl.c_in_g * kh * kw
+    pl.nr = nr
+    pl.phase_a = pl.phase_b = pl.k_offset = NULL
+    pl.ph = NULL
+    pl.ph_n0 = 0
+    cdef bint one_by_one = (kh == 1 and kw == 1 and stride_h == 1 and stride_w == 1
+                            and pad_top == 0 and pad_left == 0 and h_out == h
+                            and w_out == w_in and planes_contiguous)
+    if method == METHOD_AUTO:
+        method = METHOD_PANELS if one_by_one else choose_method(pl, images)
+    pl.method = method
+    pl.b_in_place = method == METHOD_PANELS and one_by_one
+
+
+cdef double tile_efficiency(Py_ssize_t n, Py_ssize_t unit) noexcept nogil:
+    """The fraction of n rounded up to whole units that is real work."""
+    return <double> n / (ceil_div(n, unit) * unit)
+
+
+cdef int choose_method(const DirectPlan* pl, Py_ssize_t images) noexcept nogil:
+    """PANELS or INDIRECT, by an estimate of each one's cycles for a group of `images` images.
+
+    Both: multiply-adds / (lanes * 2 FMA/cycle), inflated by the share of each MR x NR tile that
+    is padding (pixels in tiles of NR or MR, channels in tiles of MR or NR) and by the
+    microkernel's efficiency (PANELS reading OIHW rows ~0.90, INDIRECT ~0.95, measured).
+    PANELS adds its copies of X (K values per grid pixel, for each of ~C_out/256 channel
+    tasks); INDIRECT transposes every weight (about half a cycle each), writes the output
+    through a transposition (about half a cycle per value) and stores its tile to the
+    accumulator block after every K block (~30 cycles). Extended-grid pixels count as pixels. The constants come from timing both methods on the bench suite (bench/run.py).
+    """
+    cdef double lanes = pl.nr  # multiply-adds per cycle: NR/2 lanes per vector, 2 FMA ports
+    cdef Py_ssize_t grid = pl.h_out * (pl.w_out + (pl.kw - 1) * pl.dil_w // pl.stride_w)
+    cdef double macs = <double> pl.c_out_g * grid * pl.k_len
+    cdef double panels = images * (
+        macs / lanes / 0.90 / tile_efficiency(pl.c_out_g, CC_MR) / tile_efficiency(grid, pl.nr)
+        + 0.15 * grid * pl.k_len * ceil_div(pl.c_out_g, 256))
+    cdef double indirect = images * (
+        macs / lanes / 0.95 / tile_efficiency(pl.c_out_g, pl.nr) / tile_efficiency(grid, CC_MR)
+        + 0.5 * pl.c_out_g * pl.h_out * pl.w_out
+        + 30.0 * ceil_div(grid, CC_MR) * ceil_div(pl.c_out_g, pl.nr) * ceil_div(pl.k_len, 128)
+    ) + 0.5 * pl.c_out_g * pl.k_len
+    return METHOD_INDIRECT if indirect < panels else METHOD_PANELS
+
+
+cdef void free_plan(DirectPlan* pl) noexcept nogil:
+    free(pl.phase_a)
+    free(pl.phase_b)
+    free(pl.k_offset)
+    pl.phase_a = pl.phase_b = pl.k_offset = NULL
+
+
 def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_ssize_t lda,
                        bias, floating[:, :, :, ::1] out, Py_ssize_t groups, Py_ssize_t kh,
                        Py_ssize_t kw, Py_ssize_t stride_h, Py_ssize_t stride_w,
                        Py_ssize_t pad_top, Py_ssize_t pad_left, Py_ssize_t dil_h,
-                       Py_ssize_t dil_w, int num_threads):
+                       Py_ssize_t dil_w, int num_threads, int method=METHOD_AUTO):
     """out = conv2d(x, weights) (+ bias).
 
     x: (N, C_in, H, W), any strides that are multiples of the item size; out: (N, C_out, H_out,
     W_out) C-contiguous, every element written; bias: None or a C-contiguous (C_out,) array.
-    w: the weights flattened, either OIHW rows lda elements apart with each row's K values
-    contiguous (lda > 0), or packed by pack_weights_oihw_to_gkm (lda == 0).
-    Runs with the GIL released on up to num_threads OpenMP threads.
+    w: the weights flattened as OIHW rows lda elements apart, each row's K values contiguous
+    (lda > 0), or packed ahead by pack_weights_oihw_to_gkm (lda == 0, PANELS only).
+    method: 0 chooses, 1 PANELS, 2 INDIRECT. Runs with the GIL released on up to num_threads
+    OpenMP threads.
     """
     cdef DirectPlan pl
     cdef Py_ssize_t itemsize = sizeof(floating)
@@ -516,32 +682,22 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
     cdef int threads
     cdef char* scratch = NULL
     cdef size_t scratch_bytes = 0, ph_bytes = 0
-    cdef Py_ssize_t packed_count = 0, n_blocks
+    cdef Py_ssize_t packed_count = 0, n_blocks = 0
     cdef bint pack
     cdef floating* packed
     cdef floating* buf0
     cdef floating* ph0
     if images == 0 or out.shape[1] == 0:
         return
+    init_plan(&pl, x.shape[1], x.shape[2], x.shape[3], out.shape[1], groups, kh, kw,
+              stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, out.shape[2], out.shape[3],
+              tile_width(&dummy), method,
+              x.strides[3] == itemsize and x.strides[2] == x.shape[3] * itemsize, images)
     pl.x = &x[0, 0, 0, 0]
     pl.sx_n = x.strides[0] // itemsize
     pl.sx_c = x.strides[1] // itemsize
     pl.sx_h = x.strides[2] // itemsize
     pl.sx_w = x.strides[3] // itemsize
-    pl.h = x.shape[2]
-    pl.w_in = x.shape[3]
-    pl.c_in = x.shape[1]
-    pl.c_out = out.shape[1]
-    pl.groups = groups
-    pl.c_in_g = pl.c_in // groups
-    pl.c_out_g = pl.c_out // groups
-    pl.kh, pl.kw = kh, kw
-    pl.stride_h, pl.stride_w = stride_h, stride_w
-    pl.pad_top, pl.pad_left = pad_top, pad_left
-    pl.dil_h, pl.dil_w = dil_h, dil_w
-    pl.h_out = out.shape[2]
-    pl.w_out = out.shape[3]
-    pl.k_len = pl.c_in_g * kh * kw
     pl.w = &w[0]
     pl.lda = lda
     pl.bias = NULL
@@ -549,37 +705,31 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
         bias_view = bias
         pl.bias = &bias_view[0]
     pl.out = &out[0, 0, 0, 0]
-    pl.nr = tile_width(&dummy)
-    pl.mblocks = ceil_div(pl.c_out_g, CC_MR)
-    pl.phase_a = pl.phase_b = pl.k_offset = NULL
-    pl.ph = NULL
-    pl.ph_n0 = 0
-    pl.b_in_place = (kh == 1 and kw == 1 and stride_h == 1 and stride_w == 1
-                     and pad_top == 0 and pad_left == 0 and pl.h_out == pl.h
-                     and pl.w_out == pl.w_in and pl.sx_w == 1 and pl.sx_h == pl.w_in)
     if pl.b_in_place:
         pl.grid_w = pl.w_out
         pl.grid_pixels = pl.h_out * pl.w_out
         chunk = images
     else:
         if plan_phases(&pl) < 0:
-            free(pl.phase_a)
-            free(pl.phase_b)
-            free(pl.k_offset)
+            free_plan(&pl)
             raise MemoryError("cconv: cannot allocate the convolution plan")
-        chunk = max(1, PHASE_BUDGET // (pl.ph_image * itemsize))
-        chunk = min(chunk, images)
+        chunk = min(max(1, PHASE_BUDGET // (pl.ph_image * itemsize)), images)
     if images * pl.c_out * pl.h_out * pl.w_out * pl.k_len < SERIAL_MACS:
         num_threads = 1
     plan_blocks(&pl, chunk, itemsize, num_threads)
     threads = <int> min(<Py_ssize_t> num_threads,
                         chunk * groups * pl.pixel_tasks * pl.m_tasks)
-    # Weights read in place cost the microkernel ~8% (MR streams instead of one); packing them
-    # costs about a cycle per weight. Packed when enough pixel panels reuse each weight.
-    pack = lda > 0 and images * pl.panels >= PACK_MIN_PANELS
-    n_blocks = groups * pl.mblocks
-    if pack:
-        packed_count = n_blocks * pl.k_len * CC_MR
+    # PANELS reads OIHW rows in place (MR streams: ~8% slower microkernel) unless enough
+    # pixel panels reuse each weight to pay for packing (about a cycle per weight).
+    # INDIRECT always needs its transposed panels.
+    n_blocks = groups * pl.m_units
+    if pl.method == METHOD_INDIRECT:
+        pack = True
+        packed_count = n_blocks * pl.k_len * pl.nr
+    else:
+        pack = lda > 0 and images * pl.p_units >= PACK_MIN_PANELS
+        if pack:
+            packed_count = n_blocks * pl.k_len * CC_MR
     # one allocation: the threads' buffers, the packed weights, the phase image (+ slack)
     if not pl.b_in_place:
         ph_bytes = (chunk * pl.ph_image + pl.nr + pl.ph_w) * itemsize + ALIGN
@@ -598,12 +748,10 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
             if pack:
                 if threads == 1:
                     for t in range(n_blocks):
-                        pack_weight_panel(&w[0], lda, pl.c_out_g, pl.mblocks, pl.k_len, t,
-                                          packed)
+                        pack_weights_block(&pl, &w[0], lda, t, packed)
                 else:
                     for t in prange(n_blocks, num_threads=threads, schedule='static'):
-                        pack_weight_panel(&w[0], lda, pl.c_out_g, pl.mblocks, pl.k_len, t,
-                                          packed)
+                        pack_weights_block(&pl, &w[0], lda, t, packed)
                 pl.w = packed
                 pl.lda = 0
             n0 = 0
@@ -633,6 +781,36 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
                 n0 += nimg
     finally:
         give_scratch(scratch, scratch_bytes)
-        free(pl.phase_a)
-        free(pl.phase_b)
-        free(pl.k_offset)
+        free_plan(&pl)
+
+
+cdef void pack_weights_block(const DirectPlan* pl, const floating* w, Py_ssize_t lda,
+                             Py_ssize_t blk, floating* packed) noexcept nogil:
+    """Weight panel blk of the plan's method, from OIHW rows."""
+    pack_weight_panel(w, lda, pl.c_out_g, pl.m_units, pl.k_len, pl.unit_co, blk, packed)
+
+
+def plan_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_in,
+                 Py_ssize_t c_out, Py_ssize_t groups, Py_ssize_t kh, Py_ssize_t kw,
+                 Py_ssize_t stride_h, Py_ssize_t stride_w, Py_ssize_t pad_top,
+                 Py_ssize_t pad_left, Py_ssize_t dil_h, Py_ssize_t dil_w, Py_ssize_t h_out,
+                 Py_ssize_t w_out, Py_ssize_t itemsize, int num_threads,
+                 int method=METHOD_AUTO):
+    """The plan conv2d_direct_nchw would make for contiguous input (for explain() and tests)."""
+    cdef DirectPlan pl
+    init_plan(&pl, c_in, h, w_in, c_out, groups, kh, kw, stride_h, stride_w, pad_top,
+              pad_left, dil_h, dil_w, h_out, w_out,
+              CC_NR_F32 if itemsize == 4 else CC_NR_F64, method, True, images)
+    if pl.b_in_place:
+        pl.grid_w, pl.grid_pixels = w_out, h_out * w_out
+    elif plan_phases(&pl) < 0:
+        free_plan(&pl)
+        raise MemoryError()
+    free_plan(&pl)
+    plan_blocks(&pl, images, itemsize, num_threads)
+    return dict(method="indirect" if pl.method == METHOD_INDIRECT else "panels",
+                b_in_place=bool(pl.b_in_place), grid_w=pl.grid_w, kc=pl.kc, nr=pl.nr,
+                mr=CC_MR, pixel_units=pl.p_units, pixel_units_per_task=pl.p_per_task,
+                channel_units=pl.m_units, channel_units_per_task=pl.m_per_task,
+                tasks=images * groups * pl.pixel_tasks * pl.m_tasks,
+                scratch_bytes=pl.scratch_per_thread * itemsize)

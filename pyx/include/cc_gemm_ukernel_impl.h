@@ -77,4 +77,38 @@ static inline void CC_FN(cc_gemm_ukernel)(
     }
 }
 
+/* C[MR x NR] (+)= sum_p A[:, p] B[p, :] with A read through an offset table: step p's MR
+ * values are abase[offs[p] + i], contiguous (MR consecutive pixels of a phase image,
+ * pyx/_direct.pyx); B packed, kc rows of NR. The whole tile is written, rows ldc apart;
+ * accumulate: added to what C holds (a later block of K). */
+static inline void CC_FN(cc_gemm_ukernel_indirect)(
+    ptrdiff_t kc, const CC_T *restrict abase, const ptrdiff_t *restrict offs,
+    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int accumulate)
+{
+    const ptrdiff_t ldb = CC_NR;
+    CC_V acc[CC_MR][CC_NV];
+#pragma GCC unroll 32
+    for (int i = 0; i < CC_MR; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < CC_NV; ++j) acc[i][j] = (CC_V){0};
+    for (ptrdiff_t p = 0; p < kc; ++p) {
+        const CC_T *a = abase + offs[p];
+        CC_UK_STEP(a[i]);
+    }
+#pragma GCC unroll 32
+    for (int i = 0; i < CC_MR; ++i) {
+#pragma GCC unroll 4
+        for (int j = 0; j < CC_NV; ++j) {
+            CC_T *cij = c + i * ldc + j * CC_VL;
+            CC_V v = acc[i][j];
+            if (accumulate) {
+                CC_V old;
+                memcpy(&old, cij, sizeof old);
+                v = old + v;
+            }
+            memcpy(cij, &v, sizeof v);
+        }
+    }
+}
+
 #undef CC_UK_STEP
