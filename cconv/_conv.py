@@ -18,13 +18,19 @@ def parse_algorithm(algorithm, fname):
 
 def run_direct(x, weight, bias, geom, out4, num_threads):
     """Direct convolution of x (N, C_in, H, W) into out4 (N, C_out, H_out, W_out)."""
-    # The microkernel reads the weights in place, one OIHW row per output channel: only their
-    # K = (C_in/g, kH, kW) values must be contiguous. Packing them per call would cost more
-    # than the convolution itself for layers with large weights and small images.
+    # The kernels read the weights in place, one OIHW row per output channel: only their
+    # K = (C_in/g, kH, kW) values must be contiguous.
     rows = np.ascontiguousarray(weight).reshape(-1)
-    _dispatch.direct.conv2d_direct_nchw(x, rows, geom.k_len, bias, out4, geom.groups, geom.kh, geom.kw,
-                               geom.stride_h, geom.stride_w, geom.pad_top, geom.pad_left,
-                               geom.dil_h, geom.dil_w, num_threads)
+    if geom.c_in // geom.groups == 1:
+        # one input channel per group (depthwise, with any multiplier, or C_in == 1): no
+        # reduction over channels, the row-vectorised depthwise kernel
+        _dispatch.depthwise.conv2d_depthwise_nchw(
+            x, rows, bias, out4, geom.kh, geom.kw, geom.stride_h, geom.stride_w, geom.pad_top,
+            geom.pad_left, geom.dil_h, geom.dil_w, num_threads)
+        return
+    _dispatch.direct.conv2d_direct_nchw(
+        x, rows, geom.k_len, bias, out4, geom.groups, geom.kh, geom.kw, geom.stride_h,
+        geom.stride_w, geom.pad_top, geom.pad_left, geom.dil_h, geom.dil_w, num_threads)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,

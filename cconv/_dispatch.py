@@ -36,7 +36,7 @@ def _requested_level():
     return value
 
 
-KERNEL_MODULES = ("direct", "peak")
+KERNEL_MODULES = ("direct", "depthwise", "peak")
 
 
 def _load(level):
@@ -65,3 +65,4 @@ def _choose():
 LEVEL, REQUESTED, _modules = _choose()
 direct = _modules["direct"]
 peak = _modules["peak"]
+depthwise = _modules["depthwise"]

@@ -34,6 +34,8 @@ from libc.stdint cimport uintptr_t
 
 from cython cimport floating
 
+from _phase cimport PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane
+
 cdef extern from "cc_gemm_ukernel.h" nogil:
     const char* CC_ISA
     const int CC_MR
@@ -263,12 +265,11 @@ cdef struct DirectPlan:
     const void* bias           # [C_out] or NULL
     void* out                  # [N][C_out][H_out*W_out], C-contiguous
     bint b_in_place            # PANELS, 1x1 stride 1 unpadded contiguous planes: X is the input
-    # phase image (unless in place): [image][c_in][phase][ph_h][ph_w] + slack
+    # phase image (unless in place): [image][c_in][phase][ph_h][ph_w] + slack (_phase.pxd)
+    PhasePlan pp
     void* ph
     Py_ssize_t ph_n0           # the first image of the current chunk
-    Py_ssize_t n_phases, ph_h, ph_w, ph_plane, ph_image
-    Py_ssize_t* phase_a        # [n_phases] row and column phase of each
-    Py_ssize_t* phase_b
+    Py_ssize_t ph_channel, ph_image  # elements per channel (all its phases), per image
     Py_ssize_t* k_offset       # [K] where tap k starts in a group's phase image
     # the pixel grid the GEMM runs over: grid_w wide, grid_pixels in all
     Py_ssize_t grid_w, grid_pixels
@@ -278,39 +279,6 @@ cdef struct DirectPlan:
     Py_ssize_t pixel_tasks, m_tasks
     Py_ssize_t kc              # K block (PANELS; INDIRECT runs all of K at once)
     Py_ssize_t scratch_b, scratch_c, scratch_per_thread  # elements
-
-
-cdef void build_phase_plane(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t c,
-                            floating* dst) noexcept nogil:
-    """The phases of input plane (n, c): dst[ph][r][q] = xpad[a + sh*r, b + sw*q], zero where
-    that falls in the padding."""
-    cdef const floating* plane = <const floating*> pl.x + n * pl.sx_n + c * pl.sx_c
-    cdef Py_ssize_t ph, r, a, b, ih, iw0, qlo, qhi
-    cdef Py_ssize_t sw = pl.stride_w, W = pl.w_in
-    cdef floating* row
-    for ph in range(pl.n_phases):
-        a = pl.phase_a[ph]
-        b = pl.phase_b[ph]
-        for r in range(pl.ph_h):
-            row = dst + ph * pl.ph_plane + r * pl.ph_w
-            ih = a + pl.stride_h * r - pl.pad_top
-            if ih < 0 or ih >= pl.h:
-                zero(row, pl.ph_w)
-                continue
-            # columns q with 0 <= b + sw*q - pad_left < W
-            iw0 = b - pl.pad_left
-            qlo = 0
-            if iw0 < 0:
-                qlo = (-iw0 + sw - 1) // sw
-            qhi = 0
-            if iw0 < W:
-                qhi = (W - 1 - iw0) // sw + 1
-            qhi = min(qhi, pl.ph_w)
-            qlo = min(qlo, qhi)
-            zero(row, qlo)
-            copy_strided(row + qlo, plane + ih * pl.sx_h + (iw0 + qlo * sw) * pl.sx_w,
-                         qhi - qlo, sw * pl.sx_w)
-            zero(row + qhi, pl.ph_w - qhi)
 
 
 cdef void gemm_block(const DirectPlan* pl, Py_ssize_t kc, const floating* a, Py_ssize_t lda,
@@ -416,7 +384,7 @@ cdef void task_panels(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
     cdef Py_ssize_t mb0 = mt * pl.m_per_task
     cdef Py_ssize_t mb1 = min(mb0 + pl.m_per_task, pl.m_units)
     cdef const floating* src = (<const floating*> pl.ph + (n - pl.ph_n0) * pl.ph_image
-                                + g * pl.c_in_g * pl.n_phases * pl.ph_plane + q0)
+                                + g * pl.c_in_g * pl.ph_channel + q0)
     cdef floating* bblk = buf
     cdef floating* cblk = buf + pl.scratch_b
     cdef const floating* a
@@ -447,7 +415,7 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
     cdef Py_ssize_t cp0 = ct * pl.m_per_task
     cdef Py_ssize_t cp1 = min(cp0 + pl.m_per_task, pl.m_units)
     cdef const floating* src = (<const floating*> pl.ph + (n - pl.ph_n0) * pl.ph_image
-                                + g * pl.c_in_g * pl.n_phases * pl.ph_plane + q0)
+                                + g * pl.c_in_g * pl.ph_channel + q0)
     cdef const floating* wg = <const floating*> pl.w + g * pl.m_units * K * nr
     cdef Py_ssize_t ldc = pl.m_per_task * nr, cp, t, k0 = 0, kc
     while k0 < K:  # the weight micro-panel (kc x NR) stays in L1 across the tiles
@@ -553,47 +521,23 @@ cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
 
 
 cdef int plan_phases(DirectPlan* pl) noexcept nogil:
-    """The phases the taps use, the phase image's shape, and each tap's offset in it.
-    Returns -1 when out of memory (the caller frees what was allocated)."""
-    cdef Py_ssize_t sh = pl.stride_h, sw = pl.stride_w, khw = pl.kh * pl.kw
-    cdef Py_ssize_t r, s, a, b, i, ph, max_r0 = 0, max_c0 = 0, ci, k
-    pl.phase_a = <Py_ssize_t*> malloc(khw * sizeof(Py_ssize_t))
-    pl.phase_b = <Py_ssize_t*> malloc(khw * sizeof(Py_ssize_t))
+    """The phase image and each k's offset in a group's phase image.
+    Returns -1 when out of memory (free_plan frees what was allocated)."""
+    cdef Py_ssize_t khw = pl.kh * pl.kw, k
+    pl.pp.h, pl.pp.w, pl.pp.kh, pl.pp.kw = pl.h, pl.w_in, pl.kh, pl.kw
+    pl.pp.stride_h, pl.pp.stride_w = pl.stride_h, pl.stride_w
+    pl.pp.pad_top, pl.pp.pad_left = pl.pad_top, pl.pad_left
+    pl.pp.dil_h, pl.pp.dil_w = pl.dil_h, pl.dil_w
+    pl.pp.h_out, pl.pp.w_out = pl.h_out, pl.w_out
     pl.k_offset = <Py_ssize_t*> malloc(pl.k_len * sizeof(Py_ssize_t))
-    cdef Py_ssize_t* tap_phase = <Py_ssize_t*> malloc(khw * sizeof(Py_ssize_t))
-    if pl.phase_a == NULL or pl.phase_b == NULL or pl.k_offset == NULL or tap_phase == NULL:
-        free(tap_phase)
+    if phase_plan_init(&pl.pp) < 0 or pl.k_offset == NULL:
         return -1
-    pl.n_phases = 0
-    for r in range(pl.kh):
-        for s in range(pl.kw):
-            a = (r * pl.dil_h) % sh
-            b = (s * pl.dil_w) % sw
-            max_r0 = max(max_r0, (r * pl.dil_h) // sh)
-            max_c0 = max(max_c0, (s * pl.dil_w) // sw)
-            ph = -1
-            for i in range(pl.n_phases):
-                if pl.phase_a[i] == a and pl.phase_b[i] == b:
-                    ph = i
-            if ph < 0:
-                ph = pl.n_phases
-                pl.phase_a[ph] = a
-                pl.phase_b[ph] = b
-                pl.n_phases += 1
-            tap_phase[r * pl.kw + s] = ph
-    pl.ph_h = pl.h_out + max_r0
-    pl.ph_w = pl.w_out + max_c0
-    pl.ph_plane = pl.ph_h * pl.ph_w
-    pl.ph_image = pl.c_in * pl.n_phases * pl.ph_plane
+    pl.ph_channel = pl.pp.n_phases * pl.pp.ph_plane
+    pl.ph_image = pl.c_in * pl.ph_channel
     for k in range(pl.k_len):
-        ci = k // khw
-        r = (k % khw) // pl.kw
-        s = k % pl.kw
-        pl.k_offset[k] = ((ci * pl.n_phases + tap_phase[k % khw]) * pl.ph_plane
-                          + (r * pl.dil_h) // sh * pl.ph_w + (s * pl.dil_w) // sw)
-    free(tap_phase)
-    pl.grid_w = pl.ph_w
-    pl.grid_pixels = pl.h_out * pl.ph_w
+        pl.k_offset[k] = (k // khw) * pl.ph_channel + pl.pp.tap_offset[k % khw]
+    pl.grid_w = pl.pp.ph_w
+    pl.grid_pixels = pl.h_out * pl.pp.ph_w
     return 0
 
 
@@ -611,7 +555,8 @@ cdef void init_plan(DirectPlan* pl, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
     pl.h_out, pl.w_out = h_out, w_out
     pl.k_len = pl.c_in_g * kh * kw
     pl.nr = nr
-    pl.phase_a = pl.phase_b = pl.k_offset = NULL
+    pl.pp.phase_a = pl.pp.phase_b = pl.pp.tap_offset = NULL
+    pl.k_offset = NULL
     pl.ph = NULL
     pl.ph_n0 = 0
     cdef bint one_by_one = (kh == 1 and kw == 1 and stride_h == 1 and stride_w == 1
@@ -654,10 +599,9 @@ cdef int choose_method(const DirectPlan* pl, Py_ssize_t images) noexcept nogil:
 
 
 cdef void free_plan(DirectPlan* pl) noexcept nogil:
-    free(pl.phase_a)
-    free(pl.phase_b)
+    phase_plan_free(&pl.pp)
     free(pl.k_offset)
-    pl.phase_a = pl.phase_b = pl.k_offset = NULL
+    pl.k_offset = NULL
 
 
 def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_ssize_t lda,
@@ -678,7 +622,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
     cdef Py_ssize_t itemsize = sizeof(floating)
     cdef const floating[::1] bias_view
     cdef floating dummy = 0
-    cdef Py_ssize_t images = x.shape[0], chunk, n0, nimg, ntasks, t, plane
+    cdef Py_ssize_t images = x.shape[0], chunk, n0, nimg, ntasks, t
     cdef int threads
     cdef char* scratch = NULL
     cdef size_t scratch_bytes = 0, ph_bytes = 0
@@ -732,7 +676,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
             packed_count = n_blocks * pl.k_len * CC_MR
     # one allocation: the threads' buffers, the packed weights, the phase image (+ slack)
     if not pl.b_in_place:
-        ph_bytes = (chunk * pl.ph_image + pl.nr + pl.ph_w) * itemsize + ALIGN
+        ph_bytes = (chunk * pl.ph_image + pl.nr + pl.grid_w) * itemsize + ALIGN
     scratch_bytes = ((threads * pl.scratch_per_thread + packed_count) * itemsize + ALIGN
                      + ph_bytes)
     try:
@@ -760,18 +704,17 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
                 ntasks = nimg * groups * pl.pixel_tasks * pl.m_tasks
                 if not pl.b_in_place:
                     pl.ph_n0 = n0
-                    plane = pl.n_phases * pl.ph_plane
                     if threads == 1:
                         for t in range(nimg * pl.c_in):
-                            build_phase_plane(&pl, n0 + t // pl.c_in, t % pl.c_in,
-                                              ph0 + t * plane)
+                            build_phase_plane(&pl.pp, &x[n0 + t // pl.c_in, t % pl.c_in, 0, 0],
+                                              pl.sx_h, pl.sx_w, ph0 + t * pl.ph_channel)
                     else:
                         for t in prange(nimg * pl.c_in, num_threads=threads,
                                         schedule='static'):
-                            build_phase_plane(&pl, n0 + t // pl.c_in, t % pl.c_in,
-                                              ph0 + t * plane)
-                    # grid pixels that are dropped read up to NR + ph_w past the last image
-                    zero(ph0 + nimg * pl.ph_image, pl.nr + pl.ph_w)
+                            build_phase_plane(&pl.pp, &x[n0 + t // pl.c_in, t % pl.c_in, 0, 0],
+                                              pl.sx_h, pl.sx_w, ph0 + t * pl.ph_channel)
+                    # grid pixels that are dropped read up to NR + grid_w past the last image
+                    zero(ph0 + nimg * pl.ph_image, pl.nr + pl.grid_w)
                 if threads == 1:
                     for t in range(ntasks):
                         run_task(&pl, t, n0, buf0)

@@ -66,6 +66,32 @@ static inline void cc_tail_f64(double *dst, const double *src, ptrdiff_t n)
 }
 #endif
 
+/* The last n <= VL values of a stride-2 copy, dst[j] = src[2j], reading only src[0..2n-2]. */
+#if defined(__AVX512F__) && CC_HAVE_SHUFFLE
+static inline int cc_tail_stride2_f32(float *dst, const float *src, ptrdiff_t n)
+{
+    ptrdiff_t need = 2 * n - 1; /* source values read */
+    __mmask16 mlo = (__mmask16)(need >= 16 ? 0xFFFF : (1u << need) - 1);
+    __mmask16 mhi = (__mmask16)(need > 16 ? (1u << (need - 16)) - 1 : 0);
+    __m512 lo = _mm512_maskz_loadu_ps(mlo, src), hi = _mm512_maskz_loadu_ps(mhi, src + 16);
+    __m512 even = _mm512_permutex2var_ps(
+        lo, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), hi);
+    _mm512_mask_storeu_ps(dst, (__mmask16)((1u << n) - 1), even);
+    return 1;
+}
+#else
+static inline int cc_tail_stride2_f32(float *dst, const float *src, ptrdiff_t n)
+{
+    (void)dst; (void)src; (void)n;
+    return 0;
+}
+#endif
+static inline int cc_tail_stride2_f64(double *dst, const double *src, ptrdiff_t n)
+{
+    (void)dst; (void)src; (void)n;
+    return 0;
+}
+
 #define CC_DEFINE_COPIES(T, V, VL, SFX)                                                    \
 /* dst[j] = src[j], j < n */                                                             \
 static inline void cc_copy_##SFX(T *restrict dst, const T *restrict src, ptrdiff_t n)    \
@@ -89,6 +115,7 @@ static inline void cc_copy_strided_##SFX(T *restrict dst, const T *restrict src,
             V even = __builtin_shuffle(lo, hi, CC_EVEN_MASK_##SFX);                      \
             memcpy(dst + j, &even, sizeof even);                                         \
         }                                                                                \
+        if (j < n && cc_tail_stride2_##SFX(dst + j, src + 2 * j, n - j)) return;         \
     }                                                                                    \
     for (; j < n; ++j) dst[j] = src[j * stride];                                         \
 }                                                                                        \

@@ -1,0 +1,170 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+# cython: nonecheck=False, cdivision=True
+"""Depthwise convolution (groups == C_in, any channel multiplier), NCHW.
+
+Output channel oc = c * multiplier + j reads input channel c only:
+
+    out[n, oc, oh, ow] = bias[oc] + sum_{r, s} w[oc, 0, r, s] * xpad[n, c, oh*sh + r*dh, ow*sw + s*dw]
+
+A GEMM has nothing to block here (K = kH*kW, one output channel per weight row), and the layer
+is bound by memory traffic, so each task takes one input plane: it writes its phase plane
+(_phase.pxd: zero-padded, split by stride, so that every tap is a contiguous run) into a
+per-thread buffer that stays in L2, then computes every output row of its `multiplier` output
+channels with vectors along the row (cc_depthwise.h, up to 4 channels sharing each input
+load). Input read once, output written once.
+
+The same kernel serves every convolution with one input channel per group: C_in == 1 (grey
+images, spectrograms) is a depthwise convolution with multiplier C_out.
+
+Built once per instruction set, like _direct. The caller validates every argument.
+"""
+from cython.parallel cimport prange, threadid
+from libc.stdlib cimport malloc, free
+from libc.stdint cimport uintptr_t
+from cython cimport floating
+
+from _phase cimport PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane
+
+cdef extern from "cc_depthwise.h" nogil:
+    const int CC_VL_F32
+    const int CC_VL_F64
+    const int CC_DW_MAX_CH
+    void cc_dw_rows_f32(float* out, Py_ssize_t ldo, const float* base, Py_ssize_t ph_w,
+                        const Py_ssize_t* tap_offset, const float* w, Py_ssize_t taps,
+                        Py_ssize_t rows, Py_ssize_t w_out, int ch, const float* bias)
+    void cc_dw_rows_f64(double* out, Py_ssize_t ldo, const double* base, Py_ssize_t ph_w,
+                        const Py_ssize_t* tap_offset, const double* w, Py_ssize_t taps,
+                        Py_ssize_t rows, Py_ssize_t w_out, int ch, const double* bias)
+
+cdef enum:
+    ALIGN = 64
+    # Below this many multiply-adds a call runs on one thread.
+    SERIAL_MACS = 1 << 16
+
+
+cdef inline void dw_rows(floating* out, Py_ssize_t ldo, const floating* base, Py_ssize_t ph_w,
+                         const Py_ssize_t* tap_offset, const floating* w, Py_ssize_t taps,
+                         Py_ssize_t rows, Py_ssize_t w_out, int ch,
+                         const floating* bias) noexcept nogil:
+    if floating is float:
+        cc_dw_rows_f32(out, ldo, base, ph_w, tap_offset, w, taps, rows, w_out, ch, bias)
+    else:
+        cc_dw_rows_f64(out, ldo, base, ph_w, tap_offset, w, taps, rows, w_out, ch, bias)
+
+
+cdef struct DepthwisePlan:
+    PhasePlan pp
+    Py_ssize_t c_in, multiplier, taps, bands, rows_per_band
+    Py_ssize_t sx_n, sx_c, sx_h, sx_w
+    Py_ssize_t plane_elems       # the phase plane plus slack for the last vector's reads
+    const void* bias
+
+
+cdef void depthwise_task(const DepthwisePlan* dp, const floating* x, const floating* w,
+                         floating* out, Py_ssize_t task, floating* buf) noexcept nogil:
+    """Input plane (n, c), output rows of band `task % bands`, every channel it feeds."""
+    cdef const PhasePlan* pp = &dp.pp
+    cdef Py_ssize_t band = task % dp.bands, plane = task // dp.bands
+    cdef Py_ssize_t n = plane // dp.c_in, c = plane % dp.c_in
+    cdef Py_ssize_t oh0 = band * dp.rows_per_band
+    cdef Py_ssize_t rows = min(dp.rows_per_band, pp.h_out - oh0)
+    cdef Py_ssize_t P = pp.h_out * pp.w_out, j0, ch
+    cdef floating zeros[4]
+    cdef const floating* bias
+    zeros[0] = zeros[1] = zeros[2] = zeros[3] = 0
+    build_phase_plane(pp, x + n * dp.sx_n + c * dp.sx_c, dp.sx_h, dp.sx_w, buf)
+    j0 = 0
+    while j0 < dp.multiplier:
+        ch = min(<Py_ssize_t> CC_DW_MAX_CH, dp.multiplier - j0)
+        bias = zeros
+        if dp.bias != NULL:
+            bias = <const floating*> dp.bias + c * dp.multiplier + j0
+        dw_rows(out + (n * dp.c_in * dp.multiplier + c * dp.multiplier + j0) * P
+                + oh0 * pp.w_out, P, buf + oh0 * pp.ph_w, pp.ph_w, pp.tap_offset,
+                w + (c * dp.multiplier + j0) * dp.taps, dp.taps, rows, pp.w_out, <int> ch, bias)
+        j0 += ch
+
+
+def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, bias,
+                          floating[:, :, :, ::1] out, Py_ssize_t kh, Py_ssize_t kw,
+                          Py_ssize_t stride_h, Py_ssize_t stride_w, Py_ssize_t pad_top,
+                          Py_ssize_t pad_left, Py_ssize_t dil_h, Py_ssize_t dil_w,
+                          int num_threads):
+    """out = depthwise conv2d(x, w) (+ bias), groups = C_in, C_out = multiplier * C_in.
+
+    x: (N, C_in, H, W), any strides that are multiples of the item size; w: the (C_out, 1, kH,
+    kW) weights flattened C-contiguous; bias: None or C-contiguous (C_out,); out: (N, C_out,
+    H_out, W_out) C-contiguous, every element written. GIL released; up to num_threads threads.
+    """
+    cdef DepthwisePlan dp
+    cdef Py_ssize_t itemsize = sizeof(floating)
+    cdef Py_ssize_t images = x.shape[0], planes, ntasks, t
+    cdef const floating[::1] bias_view
+    cdef int threads = num_threads
+    cdef char* scratch = NULL
+    cdef floating* buf0
+    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64
+    if images == 0 or out.shape[1] == 0:
+        return
+    dp.pp.h, dp.pp.w, dp.pp.kh, dp.pp.kw = x.shape[2], x.shape[3], kh, kw
+    dp.pp.stride_h, dp.pp.stride_w, dp.pp.pad_top, dp.pp.pad_left = (stride_h, stride_w,
+                                                                    pad_top, pad_left)
+    dp.pp.dil_h, dp.pp.dil_w = dil_h, dil_w
+    dp.pp.h_out, dp.pp.w_out = out.shape[2], out.shape[3]
+    dp.c_in = x.shape[1]
+    dp.multiplier = out.shape[1] // dp.c_in
+    dp.taps = kh * kw
+    dp.sx_n = x.strides[0] // itemsize
+    dp.sx_c = x.strides[1] // itemsize
+    dp.sx_h = x.strides[2] // itemsize
+    dp.sx_w = x.strides[3] // itemsize
+    dp.bias = NULL
+    if bias is not None:
+        bias_view = bias
+        dp.bias = &bias_view[0]
+    try:
+        if phase_plan_init(&dp.pp) < 0:
+            raise MemoryError("cconv: cannot allocate the convolution plan")
+        dp.plane_elems = round_up(dp.pp.n_phases * dp.pp.ph_plane + dp.pp.ph_w + vl,
+                                  ALIGN // itemsize)
+        planes = images * dp.c_in
+        if planes * dp.multiplier * dp.pp.h_out * dp.pp.w_out * dp.taps < SERIAL_MACS:
+            threads = 1
+        # Split output rows into bands only when there are too few planes to share out;
+        # each band rebuilds its plane's phases.
+        dp.bands = 1
+        if threads > 1 and planes < 4 * threads:
+            dp.bands = min(dp.pp.h_out, (4 * threads + planes - 1) // planes)
+        dp.rows_per_band = (dp.pp.h_out + dp.bands - 1) // dp.bands
+        dp.bands = (dp.pp.h_out + dp.rows_per_band - 1) // dp.rows_per_band
+        ntasks = planes * dp.bands
+        threads = <int> min(<Py_ssize_t> threads, ntasks)
+        scratch = <char*> malloc(threads * dp.plane_elems * itemsize + ALIGN)
+        if scratch == NULL:
+            raise MemoryError("cconv: cannot allocate the convolution's scratch memory")
+        buf0 = <floating*> (scratch + (ALIGN - <uintptr_t> scratch % ALIGN))
+        with nogil:
+            # the slack read by the last vector of a row is defined (then ignored)
+            for t in range(threads):
+                zero_tail(buf0 + t * dp.plane_elems, dp.pp.n_phases * dp.pp.ph_plane,
+                          dp.plane_elems)
+            if threads == 1:
+                for t in range(ntasks):
+                    depthwise_task(&dp, &x[0, 0, 0, 0], &w[0], &out[0, 0, 0, 0], t, buf0)
+            else:
+                for t in prange(ntasks, num_threads=threads, schedule='dynamic'):
+                    depthwise_task(&dp, &x[0, 0, 0, 0], &w[0], &out[0, 0, 0, 0], t,
+                                   buf0 + threadid() * dp.plane_elems)
+    finally:
+        free(scratch)
+        phase_plan_free(&dp.pp)
+
+
+cdef inline Py_ssize_t round_up(Py_ssize_t n, Py_ssize_t unit) noexcept nogil:
+    return (n + unit - 1) // unit * unit
+
+
+cdef void zero_tail(floating* buf, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(start, end):
+        buf[i] = 0

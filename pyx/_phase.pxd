@@ -1,0 +1,117 @@
+# Phase images: the input rewritten so that every kernel tap reads a contiguous run.
+#
+# For stride (sh, sw), dilation (dh, dw) and padding (top, left), tap (r, s) of output pixel
+# (oh, ow) reads xpad[oh*sh + r*dh, ow*sw + s*dw]. Split the zero-padded plane into its stride
+# phases, xph[a, b][i, j] = xpad[a + sh*i, b + sw*j]: the tap reads phase
+# ((r*dh) % sh, (s*dw) % sw) at (oh + r*dh // sh, ow + s*dw // sw), so on a grid ph_w wide
+# (the output's width plus a few columns that are computed and dropped) every tap is the pixel
+# number oh*ph_w + ow plus a constant: tap_offset. Only the phases some tap uses are built.
+#
+# Inline functions in a .pxd: compiled into each kernel module with that module's instruction
+# set (no cross-module calls between per-ISA builds).
+from libc.stdlib cimport malloc, free
+from cython cimport floating
+
+cdef extern from "cc_copy.h" nogil:
+    void cc_copy_strided_f32(float* dst, const float* src, Py_ssize_t n, Py_ssize_t stride)
+    void cc_copy_strided_f64(double* dst, const double* src, Py_ssize_t n, Py_ssize_t stride)
+    void cc_zero_f32(float* dst, Py_ssize_t n)
+    void cc_zero_f64(double* dst, Py_ssize_t n)
+
+
+cdef struct PhasePlan:
+    Py_ssize_t h, w, kh, kw, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w
+    Py_ssize_t h_out, w_out
+    Py_ssize_t n_phases, ph_h, ph_w, ph_plane
+    Py_ssize_t* phase_a        # [n_phases] row and column phase of each
+    Py_ssize_t* phase_b
+    Py_ssize_t* tap_offset     # [kh*kw] where tap (r, s) starts in a channel's phases
+
+
+cdef inline int phase_plan_init(PhasePlan* pp) noexcept nogil:
+    """Fill the phases, the phase planes' shape and the tap offsets from the geometry fields.
+    Returns -1 when out of memory; phase_plan_free must be called either way."""
+    cdef Py_ssize_t sh = pp.stride_h, sw = pp.stride_w, khw = pp.kh * pp.kw
+    cdef Py_ssize_t r, s, a, b, i, ph, max_r0 = 0, max_c0 = 0
+    pp.phase_a = <Py_ssize_t*> malloc(khw * sizeof(Py_ssize_t))
+    pp.phase_b = <Py_ssize_t*> malloc(khw * sizeof(Py_ssize_t))
+    pp.tap_offset = <Py_ssize_t*> malloc(khw * sizeof(Py_ssize_t))
+    if pp.phase_a == NULL or pp.phase_b == NULL or pp.tap_offset == NULL:
+        return -1
+    pp.n_phases = 0
+    for r in range(pp.kh):
+        for s in range(pp.kw):
+            a = (r * pp.dil_h) % sh
+            b = (s * pp.dil_w) % sw
+            max_r0 = max(max_r0, (r * pp.dil_h) // sh)
+            max_c0 = max(max_c0, (s * pp.dil_w) // sw)
+            ph = -1
+            for i in range(pp.n_phases):
+                if pp.phase_a[i] == a and pp.phase_b[i] == b:
+                    ph = i
+            if ph < 0:
+                ph = pp.n_phases
+                pp.phase_a[ph] = a
+                pp.phase_b[ph] = b
+                pp.n_phases += 1
+            pp.tap_offset[r * pp.kw + s] = ph  # the phase for now, the offset below
+    pp.ph_h = pp.h_out + max_r0
+    pp.ph_w = pp.w_out + max_c0
+    pp.ph_plane = pp.ph_h * pp.ph_w
+    for r in range(pp.kh):
+        for s in range(pp.kw):
+            i = r * pp.kw + s
+            pp.tap_offset[i] = (pp.tap_offset[i] * pp.ph_plane + (r * pp.dil_h) // sh * pp.ph_w
+                                + (s * pp.dil_w) // sw)
+    return 0
+
+
+cdef inline void phase_plan_free(PhasePlan* pp) noexcept nogil:
+    free(pp.phase_a)
+    free(pp.phase_b)
+    free(pp.tap_offset)
+    pp.phase_a = pp.phase_b = pp.tap_offset = NULL
+
+
+cdef inline void build_phase_plane(const PhasePlan* pp, const floating* plane, Py_ssize_t sx_h,
+                                   Py_ssize_t sx_w, floating* dst) noexcept nogil:
+    """The phases of one input plane (element strides sx_h, sx_w) into dst:
+    dst[ph][i][j] = xpad[a + sh*i, b + sw*j], zero where that falls in the padding."""
+    cdef Py_ssize_t ph, i, a, b, ih, iw0, jlo, jhi
+    cdef Py_ssize_t sw = pp.stride_w, W = pp.w
+    cdef floating* row
+    # row by row, every phase of it: the input is read once, in order (phases share rows)
+    for i in range(pp.ph_h):
+        for ph in range(pp.n_phases):
+            a = pp.phase_a[ph]
+            b = pp.phase_b[ph]
+            row = dst + ph * pp.ph_plane + i * pp.ph_w
+            ih = a + pp.stride_h * i - pp.pad_top
+            if ih < 0 or ih >= pp.h:
+                zero_fill(row, pp.ph_w)
+                continue
+            # columns j with 0 <= b + sw*j - pad_left < W
+            iw0 = b - pp.pad_left
+            jlo = 0
+            if iw0 < 0:
+                jlo = (-iw0 + sw - 1) // sw
+            jhi = 0
+            if iw0 < W:
+                jhi = (W - 1 - iw0) // sw + 1
+            jhi = min(jhi, pp.ph_w)
+            jlo = min(jlo, jhi)
+            zero_fill(row, jlo)
+            if floating is float:
+                cc_copy_strided_f32(row + jlo, plane + ih * sx_h + (iw0 + jlo * sw) * sx_w,
+                                    jhi - jlo, sw * sx_w)
+            else:
+                cc_copy_strided_f64(row + jlo, plane + ih * sx_h + (iw0 + jlo * sw) * sx_w,
+                                    jhi - jlo, sw * sx_w)
+            zero_fill(row + jhi, pp.ph_w - jhi)
+
+
+cdef inline void zero_fill(floating* dst, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        cc_zero_f32(dst, n)
+    else:
+        cc_zero_f64(dst, n)
