@@ -65,7 +65,11 @@ def peak_extra_mib(fn):
 
 
 def time_engines(fns, rounds, pause, burst_s=0.02):
-    """Interleaved bursts: returns {engine: median seconds per call}."""
+    """Interleaved bursts: returns {engine: median seconds per call}.
+
+    Each burst starts after a pause (so that the previous engine's spinning workers have gone
+    idle) with one untimed call (so that this engine's own pool is awake): what is timed is
+    back-to-back calls, the same for every engine. Idle-wake latency is measured separately."""
     import numpy as np
     est = {}
     for name, fn in fns.items():  # warm-up, and an estimate of the call time
@@ -80,7 +84,8 @@ def time_engines(fns, rounds, pause, burst_s=0.02):
         for name in order:
             time.sleep(pause)
             fn = fns[name]
-            reps = max(1, min(200, int(burst_s / est[name])))
+            fn()  # untimed: wakes this engine's thread pool after the pause
+            reps = max(2, min(200, int(burst_s / est[name])))
             for _ in range(reps):
                 t = time.perf_counter()
                 fn()
@@ -115,7 +120,12 @@ def worker(args):
                 notes[name] = str(exc)
         if args.float64:
             fns["cconv-f64"] = engines._cconv(layer, x, w, b, threads, dtype=np.float64)
-        outs = {name: fn() for name, fn in fns.items()}
+        # the first call of each engine: its output, and the resident memory it adds at peak
+        # (one-time allocations included: cconv keeps its largest scratch buffer)
+        outs, mem = {}, {}
+        for name, fn in fns.items():
+            mem[name] = peak_extra_mib(fn)
+            outs[name] = fn()
         ref = outs.get("torch")
         med = time_engines(fns, args.rounds, args.pause)
         row = dict(name=layer.name, kind=layer.kind, c_in=layer.c_in, gflop=layer.flops * 1e-9,
@@ -123,7 +133,7 @@ def worker(args):
                    gflops={k: layer.flops / v * 1e-9 for k, v in med.items()},
                    max_err_vs_torch={k: float(np.abs(np.asarray(o, np.float64) - ref).max())
                                      for k, o in outs.items()} if ref is not None else {},
-                   peak_extra_mib={k: peak_extra_mib(fn) for k, fn in fns.items()})
+                   peak_extra_mib=mem)
         row["pct_peak"] = {k: 100 * v / peak for k, v in row["gflops"].items()}
         row["ratio"] = {k: med[k] / med["cconv"] for k in med if k != "cconv"}
         results.append(row)
@@ -168,11 +178,13 @@ GROUPS = [
 
 def report(doc, out=sys.stdout):
     t = doc["threads"]
-    peers = sorted({k for r in doc["layers"] for k in r["ratio"]})
+    peers = sorted({k for r in doc["layers"] for k in r["ratio"]} - {"cconv-f64"})
+    f64 = any("cconv-f64" in r["ratio"] for r in doc["layers"])
     print(f"\n== {t} thread(s), SIMD {doc['simd']}, measured fp32 FMA peak "
           f"{doc['peak_gflops']:.1f} GFLOP/s ==", file=out)
     head = (f"{'layer':<16} {'kind':<9} {'GFLOP':>6} {'cconv ms':>9} {'GFLOP/s':>8} {'%peak':>6} "
-            + " ".join(f"{'x ' + p:>12}" for p in peers) + f" {'err vs torch':>12} {'MiB':>6}")
+            + " ".join(f"{'x ' + p:>12}" for p in peers) + f" {'err vs torch':>12} {'MiB':>6}"
+            + (f" {'f64/f32':>8}" if f64 else ""))
     print(head, file=out)
     print("-" * len(head), file=out)
     for r in doc["layers"]:
@@ -182,7 +194,8 @@ def report(doc, out=sys.stdout):
         print(f"{r['name']:<16} {r['kind']:<9} {r['gflop']:>6.2f} {r['ms']['cconv']:>9.3f} "
               f"{r['gflops']['cconv']:>8.1f} {r['pct_peak']['cconv']:>6.1f} {ratios} "
               f"{err if err is not None else float('nan'):>12.2e} "
-              f"{mib if mib is not None else float('nan'):>6.1f}", file=out)
+              f"{mib if mib is not None else float('nan'):>6.1f}"
+              + (f" {1 / r['ratio']['cconv-f64']:>8.2f}" if f64 else ""), file=out)
     print("\ngeomean speed ratio (peer time / cconv time; > 1 means cconv is faster):", file=out)
     for label, pred in GROUPS:
         rows = [r for r in doc["layers"] if pred(r)]
@@ -190,6 +203,10 @@ def report(doc, out=sys.stdout):
             cells = "  ".join(f"{p} {geomean([r['ratio'].get(p) for r in rows]):.2f}x"
                               for p in peers)
             print(f"  {label:<42} ({len(rows):>2} layers)  {cells}", file=out)
+    if f64:
+        print(f"  {'float64 speed / float32 speed (cconv)':<42} "
+              f"{1 / geomean([r['ratio'].get('cconv-f64') for r in doc['layers']]):.2f}",
+              file=out)
     print(f"  tiny call (1x1x8x8, 3x3) end to end: {doc['tiny_call_us']:.1f} us", file=out)
     for name, note in doc["notes"].items():
         print(f"  note: {name} skipped: {note}", file=out)
@@ -230,7 +247,7 @@ def parse(argv):
                     help="layer names, or 'suite' / 'unseen' / 'all'")
     ap.add_argument("--engines", nargs="+", default=PEERS, help="peers to compare with")
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--pause", type=float, default=0.03, help="seconds before each burst")
+    ap.add_argument("--pause", type=float, default=0.05, help="seconds before each burst")
     ap.add_argument("--float64", action="store_true", help="also time cconv in float64")
     ap.add_argument("--json", help="write all results to this file")
     ap.add_argument("--plot", help="bar chart of the ratios (needs matplotlib)")

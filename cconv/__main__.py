@@ -4,6 +4,8 @@
                  MobileNetV2; print time, GFLOP/s and the error against a float64 reference;
                  exit 1 if an error exceeds its bound
   info           version, compiler, OpenMP, threads and SIMD level
+  bench [...]    the benchmark against torch, onnxruntime and ncnn (bench/run.py of a source
+                 checkout, run from its root; `bench --help` for its options)
 """
 import sys
 
@@ -18,11 +20,24 @@ def main(argv=None):
         from ._info import print_info
         print_info()
         return 0
+    if cmd == "bench":
+        return _bench(argv[1:])
     if cmd == "examples":
         from ._examples import run_examples
         return run_examples(argv[1:])
     print(f"python -m cconv: unknown command {cmd!r}\n{__doc__}", file=sys.stderr)
     return 2
+
+
+def _bench(args):
+    import os
+    import subprocess
+    script = os.path.join(os.getcwd(), "bench", "run.py")
+    if not os.path.exists(script):
+        print("python -m cconv bench: bench/run.py not found; run it from the root of a cconv "
+              "source checkout", file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, script, *args])
 
 
 if __name__ == "__main__":

@@ -92,8 +92,9 @@ cdef enum:
     SERIAL_MACS = 1 << 16
     # Weights are packed (pack_weight_panel) when at least this many NR-pixel panels use them.
     PACK_MIN_PANELS = 10
-    # Phase images are built for this many bytes of images at a time (at least one image).
-    PHASE_BUDGET = 64 * 1024 * 1024
+    # Phase images are built for this many bytes of images at a time (at least one image), so
+    # that the tasks find them in L2 or at least L3 soon after they are written.
+    PHASE_BUDGET = 1024 * 1024
 
 
 # One scratch allocation kept between calls: a fresh malloc of several MiB is an mmap, and touching
@@ -447,17 +448,14 @@ cdef void run_task(const DirectPlan* pl, Py_ssize_t task, Py_ssize_t n0,
 
 cdef double task_makespan(const DirectPlan* pl, Py_ssize_t images, Py_ssize_t ppt,
                           Py_ssize_t mpt, int threads) noexcept nogil:
-    """Estimated time (in microkernel k-steps) of a split into tasks of ppt x mpt units: rounds
-    of equal tasks; PANELS tasks also copy their blocks of X (about a tenth of a k-step per
-    panel row), and every task pays a fixed cost."""
-    cdef Py_ssize_t pixel_tasks = ceil_div(pl.p_units, ppt)
-    cdef Py_ssize_t m_tasks = ceil_div(pl.m_units, mpt)
-    cdef Py_ssize_t tasks = images * pl.groups * pixel_tasks * m_tasks
+    """Estimated time (in microkernel k-steps) of a split into tasks of at most ppt x mpt
+    units: rounds of the largest task (PANELS tasks also copy their blocks of X, about a tenth
+    of a k-step per panel row), plus a fixed cost per task."""
+    cdef Py_ssize_t tasks = (images * pl.groups * ceil_div(pl.p_units, ppt)
+                             * ceil_div(pl.m_units, mpt))
     cdef double gather = 0.1 if pl.method == METHOD_PANELS and not pl.b_in_place else 0
-    cdef double total = <double> images * pl.groups * pl.k_len * pl.p_units * (
-        pl.m_units + gather * m_tasks)
-    cdef double rounds = <double> ceil_div(tasks, threads)
-    return rounds * total / tasks + 200.0 * tasks
+    cdef double largest = <double> pl.k_len * ppt * (mpt + gather)
+    return ceil_div(tasks, threads) * largest + 200.0 * tasks
 
 
 cdef Py_ssize_t task_footprint(const DirectPlan* pl, Py_ssize_t ppt, Py_ssize_t mpt,
@@ -478,8 +476,8 @@ cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
     """Choose kc and the task shape (pixel units x channel units).
 
     kc (PANELS): the B micro-panel (kc x NR) fits L1_BUDGET; K is split into equal blocks.
-    Task shape: what a task keeps hot fits L2_BUDGET (at least one unit of each); among those,
-    the split with the smallest estimated makespan on `threads` threads.
+    Task shape: what a task keeps hot fits L2_BUDGET (at least one unit of each); among the
+    balanced splits, the one with the smallest estimated makespan on `threads` threads.
     """
     cdef Py_ssize_t nr = pl.nr, K = pl.k_len
     # K blocks: the kc x NR micro-panel read whole by each microkernel call (pixels for
@@ -491,21 +489,26 @@ cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
         pl.unit_px, pl.unit_co = nr, CC_MR
     pl.p_units = ceil_div(pl.grid_pixels, pl.unit_px)
     pl.m_units = ceil_div(pl.c_out_g, pl.unit_co)
-    cdef Py_ssize_t ppt, mpt, best_ppt = 1, best_mpt = 1
+    cdef Py_ssize_t np_, nm, ppt, mpt, best_ppt = 1, best_mpt = 1
     cdef double best = -1, cost
-    for ppt in range(1, pl.p_units + 1):
+    # every balanced split: np_ pixel tasks of ppt units, nm channel tasks of mpt units
+    for np_ in range(1, pl.p_units + 1):
+        ppt = ceil_div(pl.p_units, np_)
+        if np_ > 1 and ppt == ceil_div(pl.p_units, np_ - 1):
+            continue  # the same shape as fewer tasks
         if ppt > 1 and task_footprint(pl, ppt, 1, itemsize) > L2_BUDGET:
-            break
-        if ppt < pl.p_units and ceil_div(pl.p_units, ppt) == ceil_div(pl.p_units, ppt + 1):
-            continue  # a larger shape gives as many tasks
-        for mpt in range(1, pl.m_units + 1):
+            continue
+        for nm in range(1, pl.m_units + 1):
+            mpt = ceil_div(pl.m_units, nm)
+            if nm > 1 and mpt == ceil_div(pl.m_units, nm - 1):
+                continue
             if mpt > 1 and task_footprint(pl, ppt, mpt, itemsize) > L2_BUDGET:
-                break
-            if mpt < pl.m_units and ceil_div(pl.m_units, mpt) == ceil_div(pl.m_units, mpt + 1):
                 continue
             cost = task_makespan(pl, images, ppt, mpt, threads)
             if best < 0 or cost < best * 0.999:
                 best, best_ppt, best_mpt = cost, ppt, mpt
+        if best >= 0 and threads == 1:
+            break  # one thread: the first (largest) fitting shape is as good as any
     pl.p_per_task = best_ppt
     pl.m_per_task = best_mpt
     pl.pixel_tasks = ceil_div(pl.p_units, best_ppt)

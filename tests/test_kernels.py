@@ -1,0 +1,86 @@
+"""Every kernel path, forced, against the float64 reference: both GEMM methods of the direct
+convolution (PANELS: weights broadcast over im2col panels; INDIRECT: pixels broadcast from the
+phase image), weights read in place or packed ahead, the 1x1 in-place path and the depthwise
+kernel, at 1 and 3 threads. (conv2d's own choice is covered by the other tests.)"""
+import numpy as np
+import pytest
+
+from cconv import _args, _dispatch
+from conftest import error_bound
+from reference import conv2d_reference
+
+PANELS, INDIRECT = 1, 2
+
+CASES = [
+    # input shape, weight shape, stride, padding, dilation, groups
+    ((1, 5, 9, 7), (13, 5, 3, 3), 1, 1, 1, 1),
+    ((2, 16, 17, 14), (40, 16, 3, 3), 2, 1, 1, 1),
+    ((1, 8, 12, 23), (7, 8, 5, 2), (1, 3), (2, 0), (2, 1), 1),
+    ((3, 6, 10, 10), (9, 2, 3, 3), 1, 2, 2, 3),
+    ((1, 24, 7, 7), (50, 24, 1, 1), 1, 0, 1, 1),         # 1x1: B read in place (PANELS)
+    ((2, 12, 9, 9), (30, 12, 1, 1), 2, 0, 1, 1),         # strided 1x1
+    ((1, 3, 31, 29), (16, 3, 7, 7), 2, 3, 1, 1),         # stem
+    ((1, 33, 6, 40), (65, 33, 3, 3), 1, 1, 1, 1),        # partial tiles everywhere
+    ((2, 4, 1, 1), (5, 4, 3, 3), 1, 1, 1, 1),            # tiny image
+]
+
+
+def _run_direct(x, w, b, stride, padding, dilation, groups, method, threads, packed):
+    x4, w4, b4, g, _ = _args.parse_conv2d(x, w, b, stride, padding, dilation, groups)
+    out = np.full(g.out_shape, np.nan, x.dtype)
+    kernels = _dispatch.direct
+    if packed:
+        weights = np.empty(kernels.packed_weights_size(g.c_out, g.k_len, g.groups), x.dtype)
+        kernels.pack_weights_oihw_to_gkm(np.ascontiguousarray(w4), g.groups, weights)
+        lda = 0
+    else:
+        weights, lda = np.ascontiguousarray(w4).reshape(-1), g.k_len
+    kernels.conv2d_direct_nchw(x4, weights, lda, b4, out, g.groups, g.kh, g.kw, g.stride_h,
+                               g.stride_w, g.pad_top, g.pad_left, g.dil_h, g.dil_w, threads,
+                               method)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("method,packed", [(PANELS, False), (PANELS, True), (INDIRECT, False)])
+@pytest.mark.parametrize("case", CASES, ids=[str(c[0]) + str(c[1]) for c in CASES])
+def test_direct_methods(rng, case, method, packed, threads, dtype):
+    xs, ws, stride, padding, dilation, groups = case
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    params = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    y = _run_direct(x, w, b, stride, padding, dilation, groups, method, threads, packed)
+    err = np.abs(y - conv2d_reference(x, w, b, **params))
+    assert (err <= error_bound(x, w, b, dtype, **params)).all(), np.nanmax(err)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("case", [
+    ((1, 8, 15, 13), (8, 1, 3, 3), 1, 1, 1),
+    ((2, 5, 20, 9), (15, 1, 3, 3), 2, 1, 1),      # multiplier 3
+    ((1, 4, 11, 30), (16, 1, 5, 5), 1, 2, 2),     # multiplier 4 (one pass shares the loads)
+    ((1, 6, 9, 9), (6, 1, 3, 2), (2, 1), (0, 3), (1, 2)),
+    ((1, 1, 17, 40), (9, 1, 3, 3), 1, 1, 1),      # C_in == 1: multiplier 9
+    ((3, 2, 1, 3), (2, 1, 3, 3), 1, 1, 1),        # rows shorter than a vector
+])
+def test_depthwise_kernel(rng, case, threads, dtype):
+    xs, ws, stride, padding, dilation = case
+    groups = xs[1]
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    x4, w4, b4, g, _ = _args.parse_conv2d(x, w, b, stride, padding, dilation, groups)
+    out = np.full(g.out_shape, np.nan, dtype)
+    _dispatch.depthwise.conv2d_depthwise_nchw(
+        x4, np.ascontiguousarray(w4).reshape(-1), b4, out, g.kh, g.kw, g.stride_h, g.stride_w,
+        g.pad_top, g.pad_left, g.dil_h, g.dil_w, threads)
+    params = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    err = np.abs(out - conv2d_reference(x, w, b, **params))
+    assert (err <= error_bound(x, w, b, dtype, **params)).all(), np.nanmax(err)
+
+
+def test_kernel_modules_match_the_chosen_level():
+    assert _dispatch.direct.ISA == _dispatch.LEVEL
