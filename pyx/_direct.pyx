@@ -68,9 +68,10 @@ cdef extern from "cc_pack.h" nogil:
                           Py_ssize_t R, Py_ssize_t K)
 
 cdef extern from "cc_epilogue.h" nogil:
-    void cc_store_row_f32(float* dst, const float* src, Py_ssize_t n, int has_bias, float bias)
+    void cc_store_row_f32(float* dst, const float* src, Py_ssize_t n, int has_bias, float bias,
+                          int stream)
     void cc_store_row_f64(double* dst, const double* src, Py_ssize_t n, int has_bias,
-                          double bias)
+                          double bias, int stream)
     void cc_store_column_f32(float* dst, const float* src, Py_ssize_t n,
                              Py_ssize_t src_stride, int has_bias, float bias)
     void cc_store_column_f64(double* dst, const double* src, Py_ssize_t n,
@@ -90,6 +91,8 @@ cdef enum:
     ALIGN = 64
     # Below this many multiply-adds a call runs on one thread: waking the team costs more.
     SERIAL_MACS = 1 << 16
+    # Outputs larger than this are written with stores that bypass the caches.
+    STREAM_BYTES = 8 * 1024 * 1024
     # Weights are packed (pack_weight_panel) when at least this many NR-pixel panels use them.
     PACK_MIN_PANELS = 10
     # Phase images are built for this many bytes of images at a time (at least one image), so
@@ -181,11 +184,11 @@ cdef inline void zero(floating* dst, Py_ssize_t n) noexcept nogil:
 
 
 cdef inline void store_row(floating* dst, const floating* src, Py_ssize_t n, bint has_bias,
-                           floating bias) noexcept nogil:
+                           floating bias, bint stream) noexcept nogil:
     if floating is float:
-        cc_store_row_f32(dst, src, n, has_bias, bias)
+        cc_store_row_f32(dst, src, n, has_bias, bias, stream)
     else:
-        cc_store_row_f64(dst, src, n, has_bias, bias)
+        cc_store_row_f64(dst, src, n, has_bias, bias, stream)
 
 
 cdef inline void store_column(floating* dst, const floating* src, Py_ssize_t n,
@@ -265,6 +268,7 @@ cdef struct DirectPlan:
     Py_ssize_t lda
     const void* bias           # [C_out] or NULL
     void* out                  # [N][C_out][H_out*W_out], C-contiguous
+    bint stream_out            # output far larger than the caches: stores bypass them
     bint b_in_place            # PANELS, 1x1 stride 1 unpadded contiguous planes: X is the input
     # phase image (unless in place): [image][c_in][phase][ph_h][ph_w] + slack (_phase.pxd)
     PhasePlan pp
@@ -371,7 +375,8 @@ cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
             else:
                 src = cblk + (co - co0) * ldc + oh * Wg + ow_lo - q0
                 store_row(outg + co * P + oh * pl.w_out + ow_lo, src, ow_hi - ow_lo,
-                          bias != NULL, bias[g * pl.c_out_g + co] if bias != NULL else 0)
+                          bias != NULL, bias[g * pl.c_out_g + co] if bias != NULL else 0,
+                          pl.stream_out)
 
 
 cdef void task_panels(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t pt,
@@ -449,11 +454,11 @@ cdef void run_task(const DirectPlan* pl, Py_ssize_t task, Py_ssize_t n0,
 cdef double task_makespan(const DirectPlan* pl, Py_ssize_t images, Py_ssize_t ppt,
                           Py_ssize_t mpt, int threads) noexcept nogil:
     """Estimated time (in microkernel k-steps) of a split into tasks of at most ppt x mpt
-    units: rounds of the largest task (PANELS tasks also copy their blocks of X, about a tenth
-    of a k-step per panel row), plus a fixed cost per task."""
+    units: rounds of the largest task (PANELS tasks also copy their blocks of X, about half a
+    k-step per panel row, measured), plus a fixed cost per task."""
     cdef Py_ssize_t tasks = (images * pl.groups * ceil_div(pl.p_units, ppt)
                              * ceil_div(pl.m_units, mpt))
-    cdef double gather = 0.1 if pl.method == METHOD_PANELS and not pl.b_in_place else 0
+    cdef double gather = 0.5 if pl.method == METHOD_PANELS and not pl.b_in_place else 0
     cdef double largest = <double> pl.k_len * ppt * (mpt + gather)
     return ceil_div(tasks, threads) * largest + 200.0 * tasks
 
@@ -507,8 +512,6 @@ cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
             cost = task_makespan(pl, images, ppt, mpt, threads)
             if best < 0 or cost < best * 0.999:
                 best, best_ppt, best_mpt = cost, ppt, mpt
-        if best >= 0 and threads == 1:
-            break  # one thread: the first (largest) fitting shape is as good as any
     pl.p_per_task = best_ppt
     pl.m_per_task = best_mpt
     pl.pixel_tasks = ceil_div(pl.p_units, best_ppt)
@@ -652,6 +655,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
         bias_view = bias
         pl.bias = &bias_view[0]
     pl.out = &out[0, 0, 0, 0]
+    pl.stream_out = images * pl.c_out * pl.h_out * pl.w_out * itemsize > STREAM_BYTES
     if pl.b_in_place:
         pl.grid_w = pl.w_out
         pl.grid_pixels = pl.h_out * pl.w_out
