@@ -22,7 +22,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNEL_MODULES = ["_direct", "_depthwise", "_peak"]
+KERNEL_MODULES = ["_direct", "_depthwise", "_winograd", "_peak"]
 
 IS_X86_64 = platform.machine().lower() in ("x86_64", "amd64", "x64")
 ISA_FLAGS = {"baseline": []}

@@ -36,7 +36,7 @@ def _requested_level():
     return value
 
 
-KERNEL_MODULES = ("direct", "depthwise", "peak")
+KERNEL_MODULES = ("direct", "depthwise", "winograd", "peak")
 
 
 def _load(level):
@@ -66,3 +66,4 @@ LEVEL, REQUESTED, _modules = _choose()
 direct = _modules["direct"]
 peak = _modules["peak"]
 depthwise = _modules["depthwise"]
+winograd = _modules["winograd"]

@@ -35,6 +35,7 @@ from libc.stdint cimport uintptr_t
 from cython cimport floating
 
 from _phase cimport PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane
+from _split cimport Split, balanced_split
 
 cdef extern from "cc_gemm_ukernel.h" nogil:
     const char* CC_ISA
@@ -451,31 +452,6 @@ cdef void run_task(const DirectPlan* pl, Py_ssize_t task, Py_ssize_t n0,
         task_panels(pl, n, g, pt, mt, buf)
 
 
-cdef double task_makespan(const DirectPlan* pl, Py_ssize_t images, Py_ssize_t ppt,
-                          Py_ssize_t mpt, int threads) noexcept nogil:
-    """Estimated time (in microkernel k-steps) of a split into tasks of at most ppt x mpt
-    units: rounds of the largest task (PANELS tasks also copy their blocks of X, about half a
-    k-step per panel row, measured), plus a fixed cost per task."""
-    cdef Py_ssize_t tasks = (images * pl.groups * ceil_div(pl.p_units, ppt)
-                             * ceil_div(pl.m_units, mpt))
-    cdef double gather = 0.5 if pl.method == METHOD_PANELS and not pl.b_in_place else 0
-    cdef double largest = <double> pl.k_len * ppt * (mpt + gather)
-    return ceil_div(tasks, threads) * largest + 200.0 * tasks
-
-
-cdef Py_ssize_t task_footprint(const DirectPlan* pl, Py_ssize_t ppt, Py_ssize_t mpt,
-                               Py_ssize_t itemsize) noexcept nogil:
-    """Bytes a task keeps hot: PANELS, its B block, weight block and accumulator block;
-    INDIRECT, its weight panels and accumulator block."""
-    cdef Py_ssize_t px = ppt * pl.unit_px, co = mpt * pl.unit_co
-    if pl.method == METHOD_INDIRECT:
-        return (co * pl.kc + px * co) * itemsize
-    cdef Py_ssize_t f = (pl.kc * px + co * pl.kc) * itemsize
-    if not pl.b_in_place:
-        f += co * px * itemsize
-    return f
-
-
 cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
                       int threads) noexcept nogil:
     """Choose kc and the task shape (pixel units x channel units).
@@ -494,24 +470,21 @@ cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
         pl.unit_px, pl.unit_co = nr, CC_MR
     pl.p_units = ceil_div(pl.grid_pixels, pl.unit_px)
     pl.m_units = ceil_div(pl.c_out_g, pl.unit_co)
-    cdef Py_ssize_t np_, nm, ppt, mpt, best_ppt = 1, best_mpt = 1
-    cdef double best = -1, cost
-    # every balanced split: np_ pixel tasks of ppt units, nm channel tasks of mpt units
-    for np_ in range(1, pl.p_units + 1):
-        ppt = ceil_div(pl.p_units, np_)
-        if np_ > 1 and ppt == ceil_div(pl.p_units, np_ - 1):
-            continue  # the same shape as fewer tasks
-        if ppt > 1 and task_footprint(pl, ppt, 1, itemsize) > L2_BUDGET:
-            continue
-        for nm in range(1, pl.m_units + 1):
-            mpt = ceil_div(pl.m_units, nm)
-            if nm > 1 and mpt == ceil_div(pl.m_units, nm - 1):
-                continue
-            if mpt > 1 and task_footprint(pl, ppt, mpt, itemsize) > L2_BUDGET:
-                continue
-            cost = task_makespan(pl, images, ppt, mpt, threads)
-            if best < 0 or cost < best * 0.999:
-                best, best_ppt, best_mpt = cost, ppt, mpt
+    # task footprint: PANELS keeps its B block (kc x px), weight block (co x kc) and
+    # accumulator block (co x px) hot; INDIRECT its weight panels (co x kc) and accumulators.
+    # Gathering: PANELS copies each panel row of X once per channel task (~half a k-step).
+    cdef double fp_a, fp_b, fp_ab, gather = 0
+    if pl.method == METHOD_INDIRECT:
+        fp_a, fp_b, fp_ab = 0, pl.unit_co * pl.kc, pl.unit_px * pl.unit_co
+    else:
+        fp_a, fp_b = pl.kc * pl.unit_px, pl.unit_co * pl.kc
+        fp_ab = 0 if pl.b_in_place else pl.unit_px * pl.unit_co
+        if not pl.b_in_place:
+            gather = 0.5 * K
+    cdef Split sp = balanced_split(pl.p_units, pl.m_units, images * pl.groups, threads, K,
+                                   gather, 200.0, fp_a * itemsize, fp_b * itemsize,
+                                   fp_ab * itemsize, L2_BUDGET)
+    cdef Py_ssize_t best_ppt = sp.a_per_task, best_mpt = sp.b_per_task
     pl.p_per_task = best_ppt
     pl.m_per_task = best_mpt
     pl.pixel_tasks = ceil_div(pl.p_units, best_ppt)

@@ -127,6 +127,68 @@ static inline void cc_zero_##SFX(T *dst, ptrdiff_t n)                           
     if (j < n) cc_tail_##SFX(dst + j, NULL, n - j);                                      \
 }
 
+/* Ask for `rows` rows of `bytes` bytes (rows `stride` bytes apart) to be brought into the
+ * caches ahead of use: reads that hop between channel planes defeat the hardware prefetchers. */
+static inline void cc_prefetch_rows(const void *base, ptrdiff_t stride, int rows, ptrdiff_t bytes)
+{
+    for (int r = 0; r < rows; ++r)
+        for (ptrdiff_t b = 0; b < bytes; b += 64)
+            __builtin_prefetch((const char *)base + r * stride + b, 0, 3);
+}
+
+/* The first n < VL values of src as a vector (the other lanes zero), without reading past
+ * src[n-1] and without a round trip through memory (a masked store read back by a load
+ * cannot be forwarded and stalls). */
+#if defined(__AVX512F__)
+static inline cc_vf32 cc_load_tail_f32(const float *src, ptrdiff_t n)
+{ return (cc_vf32)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), src); }
+static inline cc_vf64 cc_load_tail_f64(const double *src, ptrdiff_t n)
+{ return (cc_vf64)_mm512_maskz_loadu_pd((__mmask8)((1u << n) - 1), src); }
+#elif defined(__AVX2__)
+static inline cc_vf32 cc_load_tail_f32(const float *src, ptrdiff_t n)
+{
+    __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n),
+                                   _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return (cc_vf32)_mm256_maskload_ps(src, m);
+}
+static inline cc_vf64 cc_load_tail_f64(const double *src, ptrdiff_t n)
+{
+    __m256i m = _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+    return (cc_vf64)_mm256_maskload_pd(src, m);
+}
+#else
+static inline cc_vf32 cc_load_tail_f32(const float *src, ptrdiff_t n)
+{
+    float l[CC_VL_F32] = {0};
+    for (ptrdiff_t j = 0; j < n; ++j) l[j] = src[j];
+    cc_vf32 v; memcpy(&v, l, sizeof v); return v;
+}
+static inline cc_vf64 cc_load_tail_f64(const double *src, ptrdiff_t n)
+{
+    double l[CC_VL_F64] = {0};
+    for (ptrdiff_t j = 0; j < n; ++j) l[j] = src[j];
+    cc_vf64 v; memcpy(&v, l, sizeof v); return v;
+}
+#endif
+
+/* Copies and zero fills for buffers with at least VL elements of slack after the run: whole
+ * vectors are stored (no masked store), the source is never read past its run. */
+#define CC_DEFINE_OVER(T, V, VL, SFX)                                                       \
+static inline void cc_zero_over_##SFX(T *dst, ptrdiff_t n)                                 \
+{                                                                                          \
+    for (ptrdiff_t j = 0; j < n; j += VL) { V z = {0}; memcpy(dst + j, &z, sizeof z); }    \
+}                                                                                          \
+static inline void cc_copy_over_##SFX(T *restrict dst, const T *restrict src, ptrdiff_t n) \
+{                                                                                          \
+    ptrdiff_t j = 0;                                                                       \
+    for (; j + VL <= n; j += VL) { V v; memcpy(&v, src + j, sizeof v);                     \
+                                   memcpy(dst + j, &v, sizeof v); }                        \
+    if (j < n) { V v = cc_load_tail_##SFX(src + j, n - j); memcpy(dst + j, &v, sizeof v); }\
+}
+
+CC_DEFINE_OVER(float, cc_vf32, CC_VL_F32, f32)
+CC_DEFINE_OVER(double, cc_vf64, CC_VL_F64, f64)
+
 CC_DEFINE_COPIES(float, cc_vf32, CC_VL_F32, f32)
 CC_DEFINE_COPIES(double, cc_vf64, CC_VL_F64, f64)
 

@@ -1,0 +1,56 @@
+# Splitting a 2-D grid of work units into tasks for the threads (shared by the GEMM drivers).
+#
+# The work is `outer` independent instances (images x groups) of an a_units x b_units grid
+# (e.g. pixel panels x output-channel blocks). A task takes a rectangle of at most
+# a_per_task x b_per_task units of one instance; the grid is cut into equal parts
+# (ceil(units / parts) each), so tasks differ by at most one row or column of units.
+
+
+cdef struct Split:
+    Py_ssize_t a_per_task, b_per_task, a_tasks, b_tasks
+
+
+cdef inline Py_ssize_t split_ceil(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return (a + b - 1) // b
+
+
+cdef inline Split balanced_split(Py_ssize_t a_units, Py_ssize_t b_units, Py_ssize_t outer,
+                                 int threads, double unit_cost, double a_cost, double task_cost,
+                                 double fp_a, double fp_b, double fp_ab,
+                                 double budget) noexcept nogil:
+    """The split with the smallest estimated makespan among those whose tasks fit `budget`
+    (at least one unit of each, whatever the budget).
+
+    A task of a x b units costs unit_cost*a*b + a_cost*a (a per-a-unit overhead, such as
+    gathering its inputs, repeated by every b-task) + task_cost (scheduling, and the cache
+    refill when a task starts), and keeps fp_a*a + fp_b*b + fp_ab*a*b bytes hot. The makespan
+    of dynamic scheduling is estimated by the greedy bound: total / threads + the largest task
+    * (threads - 1) / threads.
+    """
+    cdef Split best_split
+    cdef Py_ssize_t na, nb, a, b, tasks
+    cdef double best = -1, cost, total
+    best_split.a_per_task, best_split.b_per_task = a_units, b_units
+    for na in range(1, a_units + 1):
+        a = split_ceil(a_units, na)
+        if na > 1 and a == split_ceil(a_units, na - 1):
+            continue  # the same shape as fewer tasks
+        if a > 1 and fp_a * a + fp_b + fp_ab * a > budget:
+            continue
+        for nb in range(1, b_units + 1):
+            b = split_ceil(b_units, nb)
+            if nb > 1 and b == split_ceil(b_units, nb - 1):
+                continue
+            if b > 1 and fp_a * a + fp_b * b + fp_ab * a * b > budget:
+                continue
+            tasks = outer * split_ceil(a_units, a) * split_ceil(b_units, b)
+            total = (outer * (unit_cost * a_units * b_units
+                              + a_cost * a_units * split_ceil(b_units, b))
+                     + task_cost * tasks)
+            cost = (total / threads + (unit_cost * a * b + a_cost * a + task_cost)
+                    * (threads - 1) / threads)
+            if best < 0 or cost < best * 0.999:
+                best, best_split.a_per_task, best_split.b_per_task = cost, a, b
+    best_split.a_tasks = split_ceil(a_units, best_split.a_per_task)
+    best_split.b_tasks = split_ceil(b_units, best_split.b_per_task)
+    return best_split

@@ -1,0 +1,436 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+# cython: nonecheck=False, cdivision=True
+"""Winograd F(2x2, 3x3) convolution: 3x3 kernels, stride 1, dilation 1, any padding and groups.
+
+Each 2x2 output tile costs 16 multiplies per input channel instead of 36 (cc_winograd.h has the
+transforms). For each group, with U[xi] = G g G^T the transformed weights (16 matrices of
+C_out/g x C_in/g, transformed and packed once) and V[xi] = B^T d B the transformed input tiles:
+
+    M[xi] = U[xi] V[xi]        16 GEMMs, the direct path's microkernel (cc_gemm_ukernel.h)
+    Y     = A^T M A + bias     per tile, written straight to the output (edge tiles clipped)
+
+A task takes a block of NT tiles (a multiple of NR, in row-major tile order) and a block of
+output channels. Per block of kc input channels it transforms its tiles into a per-thread
+buffer V[16][kc][NT] (reading the input directly: padding and the right/bottom edges are zeros
+made on the fly, no padded copy), runs the 16 GEMMs into its accumulator block M[16][co][NT],
+and after the last block transforms M to the output. V and M stay in L2; nothing scales with
+the image.
+
+Non-finite values: a NaN or Inf in a tile's 4x4 patch would spread over all 4 outputs of the
+tile (and of its neighbours, whose patches overlap). When asked (`exact_nonfinite`), the tiles
+whose transform is not finite are recomputed by direct summation afterwards, so NaN/Inf land
+exactly where a direct convolution puts them. The caller checks the weights.
+
+Built once per instruction set, like _direct. The caller validates every argument.
+"""
+from cython.parallel cimport prange, threadid
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset
+from libc.stdint cimport uintptr_t
+from cython cimport floating
+
+from _split cimport Split, balanced_split
+
+cdef extern from "cc_gemm_ukernel.h" nogil:
+    const int CC_MR
+    const int CC_NR_F32
+    const int CC_NR_F64
+    const int CC_VL_F32
+    const int CC_VL_F64
+    void cc_gemm_ukernel_f32(Py_ssize_t kc, const float* a, Py_ssize_t lda, const float* b,
+                             Py_ssize_t ldb, float* c, Py_ssize_t ldc, int mr, int nr,
+                             int accumulate, const float* bias_rows)
+    void cc_gemm_ukernel_f64(Py_ssize_t kc, const double* a, Py_ssize_t lda, const double* b,
+                             Py_ssize_t ldb, double* c, Py_ssize_t ldc, int mr, int nr,
+                             int accumulate, const double* bias_rows)
+
+cdef extern from "cc_winograd.h" nogil:
+    void cc_wino_weight_f32(const float* g, float* u, Py_ssize_t u_stride)
+    void cc_wino_weight_f64(const double* g, double* u, Py_ssize_t u_stride)
+    unsigned long long cc_wino_input_f32(float* v, Py_ssize_t v_stride, const float* band,
+                                         Py_ssize_t bs, Py_ssize_t c0, int ntiles)
+    unsigned long long cc_wino_input_f64(double* v, Py_ssize_t v_stride, const double* band,
+                                         Py_ssize_t bs, Py_ssize_t c0, int ntiles)
+
+cdef extern from "cc_copy.h" nogil:
+    void cc_copy_strided_f32(float* dst, const float* src, Py_ssize_t n, Py_ssize_t stride)
+    void cc_copy_strided_f64(double* dst, const double* src, Py_ssize_t n, Py_ssize_t stride)
+    void cc_zero_f32(float* dst, Py_ssize_t n)
+    void cc_zero_f64(double* dst, Py_ssize_t n)
+    void cc_prefetch_rows(const void* base, Py_ssize_t stride, int rows, Py_ssize_t nbytes)
+    void cc_zero_over_f32(float* dst, Py_ssize_t n)
+    void cc_zero_over_f64(double* dst, Py_ssize_t n)
+    void cc_copy_over_f32(float* dst, const float* src, Py_ssize_t n)
+    void cc_copy_over_f64(double* dst, const double* src, Py_ssize_t n)
+    void cc_wino_output_f32(float* out, Py_ssize_t H_out, Py_ssize_t W_out, const float* m,
+                            Py_ssize_t m_stride, Py_ssize_t oh0, Py_ssize_t ow0, int ntiles,
+                            int has_bias, float bias)
+    void cc_wino_output_f64(double* out, Py_ssize_t H_out, Py_ssize_t W_out, const double* m,
+                            Py_ssize_t m_stride, Py_ssize_t oh0, Py_ssize_t ow0, int ntiles,
+                            int has_bias, double bias)
+
+cdef enum:
+    L2_BUDGET = 384 * 1024
+    KC_WINOGRAD = 64
+    ALIGN = 64
+    SERIAL_MACS = 1 << 16
+
+
+cdef inline Py_ssize_t ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return (a + b - 1) // b
+
+
+cdef inline Py_ssize_t skew(Py_ssize_t n, Py_ssize_t vl) noexcept nogil:
+    """n rounded up to whole vectors, plus one: the 16 blocks of V and of M are touched together
+    (one vector of each per transform); at a power-of-two distance they would fall into the
+    same L1 sets (and alias each other 4 KiB apart)."""
+    return ceil_div(n, vl) * vl + vl
+
+
+def winograd_weights_size(Py_ssize_t c_out, Py_ssize_t c_in_g, Py_ssize_t groups):
+    """Elements of transform_weights_winograd's output."""
+    return groups * 16 * ceil_div(c_out // groups, CC_MR) * c_in_g * CC_MR
+
+
+def transform_weights_winograd(const floating[:, :, :, ::1] weight, Py_ssize_t groups,
+                               floating[::1] packed, int num_threads=1):
+    """U = G g G^T for every (output, input channel) of C-contiguous (C_out, C_in/g, 3, 3)
+    weights, packed for the microkernel: packed[g][xi][mb][ci][i] = U[xi] of output channel
+    g*C_out/g + mb*MR + i and input channel ci (zero past the group's last output channel)."""
+    cdef Py_ssize_t c_out = weight.shape[0], c_in_g = weight.shape[1]
+    cdef Py_ssize_t c_out_g = c_out // groups, mblocks = ceil_div(c_out_g, CC_MR)
+    cdef Py_ssize_t xi_stride = mblocks * c_in_g * CC_MR
+    cdef Py_ssize_t co, g, m, ci
+    cdef floating* base
+    with nogil:
+        memset(&packed[0], 0, packed.shape[0] * sizeof(floating))
+        for co in prange(c_out, num_threads=max(1, num_threads), schedule='static'):
+            g = co // c_out_g
+            m = co % c_out_g
+            base = &packed[0] + g * 16 * xi_stride + ((m // CC_MR) * c_in_g) * CC_MR + m % CC_MR
+            for ci in range(c_in_g):
+                if floating is float:
+                    cc_wino_weight_f32(&weight[co, ci, 0, 0], base + ci * CC_MR, xi_stride)
+                else:
+                    cc_wino_weight_f64(&weight[co, ci, 0, 0], base + ci * CC_MR, xi_stride)
+
+
+cdef struct WinoPlan:
+    const void* x
+    Py_ssize_t sx_n, sx_c, sx_h, sx_w
+    Py_ssize_t h, w_in, c_in, c_out, c_in_g, c_out_g, groups, pad_top, pad_left
+    Py_ssize_t h_out, w_out, tiles_h, tiles_w, tiles
+    const void* u               # packed transformed weights
+    const void* w               # the raw (C_out, C_in/g, 3, 3) weights, for exact_nonfinite
+    const void* bias
+    void* out
+    bint exact_nonfinite
+    Py_ssize_t nr, vl, kc, mblocks, panels, panels_per_task, mblocks_per_task
+    Py_ssize_t pixel_tasks, m_tasks, nt, co_rows
+    Py_ssize_t band_w           # a zero-padded band of 4 input rows, read by whole vectors
+    Py_ssize_t v_elems, m_elems, m_stride, band_elems, per_thread
+
+
+cdef void build_band(const WinoPlan* pl, const floating* plane, Py_ssize_t r0, Py_ssize_t j0,
+                     Py_ssize_t j1, floating* band) noexcept nogil:
+    """Rows r0..r0+3 of the input plane, zero-padded, columns j0..j1 of the padded plane:
+    band[i][j] = x[r0 + i, j - pad_left] (zero outside the plane). Rows are written front to
+    back with whole vectors: each may spill into the next row's start (rewritten next) or the
+    slack after the band."""
+    cdef Py_ssize_t i, r, lo = max(pl.pad_left, j0), hi = min(pl.pad_left + pl.w_in, j1)
+    cdef floating* row
+    for i in range(4):
+        row = band + i * pl.band_w + j0
+        r = r0 + i
+        if r < 0 or r >= pl.h or hi <= lo:
+            if floating is float:
+                cc_zero_over_f32(row, j1 - j0)
+            else:
+                cc_zero_over_f64(row, j1 - j0)
+            continue
+        if floating is float:
+            cc_zero_over_f32(row, lo - j0)
+            if pl.sx_w == 1:
+                cc_copy_over_f32(row + lo - j0, plane + r * pl.sx_h + lo - pl.pad_left, hi - lo)
+            else:
+                cc_copy_strided_f32(row + lo - j0, plane + r * pl.sx_h
+                                    + (lo - pl.pad_left) * pl.sx_w, hi - lo, pl.sx_w)
+            cc_zero_over_f32(row + hi - j0, j1 - hi)
+        else:
+            cc_zero_over_f64(row, lo - j0)
+            if pl.sx_w == 1:
+                cc_copy_over_f64(row + lo - j0, plane + r * pl.sx_h + lo - pl.pad_left, hi - lo)
+            else:
+                cc_copy_strided_f64(row + lo - j0, plane + r * pl.sx_h
+                                    + (lo - pl.pad_left) * pl.sx_w, hi - lo, pl.sx_w)
+            cc_zero_over_f64(row + hi - j0, j1 - hi)
+
+
+cdef void direct_tile(const WinoPlan* pl, const floating* x, Py_ssize_t g, Py_ssize_t co,
+                      Py_ssize_t th, Py_ssize_t tw, floating* out) noexcept nogil:
+    """The (up to) 4 outputs of tile (th, tw), channel co (in the group), by direct summation:
+    NaN and Inf land exactly where a direct convolution puts them."""
+    cdef const floating* w = <const floating*> pl.w + (g * pl.c_out_g + co) * pl.c_in_g * 9
+    cdef const floating* bias = <const floating*> pl.bias
+    cdef Py_ssize_t a, b, oh, ow, ci, r, s, ih, iw
+    cdef floating acc
+    for a in range(2):
+        oh = 2 * th + a
+        if oh >= pl.h_out:
+            continue
+        for b in range(2):
+            ow = 2 * tw + b
+            if ow >= pl.w_out:
+                continue
+            acc = 0
+            for ci in range(pl.c_in_g):
+                for r in range(3):
+                    ih = oh + r - pl.pad_top
+                    if ih < 0 or ih >= pl.h:
+                        continue
+                    for s in range(3):
+                        iw = ow + s - pl.pad_left
+                        if iw < 0 or iw >= pl.w_in:
+                            continue
+                        acc = acc + w[ci * 9 + r * 3 + s] * x[ci * pl.sx_c + ih * pl.sx_h
+                                                               + iw * pl.sx_w]
+            if bias != NULL:
+                acc = acc + bias[g * pl.c_out_g + co]
+            out[(g * pl.c_out_g + co) * pl.h_out * pl.w_out + oh * pl.w_out + ow] = acc
+
+
+cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noexcept nogil:
+    """Tiles [t0, t0+ntl) of image n, group g, against output-channel blocks of task mt."""
+    cdef Py_ssize_t mt = task % pl.m_tasks
+    cdef Py_ssize_t rest = task // pl.m_tasks
+    cdef Py_ssize_t pt = rest % pl.pixel_tasks
+    rest = rest // pl.pixel_tasks
+    cdef Py_ssize_t g = rest % pl.groups
+    cdef Py_ssize_t n = rest // pl.groups
+    cdef Py_ssize_t nr = pl.nr, NT = pl.nt, vl = pl.vl
+    cdef Py_ssize_t t0 = pt * pl.panels_per_task * nr
+    cdef Py_ssize_t ntl = min(pl.tiles - t0, NT)
+    cdef Py_ssize_t npanels = ceil_div(ntl, nr)
+    cdef Py_ssize_t mb0 = mt * pl.mblocks_per_task
+    cdef Py_ssize_t mb1 = min(mb0 + pl.mblocks_per_task, pl.mblocks)
+    cdef Py_ssize_t co_rows = pl.co_rows, vs, ms = pl.m_stride
+    cdef floating* V = buf                      # [16][kc][NT], 16 blocks vs apart
+    cdef floating* M = buf + pl.v_elems         # [16][co_rows][NT], 16 blocks ms apart
+    cdef floating* band = M + pl.m_elems        # [4][band_w]
+    cdef unsigned long long* bad = <unsigned long long*> (band + pl.band_elems)  # per chunk
+    cdef const floating* xg = (<const floating*> pl.x + n * pl.sx_n
+                               + g * pl.c_in_g * pl.sx_c)
+    cdef floating* outn = <floating*> pl.out + n * pl.c_out * pl.h_out * pl.w_out
+    cdef const floating* bias = <const floating*> pl.bias
+    cdef const floating* u
+    cdef Py_ssize_t ci0, kc, ci, t, th, tw, run, xi, j, mb, co, i
+    cdef unsigned long long flags
+    cdef int chunk
+    cdef Py_ssize_t nchunks = ceil_div(NT, vl) + ceil_div(NT, pl.tiles_w) + 2
+    for i in range(nchunks):
+        bad[i] = 0
+    ci0 = 0
+    while ci0 < pl.c_in_g:
+        kc = min(pl.kc, pl.c_in_g - ci0)
+        vs = skew(kc * NT, vl)
+        if ntl % nr:
+            # lanes of the last panel past the last tile: defined (their M is dropped)
+            for xi in range(16):
+                for ci in range(kc):
+                    for t in range(ntl, npanels * nr):
+                        V[xi * vs + ci * NT + t] = 0
+        # input transform: row runs of the tile block, VL tiles at a time, from a
+        # zero-padded band of the 4 input rows the run's tiles read
+        for ci in range(kc):
+            t = 0
+            i = 0
+            while t < ntl:
+                th = (t0 + t) // pl.tiles_w
+                tw = (t0 + t) % pl.tiles_w
+                run = min(pl.tiles_w - tw, ntl - t)
+                # the columns the run reads: its patches, and the vector reads' slack
+                build_band(pl, xg + (ci0 + ci) * pl.sx_c, 2 * th - pl.pad_top, 2 * tw,
+                           2 * (tw + ceil_div(run, vl) * vl) + 2, band)
+                if ci + 1 < kc and pl.sx_w == 1 and 0 <= 2 * th - pl.pad_top <= pl.h - 4:
+                    # the same rows of the next channel, another plane: fetch them now
+                    cc_prefetch_rows(xg + (ci0 + ci + 1) * pl.sx_c
+                                     + (2 * th - pl.pad_top) * pl.sx_h,
+                                     pl.sx_h * sizeof(floating), 4, pl.w_in * sizeof(floating))
+                while run > 0:
+                    chunk = <int> min(run, vl)
+                    if floating is float:
+                        flags = cc_wino_input_f32(V + ci * NT + t, vs, band, pl.band_w,
+                                                  2 * tw, chunk)
+                    else:
+                        flags = cc_wino_input_f64(V + ci * NT + t, vs, band, pl.band_w,
+                                                  2 * tw, chunk)
+                    bad[i] |= flags
+                    i += 1
+                    t += chunk
+                    tw += chunk
+                    run -= chunk
+        # 16 GEMMs: M[xi] (+)= U[xi] V[xi]
+        for xi in range(16):
+            u = (<const floating*> pl.u + ((g * 16 + xi) * pl.mblocks + mb0) * pl.c_in_g * CC_MR
+                 + ci0 * CC_MR)
+            for j in range(npanels):
+                for mb in range(mb0, mb1):
+                    if floating is float:
+                        cc_gemm_ukernel_f32(kc, u + (mb - mb0) * pl.c_in_g * CC_MR, 0,
+                                            V + xi * vs + j * nr, NT,
+                                            M + xi * ms + (mb - mb0) * CC_MR * NT + j * nr,
+                                            NT, CC_MR, <int> nr, ci0 > 0, NULL)
+                    else:
+                        cc_gemm_ukernel_f64(kc, u + (mb - mb0) * pl.c_in_g * CC_MR, 0,
+                                            V + xi * vs + j * nr, NT,
+                                            M + xi * ms + (mb - mb0) * CC_MR * NT + j * nr,
+                                            NT, CC_MR, <int> nr, ci0 > 0, NULL)
+        ci0 += kc
+    # output transform, with the bias, clipped at the edges
+    cdef Py_ssize_t co_end = min(mb1 * CC_MR, pl.c_out_g)
+    for co in range(mb0 * CC_MR, co_end):
+        t = 0
+        while t < ntl:
+            th = (t0 + t) // pl.tiles_w
+            tw = (t0 + t) % pl.tiles_w
+            run = min(pl.tiles_w - tw, ntl - t)
+            while run > 0:
+                chunk = <int> min(run, vl)
+                if floating is float:
+                    cc_wino_output_f32(outn + (g * pl.c_out_g + co) * pl.h_out * pl.w_out,
+                                       pl.h_out, pl.w_out,
+                                       M + (co - mb0 * CC_MR) * NT + t, ms,
+                                       2 * th, 2 * tw, chunk, bias != NULL,
+                                       bias[g * pl.c_out_g + co] if bias != NULL else 0)
+                else:
+                    cc_wino_output_f64(outn + (g * pl.c_out_g + co) * pl.h_out * pl.w_out,
+                                       pl.h_out, pl.w_out,
+                                       M + (co - mb0 * CC_MR) * NT + t, ms,
+                                       2 * th, 2 * tw, chunk, bias != NULL,
+                                       bias[g * pl.c_out_g + co] if bias != NULL else 0)
+                t += chunk
+                tw += chunk
+                run -= chunk
+    if not pl.exact_nonfinite:
+        return
+    # tiles whose transform was not finite: recompute them directly
+    t = 0
+    i = 0
+    while t < ntl:
+        tw = (t0 + t) % pl.tiles_w
+        run = min(pl.tiles_w - tw, ntl - t)
+        while run > 0:
+            chunk = <int> min(run, vl)
+            if bad[i]:
+                for j in range(chunk):
+                    if (bad[i] >> j) & 1:
+                        th = (t0 + t + j) // pl.tiles_w
+                        for co in range(mb0 * CC_MR, co_end):
+                            direct_tile(pl, xg, g, co, th, (t0 + t + j) % pl.tiles_w, outn)
+            i += 1
+            t += chunk
+            run -= chunk
+
+
+def conv2d_winograd_nchw(const floating[:, :, :, :] x, const floating[::1] u,
+                         const floating[::1] w, bias, floating[:, :, :, ::1] out,
+                         Py_ssize_t groups, Py_ssize_t pad_top, Py_ssize_t pad_left,
+                         int num_threads, bint exact_nonfinite):
+    """out = conv2d(x, w, bias, stride 1, padding (pad_top, pad_left, and whatever makes
+    out's shape), dilation 1, groups), 3x3 weights transformed by transform_weights_winograd
+    into u; w: the raw weights flattened C-contiguous (read only for exact_nonfinite).
+
+    x: (N, C_in, H, W), any strides that are multiples of the item size; out C-contiguous,
+    every element written. GIL released; up to num_threads OpenMP threads.
+    """
+    cdef WinoPlan pl
+    cdef Py_ssize_t itemsize = sizeof(floating)
+    cdef Py_ssize_t images = x.shape[0], ntasks, t
+    cdef const floating[::1] bias_view
+    cdef int threads = num_threads
+    cdef char* scratch = NULL
+    cdef floating* buf0
+    cdef Split sp
+    if images == 0 or out.shape[1] == 0:
+        return
+    pl.x = &x[0, 0, 0, 0]
+    pl.sx_n = x.strides[0] // itemsize
+    pl.sx_c = x.strides[1] // itemsize
+    pl.sx_h = x.strides[2] // itemsize
+    pl.sx_w = x.strides[3] // itemsize
+    pl.h, pl.w_in, pl.c_in = x.shape[2], x.shape[3], x.shape[1]
+    pl.c_out, pl.groups = out.shape[1], groups
+    pl.c_in_g, pl.c_out_g = pl.c_in // groups, pl.c_out // groups
+    pl.pad_top, pl.pad_left = pad_top, pad_left
+    pl.h_out, pl.w_out = out.shape[2], out.shape[3]
+    pl.tiles_h, pl.tiles_w = ceil_div(pl.h_out, 2), ceil_div(pl.w_out, 2)
+    pl.tiles = pl.tiles_h * pl.tiles_w
+    pl.u = &u[0]
+    pl.w = &w[0]
+    pl.bias = NULL
+    if bias is not None:
+        bias_view = bias
+        pl.bias = &bias_view[0]
+    pl.out = &out[0, 0, 0, 0]
+    pl.exact_nonfinite = exact_nonfinite
+    pl.nr = CC_NR_F32 if floating is float else CC_NR_F64
+    pl.vl = CC_VL_F32 if floating is float else CC_VL_F64
+    pl.mblocks = ceil_div(pl.c_out_g, CC_MR)
+    pl.panels = ceil_div(pl.tiles, pl.nr)
+    # Input channels per block. V (16 x kc x NT) and the accumulators M (16 x co x NT) share
+    # L2: a smaller kc leaves room for more output channels per task, and every channel task
+    # repeats the input transform. 64 keeps the microkernel's per-call overhead small.
+    pl.kc = ceil_div(pl.c_in_g, ceil_div(pl.c_in_g, KC_WINOGRAD))
+    if images * pl.c_out * pl.h_out * pl.w_out * pl.c_in_g * 9 < SERIAL_MACS:
+        threads = 1
+    # a task of a panels x b blocks: 16 GEMM k-steps per input channel and tile panel x block
+    # (+ the output transform), plus the input transform of its panels (~3 k-steps per channel
+    # and panel, repeated by every channel task), keeping V (16 x kc x NT), its band of input
+    # rows and M (16 x MR*b x NT) in L2
+    sp = balanced_split(pl.panels, pl.mblocks, images * groups, threads,
+                        16.0 * pl.c_in_g + 12, 3.0 * pl.c_in_g, 200.0,
+                        16.0 * pl.kc * pl.nr * itemsize, 0, 16.0 * CC_MR * pl.nr * itemsize,
+                        L2_BUDGET)
+    pl.panels_per_task, pl.mblocks_per_task = sp.a_per_task, sp.b_per_task
+    pl.pixel_tasks, pl.m_tasks = sp.a_tasks, sp.b_tasks
+    pl.nt = pl.panels_per_task * pl.nr
+    pl.co_rows = pl.mblocks_per_task * CC_MR
+    pl.v_elems = ceil_div(16 * skew(pl.kc * pl.nt, pl.vl) * itemsize, ALIGN) * ALIGN // itemsize
+    pl.m_stride = skew(pl.co_rows * pl.nt, pl.vl)
+    pl.m_elems = ceil_div(16 * pl.m_stride * itemsize, ALIGN) * ALIGN // itemsize
+    # columns -pad_left .. 2*tiles_w + 2 of the input, + a full vector pair of slack
+    pl.band_w = 2 * pl.tiles_w + 2 + 2 * pl.vl
+    pl.band_elems = ceil_div((4 * pl.band_w + pl.vl) * itemsize, ALIGN) * ALIGN // itemsize
+    # + the non-finite flags: one word per chunk of at most VL tiles of one tile row
+    pl.per_thread = pl.v_elems + pl.m_elems + pl.band_elems + ceil_div(
+        (ceil_div(pl.nt, pl.vl) + ceil_div(pl.nt, pl.tiles_w) + 2) * 8, ALIGN) * ALIGN // itemsize
+    ntasks = images * groups * pl.pixel_tasks * pl.m_tasks
+    threads = <int> min(<Py_ssize_t> threads, ntasks)
+    scratch = <char*> malloc(threads * pl.per_thread * itemsize + ALIGN)
+    if scratch == NULL:
+        raise MemoryError("cconv: cannot allocate the convolution's scratch memory")
+    buf0 = <floating*> (scratch + (ALIGN - <uintptr_t> scratch % ALIGN))
+    try:
+        with nogil:
+            if threads == 1:
+                for t in range(ntasks):
+                    winograd_task(&pl, t, buf0)
+            else:
+                for t in prange(ntasks, num_threads=threads, schedule='dynamic'):
+                    winograd_task(&pl, t, buf0 + threadid() * pl.per_thread)
+    finally:
+        free(scratch)
+
+
+def split_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t c_out, Py_ssize_t groups,
+                  Py_ssize_t h_out, Py_ssize_t w_out, Py_ssize_t itemsize, int threads):
+    """The task split conv2d_winograd_nchw would choose (for explain() and tests)."""
+    cdef Py_ssize_t c_in_g = c_in // groups, nr = CC_NR_F32 if itemsize == 4 else CC_NR_F64
+    cdef Py_ssize_t tiles = ceil_div(h_out, 2) * ceil_div(w_out, 2)
+    cdef Py_ssize_t kc = ceil_div(c_in_g, ceil_div(c_in_g, KC_WINOGRAD))
+    cdef Split sp = balanced_split(ceil_div(tiles, nr), ceil_div(c_out // groups, CC_MR),
+                                   images * groups, threads, 16.0 * c_in_g + 12, 3.0 * c_in_g,
+                                   200.0, 16.0 * kc * nr * itemsize, 0,
+                                   16.0 * CC_MR * nr * itemsize, L2_BUDGET)
+    return dict(kc=kc, panels_per_task=sp.a_per_task, mblocks_per_task=sp.b_per_task,
+                pixel_tasks=sp.a_tasks, m_tasks=sp.b_tasks)

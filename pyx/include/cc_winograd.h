@@ -1,0 +1,191 @@
+/* Winograd F(2x2, 3x3) transforms (Lavin & Gray, arXiv 1509.09308), vectorised across tiles.
+ *
+ * One 2x2 output tile from a 4x4 input patch d and a 3x3 filter g:
+ *
+ *   Y = A^T [ (G g G^T) . (B^T d B) ] A        (. elementwise, 16 products instead of 36)
+ *
+ *   B^T = | 1  0 -1  0 |    G = | 1    0    0   |    A^T = | 1  1  1  0 |
+ *         | 0  1  1  0 |        | 1/2  1/2  1/2 |          | 0  1 -1 -1 |
+ *         | 0 -1  1  0 |        | 1/2 -1/2  1/2 |
+ *         | 0  1  0 -1 |        | 0    0    1   |
+ *
+ * The 16 elementwise products summed over input channels are 16 GEMMs; pyx/_winograd.pyx runs
+ * them with the direct path's microkernel. Element xi = 4*k + l of a transform is position
+ * (k, l) of the 4x4 matrix. The input and output transforms handle VL tiles of one tile row at
+ * once, lane t for tile t; a tile's patch starts 2 columns after its left neighbour's.
+ */
+#ifndef CC_WINOGRAD_H
+#define CC_WINOGRAD_H
+#include "cc_simd.h"
+#include "cc_copy.h"   /* cc_tail_*: masked stores of a partial vector */
+
+/* Lanes 2t (even), 2t + 1 (odd) of two concatenated vectors; and the interleave back. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define CC_SHUF(a, b, m) __builtin_shuffle((a), (b), (m))
+#define CC_WINO_SHUFFLE 1
+#else
+#define CC_WINO_SHUFFLE 0
+#endif
+
+#define CC_DEFINE_WINOGRAD(T, V, VI, VL, SFX)                                                 \
+                                                                                            \
+/* U = G g G^T for one 3x3 filter g (row-major), into u[xi * u_stride] */                  \
+static inline void cc_wino_weight_##SFX(const T *g, T *u, ptrdiff_t u_stride)              \
+{                                                                                           \
+    T gg[4][3], h = (T)0.5;                                                                \
+    for (int c = 0; c < 3; ++c) {            /* G g: 4 x 3 */                               \
+        gg[0][c] = g[c];                                                                   \
+        gg[1][c] = h * (g[c] + g[3 + c] + g[6 + c]);                                       \
+        gg[2][c] = h * (g[c] - g[3 + c] + g[6 + c]);                                       \
+        gg[3][c] = g[6 + c];                                                               \
+    }                                                                                      \
+    for (int k = 0; k < 4; ++k) {            /* (G g) G^T: 4 x 4 */                         \
+        u[(4 * k + 0) * u_stride] = gg[k][0];                                              \
+        u[(4 * k + 1) * u_stride] = h * (gg[k][0] + gg[k][1] + gg[k][2]);                  \
+        u[(4 * k + 2) * u_stride] = h * (gg[k][0] - gg[k][1] + gg[k][2]);                  \
+        u[(4 * k + 3) * u_stride] = gg[k][2];                                              \
+    }                                                                                      \
+}                                                                                           \
+                                                                                            \
+static inline V cc_wino_lanes_##SFX(const T *lanes) { V v; memcpy(&v, lanes, sizeof v); return v; } \
+                                                                                            \
+/* Four column vectors of one patch row for VL tiles: cols c0 + 2t + j, j = 0..3, from a row \
+ * segment seg[0 .. 2*VL + 2) (seg[0] is column c0). */                                      \
+static inline void cc_wino_row_##SFX(const T *seg, V d[4])                                 \
+{                                                                                           \
+    if (CC_WINO_SHUFFLE) {                                                                 \
+        V lo, hi, lo2, hi2;                                                                \
+        memcpy(&lo, seg, sizeof lo); memcpy(&hi, seg + VL, sizeof hi);                     \
+        memcpy(&lo2, seg + 2, sizeof lo2); memcpy(&hi2, seg + 2 + VL, sizeof hi2);         \
+        d[0] = CC_SHUF(lo, hi, CC_WINO_EVEN_##SFX);                                        \
+        d[1] = CC_SHUF(lo, hi, CC_WINO_ODD_##SFX);                                         \
+        d[2] = CC_SHUF(lo2, hi2, CC_WINO_EVEN_##SFX);                                      \
+        d[3] = CC_SHUF(lo2, hi2, CC_WINO_ODD_##SFX);                                       \
+    } else {                                                                               \
+        T l[4][VL];                                                                        \
+        for (int j = 0; j < 4; ++j)                                                        \
+            for (int t = 0; t < VL; ++t) l[j][t] = seg[2 * t + j];                         \
+        for (int j = 0; j < 4; ++j) d[j] = cc_wino_lanes_##SFX(l[j]);                      \
+    }                                                                                      \
+}                                                                                           \
+                                                                                            \
+/* V = B^T d B for `ntiles` (<= VL) tiles of one tile row: tile t's patch is rows 0..3 of a   \
+ * band (rows bs apart, zero-padded, at least 2*VL + 2 readable values from c0), columns      \
+ * c0+2t..c0+2t+3. Writes v[xi * v_stride + t] for t < ntiles. Returns a bit mask of the tiles \
+ * whose transform is not finite (a NaN or Inf in the patch, or an overflow). */             \
+static inline unsigned long long cc_wino_input_##SFX(                                      \
+    T *v, ptrdiff_t v_stride, const T *band, ptrdiff_t bs, ptrdiff_t c0, int ntiles)       \
+{                                                                                           \
+    V d[4][4], e[4][4];                                                                    \
+    for (int i = 0; i < 4; ++i) cc_wino_row_##SFX(band + i * bs + c0, d[i]);              \
+    for (int i = 0; i < 4; ++i) {            /* d B, per patch row */                       \
+        e[i][0] = d[i][0] - d[i][2];                                                       \
+        e[i][1] = d[i][1] + d[i][2];                                                       \
+        e[i][2] = d[i][2] - d[i][1];                                                       \
+        e[i][3] = d[i][1] - d[i][3];                                                       \
+    }                                                                                      \
+    VI bad = (VI){0};                                                                      \
+    for (int l = 0; l < 4; ++l) {            /* B^T (d B), per column */                    \
+        V col[4];                                                                          \
+        col[0] = e[0][l] - e[2][l];                                                        \
+        col[1] = e[1][l] + e[2][l];                                                        \
+        col[2] = e[2][l] - e[1][l];                                                        \
+        col[3] = e[1][l] - e[3][l];                                                        \
+        for (int k = 0; k < 4; ++k) {                                                      \
+            bad |= (VI)((col[k] - col[k]) != 0);  /* NaN or Inf: x - x is not 0 */         \
+            T *dst = v + (4 * k + l) * v_stride;                                           \
+            if (ntiles == VL) {                                                            \
+                memcpy(dst, &col[k], sizeof(V));                                           \
+            } else {                                                                       \
+                T lanes[VL];                                                               \
+                memcpy(lanes, &col[k], sizeof lanes);                                      \
+                cc_tail_##SFX(dst, lanes, ntiles);                                         \
+            }                                                                              \
+        }                                                                                  \
+    }                                                                                      \
+    long long b[VL], any = 0;                                                              \
+    for (int t = 0; t < VL; ++t) { b[t] = bad[t]; any |= b[t]; }                           \
+    if (!any) return 0;                                                                    \
+    unsigned long long mask = 0;                                                           \
+    for (int t = 0; t < ntiles; ++t)                                                       \
+        if (b[t]) mask |= 1ULL << t;                                                       \
+    return mask;                                                                           \
+}                                                                                           \
+                                                                                            \
+/* Y = A^T M A (+ bias) for `ntiles` (<= VL) tiles of one tile row: M from m[xi * m_stride + t];\
+ * tile t writes output rows oh0, oh0+1 and columns ow0+2t, ow0+2t+1 of an H_out x W_out      \
+ * plane (rows W_out apart), those inside it only. */                                         \
+static inline void cc_wino_output_##SFX(                                                   \
+    T *out, ptrdiff_t H_out, ptrdiff_t W_out, const T *m, ptrdiff_t m_stride,              \
+    ptrdiff_t oh0, ptrdiff_t ow0, int ntiles, int has_bias, T bias)                        \
+{                                                                                           \
+    V s[4][2], y[2][2];                                                                    \
+    for (int k = 0; k < 4; ++k) {            /* M A: 4 x 2 */                               \
+        V mk[4];                                                                           \
+        for (int l = 0; l < 4; ++l) memcpy(&mk[l], m + (4 * k + l) * m_stride, sizeof(V)); \
+        s[k][0] = mk[0] + mk[1] + mk[2];                                                   \
+        s[k][1] = mk[1] - mk[2] - mk[3];                                                   \
+    }                                                                                      \
+    const T b = has_bias ? bias : (T)0;                                                    \
+    for (int c = 0; c < 2; ++c) {            /* A^T (M A): 2 x 2 */                         \
+        y[0][c] = s[0][c] + s[1][c] + s[2][c];                                             \
+        y[1][c] = s[1][c] - s[2][c] - s[3][c];                                             \
+        if (has_bias) { y[0][c] = y[0][c] + b; y[1][c] = y[1][c] + b; }                    \
+    }                                                                                      \
+    const ptrdiff_t ncols = 2 * (ptrdiff_t)ntiles < W_out - ow0 ? 2 * (ptrdiff_t)ntiles    \
+                                                                 : W_out - ow0;            \
+    for (int a = 0; a < 2 && oh0 + a < H_out; ++a) {                                       \
+        T *row = out + (oh0 + a) * W_out + ow0;                                            \
+        T l0[VL], l1[VL];                                                                  \
+        memcpy(l0, &y[a][0], sizeof l0);                                                   \
+        memcpy(l1, &y[a][1], sizeof l1);                                                   \
+        if (CC_WINO_SHUFFLE && ncols == 2 * VL) {                                          \
+            V lo = CC_SHUF(y[a][0], y[a][1], CC_WINO_ZIPLO_##SFX);                         \
+            V hi = CC_SHUF(y[a][0], y[a][1], CC_WINO_ZIPHI_##SFX);                         \
+            memcpy(row, &lo, sizeof lo);                                                   \
+            memcpy(row + VL, &hi, sizeof hi);                                              \
+        } else {                                                                           \
+            for (ptrdiff_t c = 0; c < ncols; ++c) row[c] = (c & 1) ? l1[c >> 1] : l0[c >> 1]; \
+        }                                                                                  \
+    }                                                                                      \
+}
+
+/* shuffle masks: even/odd lanes of a concatenated pair, and the zip (interleave) back */
+typedef int cc_wvi32 __attribute__((vector_size(CC_VECTOR_BYTES)));
+typedef long long cc_wvi64 __attribute__((vector_size(CC_VECTOR_BYTES)));
+#if CC_VECTOR_BYTES == 64
+#define CC_WINO_EVEN_f32 ((cc_wvi32){0,2,4,6,8,10,12,14,16,18,20,22,24,26,28,30})
+#define CC_WINO_ODD_f32 ((cc_wvi32){1,3,5,7,9,11,13,15,17,19,21,23,25,27,29,31})
+#define CC_WINO_ZIPLO_f32 ((cc_wvi32){0,16,1,17,2,18,3,19,4,20,5,21,6,22,7,23})
+#define CC_WINO_ZIPHI_f32 ((cc_wvi32){8,24,9,25,10,26,11,27,12,28,13,29,14,30,15,31})
+#define CC_WINO_EVEN_f64 ((cc_wvi64){0,2,4,6,8,10,12,14})
+#define CC_WINO_ODD_f64 ((cc_wvi64){1,3,5,7,9,11,13,15})
+#define CC_WINO_ZIPLO_f64 ((cc_wvi64){0,8,1,9,2,10,3,11})
+#define CC_WINO_ZIPHI_f64 ((cc_wvi64){4,12,5,13,6,14,7,15})
+#elif CC_VECTOR_BYTES == 32
+#define CC_WINO_EVEN_f32 ((cc_wvi32){0,2,4,6,8,10,12,14})
+#define CC_WINO_ODD_f32 ((cc_wvi32){1,3,5,7,9,11,13,15})
+#define CC_WINO_ZIPLO_f32 ((cc_wvi32){0,8,1,9,2,10,3,11})
+#define CC_WINO_ZIPHI_f32 ((cc_wvi32){4,12,5,13,6,14,7,15})
+#define CC_WINO_EVEN_f64 ((cc_wvi64){0,2,4,6})
+#define CC_WINO_ODD_f64 ((cc_wvi64){1,3,5,7})
+#define CC_WINO_ZIPLO_f64 ((cc_wvi64){0,4,1,5})
+#define CC_WINO_ZIPHI_f64 ((cc_wvi64){2,6,3,7})
+#else
+#define CC_WINO_EVEN_f32 ((cc_wvi32){0,2,4,6})
+#define CC_WINO_ODD_f32 ((cc_wvi32){1,3,5,7})
+#define CC_WINO_ZIPLO_f32 ((cc_wvi32){0,4,1,5})
+#define CC_WINO_ZIPHI_f32 ((cc_wvi32){2,6,3,7})
+#define CC_WINO_EVEN_f64 ((cc_wvi64){0,2})
+#define CC_WINO_ODD_f64 ((cc_wvi64){1,3})
+#define CC_WINO_ZIPLO_f64 ((cc_wvi64){0,2})
+#define CC_WINO_ZIPHI_f64 ((cc_wvi64){1,3})
+#endif
+#if !CC_WINO_SHUFFLE
+#define CC_SHUF(a, b, m) (a)
+#endif
+
+CC_DEFINE_WINOGRAD(float, cc_vf32, cc_wvi32, CC_VL_F32, f32)
+CC_DEFINE_WINOGRAD(double, cc_vf64, cc_wvi64, CC_VL_F64, f64)
+
+#endif /* CC_WINOGRAD_H */
