@@ -1,19 +1,7 @@
 """conv2d: validate, choose the algorithm, allocate, run."""
 import numpy as np
 
-from . import _args, _dispatch, _threads
-
-ALGORITHMS = ("auto", "direct")
-
-
-def parse_algorithm(algorithm, fname):
-    if not isinstance(algorithm, str):
-        raise TypeError(f"{fname}: algorithm must be a str, one of {', '.join(ALGORITHMS)}; "
-                        f"got {type(algorithm).__name__} {algorithm!r}")
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"{fname}: algorithm must be one of {', '.join(ALGORITHMS)}; "
-                         f"got {algorithm!r}")
-    return algorithm
+from . import _args, _dispatch, _select, _threads
 
 
 def run_direct(x, weight, bias, geom, out4, num_threads):
@@ -33,6 +21,14 @@ def run_direct(x, weight, bias, geom, out4, num_threads):
         geom.stride_w, geom.pad_top, geom.pad_left, geom.dil_h, geom.dil_w, num_threads)
 
 
+def run_winograd(x, weight, bias, geom, out4, num_threads, exact_nonfinite):
+    """Winograd F(2x2,3x3) of x into out4; the weights are transformed on the way."""
+    w = np.ascontiguousarray(weight)
+    _dispatch.winograd.conv2d_winograd_nchw(x, None, w.reshape(-1), bias, out4, geom.groups,
+                                            geom.pad_top, geom.pad_left, num_threads,
+                                            exact_nonfinite)
+
+
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
            algorithm="auto", out=None):
     """2-D convolution with torch.nn.functional.conv2d's semantics, on NumPy arrays.
@@ -45,7 +41,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     stride, dilation : int or pair of ints, >= 1
     padding : int, pair of ints, ((top, bottom), (left, right)), "valid" or "same"
     groups : int dividing C_in and C_out
-    algorithm : "auto" or "direct"
+    algorithm : "auto", "direct" or "winograd" (3x3, stride 1, dilation 1 only). "auto"
+        chooses from the shapes (cconv.explain() says what and why). Winograd under "auto"
+        gives NaN and Inf exactly the outputs a direct convolution gives them (tiles with a
+        non-finite value are recomputed directly; non-finite weights use the direct kernel).
+        Forced "winograd" transforms every tile: a NaN or Inf in the input spreads to every
+        output of the 2x2 tiles whose 4x4 input patch holds it (up to a 4x4 block), as in
+        other Winograd engines.
     out : optional C-contiguous array of the output's shape and dtype, written and returned
 
     Returns
@@ -68,7 +70,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     fname = "conv2d"
     x, w, b, geom, batched = _args.parse_conv2d(input, weight, bias, stride, padding,
                                                 dilation, groups, fname)
-    parse_algorithm(algorithm, fname)
+    algo, _ = _select.choose(geom, _select.parse_algorithm(algorithm, fname), fname)
     shape = geom.out_shape if batched else geom.out_shape[1:]
     if out is None:
         out = np.empty(shape, dtype=x.dtype)
@@ -81,5 +83,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     if geom.k_len == 0:  # no input channels: an empty sum, only the bias
         out4[...] = 0 if b is None else b[:, None, None]
         return out
-    run_direct(x, w, b, geom, out4, _threads.effective_num_threads())
+    threads = _threads.effective_num_threads()
+    if algo == "winograd" and algorithm == "auto" and not np.isfinite(w).all():
+        algo = "direct"  # a non-finite weight would spread over whole tiles
+    if algo == "winograd":
+        run_winograd(x, w, b, geom, out4, threads, exact_nonfinite=algorithm == "auto")
+    else:
+        run_direct(x, w, b, geom, out4, threads)
     return out

@@ -7,7 +7,8 @@ kernels), and exits 1 if an error exceeds its bound.
 
 Error bound, per output element: |y - ref| <= (K + 2) * eps * sum_k |x_k * w_k| + eps * |bias|,
 K the accumulation length: the classical bound for a K-term dot product in floating point,
-whatever the summation order, with a factor 2 of margin (eps = 2u).
+whatever the summation order, with a factor 2 of margin (eps = 2u). Winograd layers use the
+bound of tests/conftest.py's winograd_error_bound (its transforms mix whole tiles).
 """
 import sys
 import time
@@ -16,6 +17,7 @@ import numpy as np
 
 from . import _args, _reference, _threads
 from ._conv import conv2d
+from ._select import explain
 
 # name, input shape, weight shape, keyword arguments
 LAYERS = [
@@ -54,17 +56,28 @@ def check_layer(name, xshape, wshape, kwargs, dtype=np.float32, seed=0):
     _, _, _, geom, _ = _args.parse_conv2d(x, w, b, kwargs.get("stride", 1),
                                           kwargs.get("padding", 0), kwargs.get("dilation", 1),
                                           kwargs.get("groups", 1))
+    choice = explain(xshape, wshape, kwargs.get("stride", 1), kwargs.get("padding", 0),
+                     kwargs.get("dilation", 1), kwargs.get("groups", 1))
     y = conv2d(x, w, b, **kwargs)
     ms = _median_ms(lambda: conv2d(x, w, b, **kwargs))
     ref = _reference.conv2d_im2col_float64(x, w, b, geom)
     absref = _reference.conv2d_im2col_float64(np.abs(x), np.abs(w), None, geom)
     eps = np.finfo(dtype).eps
     bound = (geom.k_len + 2) * eps * absref
+    if choice["algorithm"] == "winograd":
+        # Winograd's transforms mix a tile's whole 4x4 patch and all 9 taps of a filter
+        # (tests/conftest.py derives this bound): 2 x, over a 5x5 window and summed |w|
+        w1 = np.abs(w.astype(np.float64)).sum(axis=(2, 3))
+        box = np.broadcast_to(w1[:, :, None, None], w1.shape + (5, 5))
+        g5 = geom._replace(kh=5, kw=5, pad_top=geom.pad_top + 1, pad_bottom=geom.pad_bottom + 1,
+                           pad_left=geom.pad_left + 1, pad_right=geom.pad_right + 1)
+        bound = 2 * (geom.k_len + 2) * eps * _reference.conv2d_im2col_float64(
+            np.abs(x), box, None, g5)
     if b is not None:
         bound += eps * np.abs(b.astype(np.float64))[:, None, None]
     err = np.abs(y.astype(np.float64) - ref)
     ok = bool(np.all(err <= bound)) and bool(np.all(np.isfinite(y)))
-    row = dict(name=name, input=xshape, weight=wshape, algorithm="direct", ms=ms,
+    row = dict(name=name, input=xshape, weight=wshape, algorithm=choice["kernel"], ms=ms,
                gflops=geom.flops / ms * 1e-6, max_err=float(err.max()),
                err_ratio=float((err / np.maximum(bound, np.finfo(np.float64).tiny)).max()))
     return row, ok

@@ -36,6 +36,7 @@ from cython cimport floating
 
 from _phase cimport PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane
 from _split cimport Split, balanced_split
+from _scratch cimport ScratchCache, take_scratch, give_scratch
 
 cdef extern from "cc_gemm_ukernel.h" nogil:
     const char* CC_ISA
@@ -101,39 +102,9 @@ cdef enum:
     PHASE_BUDGET = 1024 * 1024
 
 
-# One scratch allocation kept between calls: a fresh malloc of several MiB is an mmap, and touching
-# it costs page faults on every call. Taken and given back while holding the GIL, which is what
-# keeps the cache consistent across Python threads; concurrent calls beyond the first allocate
-# their own. Bounded: never more than one buffer of at most KEEP_BYTES.
-cdef enum:
-    KEEP_BYTES = 64 * 1024 * 1024
-cdef void* kept_buffer = NULL
-cdef size_t kept_size = 0
-
-
-cdef void* take_scratch(size_t nbytes):
-    """A buffer of at least nbytes (the kept one if large enough), or NULL. Holds the GIL."""
-    global kept_buffer, kept_size
-    cdef void* p
-    if kept_buffer != NULL and kept_size >= nbytes:
-        p = kept_buffer
-        kept_buffer = NULL
-        return p
-    return malloc(nbytes)
-
-
-cdef void give_scratch(void* p, size_t nbytes):
-    """Return a buffer from take_scratch(nbytes): kept if it is the largest seen (within
-    KEEP_BYTES), else freed. Holds the GIL."""
-    global kept_buffer, kept_size
-    if p == NULL:
-        return
-    if nbytes <= KEEP_BYTES and (kept_buffer == NULL or kept_size < nbytes):
-        free(kept_buffer)
-        kept_buffer = p
-        kept_size = nbytes
-    elif p != kept_buffer:
-        free(p)
+cdef ScratchCache scratch_cache  # see _scratch.pxd
+scratch_cache.buffer = NULL
+scratch_cache.size = 0
 
 
 cdef inline int tile_width(floating* dummy) noexcept nogil:
@@ -660,7 +631,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
     scratch_bytes = ((threads * pl.scratch_per_thread + packed_count) * itemsize + ALIGN
                      + ph_bytes)
     try:
-        scratch = <char*> take_scratch(scratch_bytes)
+        scratch = <char*> take_scratch(&scratch_cache, scratch_bytes)
         if scratch == NULL:
             raise MemoryError(f"cconv: cannot allocate {scratch_bytes} bytes of scratch memory")
         buf0 = <floating*> (scratch + (ALIGN - <uintptr_t> scratch % ALIGN))
@@ -703,7 +674,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
                         run_task(&pl, t, n0, buf0 + threadid() * pl.scratch_per_thread)
                 n0 += nimg
     finally:
-        give_scratch(scratch, scratch_bytes)
+        give_scratch(&scratch_cache, scratch, scratch_bytes)
         free_plan(&pl)
 
 

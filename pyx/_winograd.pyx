@@ -30,6 +30,7 @@ from libc.stdint cimport uintptr_t
 from cython cimport floating
 
 from _split cimport Split, balanced_split
+from _scratch cimport ScratchCache, take_scratch, give_scratch
 
 cdef extern from "cc_gemm_ukernel.h" nogil:
     const int CC_MR
@@ -45,8 +46,10 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
                              int accumulate, const double* bias_rows)
 
 cdef extern from "cc_winograd.h" nogil:
-    void cc_wino_weight_f32(const float* g, float* u, Py_ssize_t u_stride)
-    void cc_wino_weight_f64(const double* g, double* u, Py_ssize_t u_stride)
+    void cc_wino_weight_panel_f32(const float* w, Py_ssize_t co_stride, int rows, int R,
+                                  Py_ssize_t c_in, float* dst, Py_ssize_t xi_stride)
+    void cc_wino_weight_panel_f64(const double* w, Py_ssize_t co_stride, int rows, int R,
+                                  Py_ssize_t c_in, double* dst, Py_ssize_t xi_stride)
     unsigned long long cc_wino_input_f32(float* v, Py_ssize_t v_stride, const float* band,
                                          Py_ssize_t bs, Py_ssize_t c0, int ntiles)
     unsigned long long cc_wino_input_f64(double* v, Py_ssize_t v_stride, const double* band,
@@ -87,6 +90,11 @@ cdef inline Py_ssize_t skew(Py_ssize_t n, Py_ssize_t vl) noexcept nogil:
     return ceil_div(n, vl) * vl + vl
 
 
+cdef ScratchCache scratch_cache  # see _scratch.pxd
+scratch_cache.buffer = NULL
+scratch_cache.size = 0
+
+
 def winograd_weights_size(Py_ssize_t c_out, Py_ssize_t c_in_g, Py_ssize_t groups):
     """Elements of transform_weights_winograd's output."""
     return groups * 16 * ceil_div(c_out // groups, CC_MR) * c_in_g * CC_MR
@@ -96,23 +104,31 @@ def transform_weights_winograd(const floating[:, :, :, ::1] weight, Py_ssize_t g
                                floating[::1] packed, int num_threads=1):
     """U = G g G^T for every (output, input channel) of C-contiguous (C_out, C_in/g, 3, 3)
     weights, packed for the microkernel: packed[g][xi][mb][ci][i] = U[xi] of output channel
-    g*C_out/g + mb*MR + i and input channel ci (zero past the group's last output channel)."""
+    g*C_out/g + mb*MR + i and input channel ci (zero past the group's last output channel).
+
+    One task per (group, block of MR output channels), going through its input channels: the
+    16 regions it writes ([xi][mb] blocks) are each filled front to back."""
     cdef Py_ssize_t c_out = weight.shape[0], c_in_g = weight.shape[1]
     cdef Py_ssize_t c_out_g = c_out // groups, mblocks = ceil_div(c_out_g, CC_MR)
     cdef Py_ssize_t xi_stride = mblocks * c_in_g * CC_MR
-    cdef Py_ssize_t co, g, m, ci
-    cdef floating* base
+    cdef Py_ssize_t blk, g, mb
+    cdef const floating* w0 = &weight[0, 0, 0, 0]
     with nogil:
-        memset(&packed[0], 0, packed.shape[0] * sizeof(floating))
-        for co in prange(c_out, num_threads=max(1, num_threads), schedule='static'):
-            g = co // c_out_g
-            m = co % c_out_g
-            base = &packed[0] + g * 16 * xi_stride + ((m // CC_MR) * c_in_g) * CC_MR + m % CC_MR
-            for ci in range(c_in_g):
-                if floating is float:
-                    cc_wino_weight_f32(&weight[co, ci, 0, 0], base + ci * CC_MR, xi_stride)
-                else:
-                    cc_wino_weight_f64(&weight[co, ci, 0, 0], base + ci * CC_MR, xi_stride)
+        for blk in prange(groups * mblocks, num_threads=max(1, num_threads), schedule='static'):
+            g = blk // mblocks
+            mb = blk % mblocks
+            if floating is float:
+                cc_wino_weight_panel_f32(w0 + (g * c_out_g + mb * CC_MR) * c_in_g * 9,
+                                         c_in_g * 9, <int> min(CC_MR, c_out_g - mb * CC_MR),
+                                         CC_MR, c_in_g,
+                                         &packed[0] + g * 16 * xi_stride + mb * c_in_g * CC_MR,
+                                         xi_stride)
+            else:
+                cc_wino_weight_panel_f64(w0 + (g * c_out_g + mb * CC_MR) * c_in_g * 9,
+                                         c_in_g * 9, <int> min(CC_MR, c_out_g - mb * CC_MR),
+                                         CC_MR, c_in_g,
+                                         &packed[0] + g * 16 * xi_stride + mb * c_in_g * CC_MR,
+                                         xi_stride)
 
 
 cdef struct WinoPlan:
@@ -332,13 +348,17 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
             run -= chunk
 
 
-def conv2d_winograd_nchw(const floating[:, :, :, :] x, const floating[::1] u,
+def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
                          const floating[::1] w, bias, floating[:, :, :, ::1] out,
                          Py_ssize_t groups, Py_ssize_t pad_top, Py_ssize_t pad_left,
                          int num_threads, bint exact_nonfinite):
     """out = conv2d(x, w, bias, stride 1, padding (pad_top, pad_left, and whatever makes
-    out's shape), dilation 1, groups), 3x3 weights transformed by transform_weights_winograd
-    into u; w: the raw weights flattened C-contiguous (read only for exact_nonfinite).
+    out's shape), dilation 1, groups) for 3x3 weights w (C_out, C_in/g, 3, 3) flattened
+    C-contiguous.
+
+    u_packed: the weights transformed by transform_weights_winograd, or None to transform
+    them here, into scratch memory (kept between calls). exact_nonfinite: recompute the tiles
+    whose transform is not finite directly (w is read for that).
 
     x: (N, C_in, H, W), any strides that are multiples of the item size; out C-contiguous,
     every element written. GIL released; up to num_threads OpenMP threads.
@@ -365,7 +385,13 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, const floating[::1] u,
     pl.h_out, pl.w_out = out.shape[2], out.shape[3]
     pl.tiles_h, pl.tiles_w = ceil_div(pl.h_out, 2), ceil_div(pl.w_out, 2)
     pl.tiles = pl.tiles_h * pl.tiles_w
-    pl.u = &u[0]
+    cdef const floating[::1] u
+    cdef Py_ssize_t u_count = 0
+    if u_packed is not None:
+        u = u_packed
+        pl.u = &u[0]
+    else:
+        u_count = winograd_weights_size(out.shape[1], x.shape[1] // groups, groups)
     pl.w = &w[0]
     pl.bias = NULL
     if bias is not None:
@@ -405,12 +431,19 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, const floating[::1] u,
     pl.per_thread = pl.v_elems + pl.m_elems + pl.band_elems + ceil_div(
         (ceil_div(pl.nt, pl.vl) + ceil_div(pl.nt, pl.tiles_w) + 2) * 8, ALIGN) * ALIGN // itemsize
     ntasks = images * groups * pl.pixel_tasks * pl.m_tasks
+    cdef int wthreads = threads
     threads = <int> min(<Py_ssize_t> threads, ntasks)
-    scratch = <char*> malloc(threads * pl.per_thread * itemsize + ALIGN)
+    cdef size_t scratch_bytes = (threads * pl.per_thread + u_count) * itemsize + ALIGN
+    scratch = <char*> take_scratch(&scratch_cache, scratch_bytes)
     if scratch == NULL:
         raise MemoryError("cconv: cannot allocate the convolution's scratch memory")
     buf0 = <floating*> (scratch + (ALIGN - <uintptr_t> scratch % ALIGN))
     try:
+        if u_packed is None:
+            u = <floating[:u_count]> (buf0 + threads * pl.per_thread)
+            transform_weights_winograd(<floating[:out.shape[1], :x.shape[1] // groups, :3, :3]>
+                                       &w[0], groups, u, wthreads)
+            pl.u = &u[0]
         with nogil:
             if threads == 1:
                 for t in range(ntasks):
@@ -419,7 +452,7 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, const floating[::1] u,
                 for t in prange(ntasks, num_threads=threads, schedule='dynamic'):
                     winograd_task(&pl, t, buf0 + threadid() * pl.per_thread)
     finally:
-        free(scratch)
+        give_scratch(&scratch_cache, scratch, scratch_bytes)
 
 
 def split_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t c_out, Py_ssize_t groups,

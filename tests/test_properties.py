@@ -69,3 +69,39 @@ def test_thread_count_does_not_change_the_result(case, threads):
     finally:
         cconv.set_num_threads(before)
     np.testing.assert_array_equal(one, many)
+
+
+@st.composite
+def winograd_cases(draw):
+    groups = draw(st.integers(1, 3))
+    c_in = groups * draw(st.integers(1, 12))
+    c_out = groups * draw(st.integers(1, 14))
+    pads = tuple(draw(st.integers(0, 3)) for _ in range(4))
+    h = draw(st.integers(max(0, 3 - pads[0] - pads[1]), 30))
+    w = draw(st.integers(max(0, 3 - pads[2] - pads[3]), 30))
+    return dict(xshape=(draw(st.integers(1, 2)), c_in, h, w), wshape=(c_out, c_in // groups, 3, 3),
+                dtype=draw(st.sampled_from([np.float32, np.float64])),
+                seed=draw(st.integers(0, 2**32 - 1)), bias=draw(st.booleans()),
+                params=dict(padding=((pads[0], pads[1]), (pads[2], pads[3])), groups=groups))
+
+
+@settings(max_examples=150, deadline=None)
+@given(winograd_cases())
+def test_winograd_matches_reference(case):
+    from conftest import winograd_error_bound
+    from reference import conv2d_reference
+    rng = np.random.default_rng(case["seed"])
+    x = rng.standard_normal(case["xshape"]).astype(case["dtype"])
+    w = rng.standard_normal(case["wshape"]).astype(case["dtype"])
+    b = rng.standard_normal(case["wshape"][0]).astype(case["dtype"]) if case["bias"] else None
+    out = np.full((x.shape[0], w.shape[0]) + tuple(
+        s + p0 + p1 - 2 for s, (p0, p1) in zip(x.shape[2:], case["params"]["padding"])),
+        np.nan, x.dtype)
+    y = cconv.conv2d(x, w, b, algorithm="winograd", out=out, **case["params"])
+    ref = conv2d_reference(x, w, b, **case["params"])
+    err = np.abs(y - ref)
+    assert (err <= winograd_error_bound(x, w, b, x.dtype, **case["params"])).all(), np.nanmax(err)
+    # and within 4x the direct path's largest error (floored at eps * the largest output)
+    direct = cconv.conv2d(x, w, b, algorithm="direct", **case["params"])
+    floor = np.finfo(x.dtype).eps * np.abs(ref).max()
+    assert err.max() <= 4 * max(np.abs(direct - ref).max(), floor)

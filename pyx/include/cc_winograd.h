@@ -29,21 +29,37 @@
 
 #define CC_DEFINE_WINOGRAD(T, V, VI, VL, SFX)                                                 \
                                                                                             \
-/* U = G g G^T for one 3x3 filter g (row-major), into u[xi * u_stride] */                  \
-static inline void cc_wino_weight_##SFX(const T *g, T *u, ptrdiff_t u_stride)              \
+/* U = G g G^T for the filters of `rows` (<= R) output channels, R of them per panel, and all \
+ * c_in input channels: w points at output channel row 0, input channel 0 (rows co_stride     \
+ * apart, 9 values per input channel); dst[xi * xi_stride + ci * R + i] = U[xi] of row i,     \
+ * zero for rows >= `rows`. The R filters of one input channel are transformed together, each \
+ * step a loop over i the compiler vectorises. */                                            \
+static inline void cc_wino_weight_panel_##SFX(const T *w, ptrdiff_t co_stride, int rows,      \
+                                             int R, ptrdiff_t c_in, T *dst,                \
+                                             ptrdiff_t xi_stride)                           \
 {                                                                                           \
-    T gg[4][3], h = (T)0.5;                                                                \
-    for (int c = 0; c < 3; ++c) {            /* G g: 4 x 3 */                               \
-        gg[0][c] = g[c];                                                                   \
-        gg[1][c] = h * (g[c] + g[3 + c] + g[6 + c]);                                       \
-        gg[2][c] = h * (g[c] - g[3 + c] + g[6 + c]);                                       \
-        gg[3][c] = g[6 + c];                                                               \
-    }                                                                                      \
-    for (int k = 0; k < 4; ++k) {            /* (G g) G^T: 4 x 4 */                         \
-        u[(4 * k + 0) * u_stride] = gg[k][0];                                              \
-        u[(4 * k + 1) * u_stride] = h * (gg[k][0] + gg[k][1] + gg[k][2]);                  \
-        u[(4 * k + 2) * u_stride] = h * (gg[k][0] - gg[k][1] + gg[k][2]);                  \
-        u[(4 * k + 3) * u_stride] = gg[k][2];                                              \
+    enum { RMAX = 32 };                                                                    \
+    T g[9][RMAX], gg[4][3][RMAX];                                                          \
+    const T h = (T)0.5;                                                                    \
+    for (ptrdiff_t ci = 0; ci < c_in; ++ci) {                                              \
+        for (int t = 0; t < 9; ++t)                                                        \
+            for (int i = 0; i < R; ++i) g[t][i] = i < rows ? w[i * co_stride + ci * 9 + t] : (T)0; \
+        for (int c = 0; c < 3; ++c)                                                        \
+            for (int i = 0; i < R; ++i) {                                                  \
+                gg[0][c][i] = g[c][i];                                                     \
+                gg[1][c][i] = h * (g[c][i] + g[3 + c][i] + g[6 + c][i]);                   \
+                gg[2][c][i] = h * (g[c][i] - g[3 + c][i] + g[6 + c][i]);                   \
+                gg[3][c][i] = g[6 + c][i];                                                 \
+            }                                                                              \
+        for (int k = 0; k < 4; ++k) {                                                      \
+            T *d = dst + ci * R;                                                           \
+            for (int i = 0; i < R; ++i) {                                                  \
+                d[(4 * k + 0) * xi_stride + i] = gg[k][0][i];                              \
+                d[(4 * k + 1) * xi_stride + i] = h * (gg[k][0][i] + gg[k][1][i] + gg[k][2][i]); \
+                d[(4 * k + 2) * xi_stride + i] = h * (gg[k][0][i] - gg[k][1][i] + gg[k][2][i]); \
+                d[(4 * k + 3) * xi_stride + i] = gg[k][2][i];                              \
+            }                                                                              \
+        }                                                                                  \
     }                                                                                      \
 }                                                                                           \
                                                                                             \

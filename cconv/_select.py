@@ -1,0 +1,118 @@
+"""Algorithm selection: which kernel runs a convolution, and why (explain()).
+
+Kernels: "direct" (blocked direct convolution; one-channel-per-group convolutions use its
+depthwise kernel) and "winograd" (F(2x2,3x3): 3x3 kernels, stride 1, dilation 1).
+
+algorithm="auto" picks Winograd for eligible layers where the measured crossover says it wins
+(bench/crossover.py measures it; its output table is bench/crossover.txt): enough channels per
+group for its 16 GEMMs to run at speed, and enough output pixels per call to pay for
+transforming the weights, which conv2d does on every call (a prepared Conv2d does it once).
+"""
+from . import _args
+
+ALGORITHMS = ("auto", "direct", "winograd")
+
+# From bench/crossover.txt (python bench/crossover.py: C_in = C_out from 8 to 512, images from
+# 7x7 to 112x112, batch 1 and 8, 1 and 2 threads). Winograd, its weights transformed per call,
+# won from 16 channels on, once the call had about 784 output pixels (28x28) with >= 64
+# channels, or about 3136 (56x56) with fewer; below, the direct kernel won by up to 3x.
+WINOGRAD_MIN_CHANNELS = 16        # input and output channels per group
+WINOGRAD_MIN_PIXELS_WIDE = 700    # N * H_out * W_out, with >= 64 channels per group
+WINOGRAD_MIN_PIXELS_NARROW = 2500 # with 16..63
+WINOGRAD_MIN_PIXELS_PREPARED = 150  # weights transformed ahead (a prepared Conv2d)
+
+
+def winograd_ineligible(geom):
+    """Why Winograd F(2x2,3x3) cannot run this geometry, or None if it can."""
+    reasons = []
+    if (geom.kh, geom.kw) != (3, 3):
+        reasons.append(f"the kernel is {geom.kh}x{geom.kw}, not 3x3")
+    if (geom.stride_h, geom.stride_w) != (1, 1):
+        reasons.append(f"the stride is {(geom.stride_h, geom.stride_w)}, not 1")
+    if (geom.dil_h, geom.dil_w) != (1, 1):
+        reasons.append(f"the dilation is {(geom.dil_h, geom.dil_w)}, not 1")
+    return "; ".join(reasons) or None
+
+
+def parse_algorithm(algorithm, fname):
+    if not isinstance(algorithm, str):
+        raise TypeError(f"{fname}: algorithm must be a str, one of {', '.join(ALGORITHMS)}; "
+                        f"got {type(algorithm).__name__} {algorithm!r}")
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"{fname}: algorithm must be one of {', '.join(ALGORITHMS)}; "
+                         f"got {algorithm!r}")
+    return algorithm
+
+
+def choose(geom, algorithm, fname="conv2d", weights_prepared=False):
+    """(kernel, reason) for a validated geometry and a parsed algorithm name.
+
+    weights_prepared: the weights are transformed once ahead (a prepared Conv2d), so Winograd
+    does not pay for them per call.
+    """
+    c_in_g, c_out_g = geom.c_in // geom.groups, geom.c_out // geom.groups
+    if algorithm == "direct":
+        return "direct", "requested"
+    if algorithm == "winograd":
+        reason = winograd_ineligible(geom)
+        if reason:
+            raise ValueError(f"{fname}: algorithm='winograd' needs a 3x3 kernel with stride 1 "
+                             f"and dilation 1: {reason}")
+        return "winograd", "requested"
+    reason = winograd_ineligible(geom)
+    if reason:
+        return "direct", f"Winograd F(2x2,3x3) does not apply: {reason}"
+    if c_in_g == 1:
+        return "direct", ("one input channel per group (depthwise, or C_in = 1): the depthwise "
+                          "kernel, nothing to reduce over channels")
+    if min(c_in_g, c_out_g) < WINOGRAD_MIN_CHANNELS:
+        return "direct", (f"{c_in_g} input and {c_out_g} output channels per group: below "
+                          f"{WINOGRAD_MIN_CHANNELS}, the direct kernel is faster")
+    pixels = geom.n * geom.h_out * geom.w_out
+    if weights_prepared:
+        need = WINOGRAD_MIN_PIXELS_PREPARED
+    elif min(c_in_g, c_out_g) >= 64:
+        need = WINOGRAD_MIN_PIXELS_WIDE
+    else:
+        need = WINOGRAD_MIN_PIXELS_NARROW
+    if pixels < need:
+        return "direct", (f"{pixels} output pixels per call: below {need}, transforming the "
+                          "input and weights costs more than Winograd saves"
+                          + ("" if weights_prepared else
+                             " (a prepared Conv2d transforms the weights once)"))
+    return "winograd", ("3x3, stride 1: Winograd F(2x2,3x3) needs 2.25x fewer multiplications; "
+                        f"{c_in_g} input and {c_out_g} output channels per group and {pixels} "
+                        "output pixels are enough for it to win")
+
+
+def explain(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, *,
+            algorithm="auto"):
+    """The algorithm conv2d would use for these shapes and parameters, and why.
+
+    Returns a dict: algorithm ("direct" or "winograd"), kernel (what runs: "direct",
+    "depthwise" or "winograd"), reason, output_shape, flops (direct-convolution FLOP count).
+
+    >>> import cconv
+    >>> cconv.explain((1, 256, 56, 56), (256, 256, 3, 3), padding=1)["algorithm"]
+    'winograd'
+    >>> cconv.explain((1, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3)["algorithm"]
+    'direct'
+    """
+    import numpy as np
+    fname = "explain"
+    shapes = []
+    for name, shape in (("input_shape", input_shape), ("weight_shape", weight_shape)):
+        try:
+            shape = tuple(_args._int(s, name, fname, 0) for s in shape)
+        except TypeError:
+            raise TypeError(f"{fname}: {name} must be a sequence of ints, got {shape!r}") from None
+        shapes.append(np.broadcast_to(np.float32(0), shape))
+    _, _, _, geom, batched = _args.parse_conv2d(shapes[0], shapes[1], None, stride, padding,
+                                                dilation, groups, fname)
+    algo, reason = choose(geom, parse_algorithm(algorithm, fname), fname)
+    kernel = algo
+    if algo == "direct" and geom.c_in // geom.groups == 1:
+        kernel = "depthwise"
+    out_shape = geom.out_shape if batched else geom.out_shape[1:]
+    return dict(algorithm=algo, kernel=kernel, reason=reason, output_shape=out_shape,
+                flops=geom.flops)

@@ -1,0 +1,150 @@
+"""Winograd F(2x2,3x3): results against the float64 reference, accuracy against the direct
+path, non-finite values, and the algorithm choice."""
+import numpy as np
+import pytest
+
+import cconv
+from conftest import assert_conv_matches, error_bound, winograd_error_bound
+from reference import conv2d_reference
+
+DTYPES = [np.float32, np.float64]
+
+
+def make(rng, xshape, c_out, groups=1, dtype=np.float32, bias=True):
+    x = rng.standard_normal(xshape).astype(dtype)
+    w = rng.standard_normal((c_out, xshape[-3] // groups, 3, 3)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype) if bias else None
+    return x, w, b
+
+
+def winograd_error_ok(x, w, b, **params):
+    """Forced Winograd against the reference: every output within its K-scaled bound, and its
+    max error within 4x the direct path's max error on the same inputs."""
+    ref = conv2d_reference(x, w, b, **params)
+    yw = cconv.conv2d(x, w, b, algorithm="winograd", **params)
+    yd = cconv.conv2d(x, w, b, algorithm="direct", **params)
+    err_w = np.abs(yw.astype(np.float64) - ref)
+    err_d = np.abs(yd.astype(np.float64) - ref)
+    assert (err_w <= winograd_error_bound(x, w, b, x.dtype, **params)).all(), err_w.max()
+    tiny = np.finfo(x.dtype).eps * np.abs(ref).max()
+    assert err_w.max() <= 4 * max(err_d.max(), tiny), (err_w.max(), err_d.max())
+    return yw
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding", [0, 1, 2, 3, (1, 0), (0, 2), ((0, 1), (2, 0)), ((3, 1), (1, 3)), "same", "valid"])
+def test_every_padding(rng, padding, dtype):
+    x, w, b = make(rng, (2, 20, 13, 16), 24, dtype=dtype)
+    winograd_error_ok(x, w, b, padding=padding)
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (2, 2), (3, 3), (1, 7), (4, 5), (9, 7), (16, 16), (17, 33),
+                                (31, 2), (40, 41)])
+def test_odd_even_and_tiny_images(rng, hw):
+    # images smaller than a tile, odd sizes: partial tiles at the right and bottom edges
+    x, w, b = make(rng, (1, 17) + hw, 19)
+    winograd_error_ok(x, w, b, padding=1)
+    if min(hw) >= 3:
+        winograd_error_ok(x, w, None, padding=0)
+
+
+@pytest.mark.parametrize("c_in,c_out,groups", [(16, 16, 2), (12, 30, 3), (64, 64, 4), (8, 8, 8),
+                                               (33, 65, 1), (1, 5, 1)])
+def test_groups_and_channel_counts(rng, c_in, c_out, groups):
+    x, w, b = make(rng, (2, c_in, 11, 14), c_out, groups)
+    winograd_error_ok(x, w, b, padding=1, groups=groups)
+
+
+def test_unbatched_and_empty_batch(rng):
+    x, w, b = make(rng, (9, 12, 10), 7)
+    y = winograd_error_ok(x, w, b, padding=1)
+    assert y.shape == (7, 12, 10)
+    x0 = np.zeros((0, 9, 12, 10), np.float32)
+    assert cconv.conv2d(x0, w, b, padding=1, algorithm="winograd").shape == (0, 7, 12, 10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_large_layer_against_torch(rng, dtype):
+    x, w, b = make(rng, (1, 64, 30, 30), 64, dtype=dtype)
+    assert cconv.explain(x.shape, w.shape, padding=1)["algorithm"] == "winograd"
+    assert_conv_matches(x, w, b, padding=1)  # auto: Winograd, within the direct bound
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_thread_count_does_not_change_the_result(rng, threads):
+    x, w, b = make(rng, (3, 40, 19, 23), 50)
+    before = cconv.get_num_threads()
+    try:
+        cconv.set_num_threads(1)
+        one = cconv.conv2d(x, w, b, padding=1, algorithm="winograd")
+        cconv.set_num_threads(threads)
+        many = cconv.conv2d(x, w, b, padding=1, algorithm="winograd")
+    finally:
+        cconv.set_num_threads(before)
+    np.testing.assert_array_equal(one, many)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [(0, 0), (5, 7), (16, 16), (31, 2), (0, 33)])
+def test_auto_puts_nonfinite_inputs_exactly_where_direct_does(rng, value, where):
+    x, w, b = make(rng, (1, 64, 32, 34), 64)
+    x[0, 3][where] = value
+    x[0, 60, 10, 10] = np.nan
+    assert cconv.explain(x.shape, w.shape, padding=1)["algorithm"] == "winograd"
+    auto = cconv.conv2d(x, w, b, padding=1)
+    direct = cconv.conv2d(x, w, b, padding=1, algorithm="direct")
+    np.testing.assert_array_equal(np.isnan(auto), np.isnan(direct))
+    np.testing.assert_array_equal(np.isposinf(auto), np.isposinf(direct))
+    np.testing.assert_array_equal(np.isneginf(auto), np.isneginf(direct))
+    finite = np.isfinite(direct)
+    bound = error_bound(np.nan_to_num(x, nan=0, posinf=0, neginf=0), w, b, x.dtype, padding=1)
+    assert (np.abs(auto[finite] - direct[finite]) <= 8 * bound[finite]).all()
+
+
+def test_forced_winograd_spreads_nan_over_tiles_as_documented(rng):
+    x, w, b = make(rng, (1, 16, 12, 12), 16)
+    x[0, 0, 5, 5] = np.nan
+    forced = cconv.conv2d(x, w, b, padding=1, algorithm="winograd")
+    direct = cconv.conv2d(x, w, b, padding=1, algorithm="direct")
+    assert np.isnan(direct).sum() == 16 * 9
+    # every direct NaN is there, and more: whole 2x2 tiles whose 4x4 patch holds the NaN
+    assert np.isnan(forced)[np.isnan(direct)].all()
+    rows, cols = np.nonzero(np.isnan(forced[0, 0]))
+    assert rows.min() >= 2 and rows.max() <= 7 and cols.min() >= 2 and cols.max() <= 7
+
+
+def test_auto_uses_direct_for_nonfinite_weights(rng):
+    x, w, b = make(rng, (1, 64, 32, 32), 64)
+    assert cconv.explain(x.shape, w.shape, padding=1)["algorithm"] == "winograd"
+    w[3, 5, 1, 1] = np.inf
+    auto = cconv.conv2d(x, w, b, padding=1)
+    direct = cconv.conv2d(x, w, b, padding=1, algorithm="direct")
+    np.testing.assert_array_equal(auto, direct)
+
+
+@pytest.mark.parametrize("wshape,params,reason", [
+    ((8, 8, 5, 5), {}, "kernel is 5x5"),
+    ((8, 8, 3, 3), dict(stride=2), "stride is"),
+    ((8, 8, 3, 3), dict(dilation=2), "dilation is"),
+    ((8, 8, 1, 3), {}, "kernel is 1x3"),
+])
+def test_forcing_winograd_on_other_shapes_names_the_reason(wshape, params, reason):
+    x = np.zeros((1, 8, 16, 16), np.float32)
+    with pytest.raises(ValueError, match=f"algorithm='winograd' needs a 3x3 kernel.*{reason}"):
+        cconv.conv2d(x, np.zeros(wshape, np.float32), algorithm="winograd", **params)
+
+
+def test_explain():
+    e = cconv.explain((1, 256, 56, 56), (256, 256, 3, 3), padding=1)
+    assert e["algorithm"] == "winograd" and e["output_shape"] == (1, 256, 56, 56)
+    assert e["flops"] == 2 * 256 * 256 * 9 * 56 * 56
+    e = cconv.explain((32, 56, 56), (32, 1, 3, 3), padding=1, groups=32)
+    assert (e["algorithm"], e["kernel"]) == ("direct", "depthwise")
+    assert e["output_shape"] == (32, 56, 56)
+    e = cconv.explain((1, 8, 9, 9), (8, 8, 3, 3), stride=2)
+    assert e["algorithm"] == "direct" and "stride" in e["reason"]
+    assert cconv.explain((1, 8, 9, 9), (8, 8, 3, 3), algorithm="direct")["reason"] == "requested"
+    with pytest.raises(ValueError, match="explain: groups=3 must divide"):
+        cconv.explain((1, 8, 9, 9), (8, 8, 3, 3), groups=3)
+    with pytest.raises(TypeError, match="explain: input_shape must be a sequence of ints"):
+        cconv.explain(None, (8, 8, 3, 3))
