@@ -113,11 +113,18 @@ def _ncnn(layer, x, w, b, threads, winograd23_only=False):
     return run
 
 
+def _ncnn_w23(layer, x, w, b, threads):
+    """ncnn restricted to its Winograd F(2x2,3x3) (its F(4x4)/F(6x6) switched off): the same
+    algorithm as cconv's Winograd path."""
+    return _ncnn(layer, x, w, b, threads, winograd23_only=True)
+
+
 ENGINES = {
     "cconv": _cconv,
     "torch": _torch,
     "onnxruntime": _onnxruntime,
     "ncnn": _ncnn,
+    "ncnn-w23": _ncnn_w23,
 }
 
 

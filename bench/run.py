@@ -24,7 +24,7 @@ sys.path.insert(0, HERE)
 
 from suite import ALL, SUITE, UNSEEN  # noqa: E402
 
-PEERS = ["torch", "onnxruntime", "ncnn"]
+PEERS = ["torch", "onnxruntime", "ncnn", "ncnn-w23"]
 THREAD_ENV = ["OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"]
 
 

@@ -62,8 +62,28 @@ def _choose():
     raise ImportError("cconv: no kernel module could be imported; the build is incomplete")
 
 
+def l2_cache_bytes(default=512 * 1024):
+    """The per-core L2 size the OS reports (Linux sysfs), or `default`."""
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for index in sorted(os.listdir(base)):
+            with open(os.path.join(base, index, "level")) as f:
+                if f.read().strip() != "2":
+                    continue
+            with open(os.path.join(base, index, "size")) as f:
+                size = f.read().strip().upper()
+            unit = {"K": 1024, "M": 1024 * 1024}.get(size[-1:], 1)
+            return int(size.rstrip("KM")) * unit
+    except (OSError, ValueError):
+        pass
+    return default
+
+
 LEVEL, REQUESTED, _modules = _choose()
 direct = _modules["direct"]
 peak = _modules["peak"]
 depthwise = _modules["depthwise"]
 winograd = _modules["winograd"]
+L2_BYTES = l2_cache_bytes()
+for _module in (direct, winograd):
+    _module.set_l2_budget(L2_BYTES // 2)

@@ -89,7 +89,6 @@ NR_F64 = CC_NR_F64
 # Conservative for a 32-48 KiB L1d and a >= 512 KiB L2.
 cdef enum:
     L1_BUDGET = 16 * 1024
-    L2_BUDGET = 384 * 1024
     ALIGN = 64
     # Below this many multiply-adds a call runs on one thread: waking the team costs more.
     SERIAL_MACS = 1 << 16
@@ -100,6 +99,17 @@ cdef enum:
     # Phase images are built for this many bytes of images at a time (at least one image), so
     # that the tasks find them in L2 or at least L3 soon after they are written.
     PHASE_BUDGET = 1024 * 1024
+
+
+# Bytes a task may keep hot in L2: half the L2 of this CPU, set at import from what the OS
+# reports (cconv._dispatch; 192 KiB until then, safe for a 384 KiB L2).
+cdef Py_ssize_t L2_BUDGET = 192 * 1024
+
+
+def set_l2_budget(Py_ssize_t nbytes):
+    """Set the L2 budget the task shapes are chosen for (bytes, >= 64 KiB)."""
+    global L2_BUDGET
+    L2_BUDGET = max(nbytes, 64 * 1024)
 
 
 cdef ScratchCache scratch_cache  # see _scratch.pxd

@@ -73,7 +73,6 @@ cdef extern from "cc_copy.h" nogil:
                             int has_bias, double bias)
 
 cdef enum:
-    L2_BUDGET = 384 * 1024
     KC_WINOGRAD = 64
     ALIGN = 64
     SERIAL_MACS = 1 << 16
@@ -88,6 +87,17 @@ cdef inline Py_ssize_t skew(Py_ssize_t n, Py_ssize_t vl) noexcept nogil:
     (one vector of each per transform); at a power-of-two distance they would fall into the
     same L1 sets (and alias each other 4 KiB apart)."""
     return ceil_div(n, vl) * vl + vl
+
+
+# Bytes a task may keep hot in L2: half the L2 of this CPU, set at import from what the OS
+# reports (cconv._dispatch; 192 KiB until then, safe for a 384 KiB L2).
+cdef Py_ssize_t L2_BUDGET = 192 * 1024
+
+
+def set_l2_budget(Py_ssize_t nbytes):
+    """Set the L2 budget the task shapes are chosen for (bytes, >= 64 KiB)."""
+    global L2_BUDGET
+    L2_BUDGET = max(nbytes, 64 * 1024)
 
 
 cdef ScratchCache scratch_cache  # see _scratch.pxd
