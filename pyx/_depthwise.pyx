@@ -24,17 +24,18 @@ from libc.stdint cimport uintptr_t
 from cython cimport floating
 
 from _phase cimport PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane
+from _epilogue cimport OutputSpec, output_spec, store_run
 
 cdef extern from "cc_depthwise.h" nogil:
     const int CC_VL_F32
     const int CC_VL_F64
     const int CC_DW_MAX_CH
-    void cc_dw_rows_f32(float* out, Py_ssize_t ldo, const float* base, Py_ssize_t ph_w,
-                        const Py_ssize_t* tap_offset, const float* w, Py_ssize_t taps,
-                        Py_ssize_t rows, Py_ssize_t w_out, int ch, const float* bias)
-    void cc_dw_rows_f64(double* out, Py_ssize_t ldo, const double* base, Py_ssize_t ph_w,
-                        const Py_ssize_t* tap_offset, const double* w, Py_ssize_t taps,
-                        Py_ssize_t rows, Py_ssize_t w_out, int ch, const double* bias)
+    void cc_dw_row_f32(float* tmp, Py_ssize_t ldt, const float* inp,
+                       const Py_ssize_t* tap_offset, const float* w, Py_ssize_t taps,
+                       Py_ssize_t w_out, int ch, const float* bias)
+    void cc_dw_row_f64(double* tmp, Py_ssize_t ldt, const double* inp,
+                       const Py_ssize_t* tap_offset, const double* w, Py_ssize_t taps,
+                       Py_ssize_t w_out, int ch, const double* bias)
 
 cdef enum:
     ALIGN = 64
@@ -42,33 +43,36 @@ cdef enum:
     SERIAL_MACS = 1 << 16
 
 
-cdef inline void dw_rows(floating* out, Py_ssize_t ldo, const floating* base, Py_ssize_t ph_w,
-                         const Py_ssize_t* tap_offset, const floating* w, Py_ssize_t taps,
-                         Py_ssize_t rows, Py_ssize_t w_out, int ch,
-                         const floating* bias) noexcept nogil:
+cdef inline void dw_row(floating* tmp, Py_ssize_t ldt, const floating* inp,
+                        const Py_ssize_t* tap_offset, const floating* w, Py_ssize_t taps,
+                        Py_ssize_t w_out, int ch, const floating* bias) noexcept nogil:
     if floating is float:
-        cc_dw_rows_f32(out, ldo, base, ph_w, tap_offset, w, taps, rows, w_out, ch, bias)
+        cc_dw_row_f32(tmp, ldt, inp, tap_offset, w, taps, w_out, ch, bias)
     else:
-        cc_dw_rows_f64(out, ldo, base, ph_w, tap_offset, w, taps, rows, w_out, ch, bias)
+        cc_dw_row_f64(tmp, ldt, inp, tap_offset, w, taps, w_out, ch, bias)
 
 
 cdef struct DepthwisePlan:
     PhasePlan pp
     Py_ssize_t c_in, multiplier, taps, bands, rows_per_band
     Py_ssize_t sx_n, sx_c, sx_h, sx_w
-    Py_ssize_t plane_elems       # the phase plane plus slack for the last vector's reads
-    const void* bias
+    Py_ssize_t plane_elems       # the phase plane plus slack for the last vectors' reads
+    Py_ssize_t row_elems         # one output row rounded up to two vectors
+    Py_ssize_t per_thread        # the phase plane, then CC_DW_MAX_CH output rows
+    OutputSpec o
 
 
 cdef void depthwise_task(const DepthwisePlan* dp, const floating* x, const floating* w,
-                         floating* out, Py_ssize_t task, floating* buf) noexcept nogil:
+                         Py_ssize_t task, floating* buf) noexcept nogil:
     """Input plane (n, c), output rows of band `task % bands`, every channel it feeds."""
     cdef const PhasePlan* pp = &dp.pp
+    cdef const OutputSpec* o = &dp.o
     cdef Py_ssize_t band = task % dp.bands, plane = task // dp.bands
     cdef Py_ssize_t n = plane // dp.c_in, c = plane % dp.c_in
     cdef Py_ssize_t oh0 = band * dp.rows_per_band
-    cdef Py_ssize_t rows = min(dp.rows_per_band, pp.h_out - oh0)
-    cdef Py_ssize_t P = pp.h_out * pp.w_out, j0, ch
+    cdef Py_ssize_t oh1 = min(oh0 + dp.rows_per_band, pp.h_out)
+    cdef Py_ssize_t j0, ch, j, oh, oc
+    cdef floating* tmp = buf + dp.plane_elems
     cdef floating zeros[4]
     cdef const floating* bias
     zeros[0] = zeros[1] = zeros[2] = zeros[3] = 0
@@ -76,30 +80,35 @@ cdef void depthwise_task(const DepthwisePlan* dp, const floating* x, const float
     j0 = 0
     while j0 < dp.multiplier:
         ch = min(<Py_ssize_t> CC_DW_MAX_CH, dp.multiplier - j0)
+        oc = c * dp.multiplier + j0
         bias = zeros
-        if dp.bias != NULL:
-            bias = <const floating*> dp.bias + c * dp.multiplier + j0
-        dw_rows(out + (n * dp.c_in * dp.multiplier + c * dp.multiplier + j0) * P
-                + oh0 * pp.w_out, P, buf + oh0 * pp.ph_w, pp.ph_w, pp.tap_offset,
-                w + (c * dp.multiplier + j0) * dp.taps, dp.taps, rows, pp.w_out, <int> ch, bias)
+        if o.bias != NULL:
+            bias = <const floating*> o.bias + oc
+        for oh in range(oh0, oh1):
+            dw_row(tmp, dp.row_elems, buf + oh * pp.ph_w, pp.tap_offset, w + oc * dp.taps,
+                   dp.taps, pp.w_out, <int> ch, bias)
+            for j in range(ch):
+                store_run(o, <floating*> o.out + n * o.sn + (oc + j) * o.sc + oh * o.sh, o.sw,
+                          tmp + j * dp.row_elems, 1, pp.w_out, <floating*> NULL, 0)
         j0 += ch
 
 
 def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, bias,
-                          floating[:, :, :, ::1] out, Py_ssize_t kh, Py_ssize_t kw,
+                          floating[:, :, :, :] out, Py_ssize_t kh, Py_ssize_t kw,
                           Py_ssize_t stride_h, Py_ssize_t stride_w, Py_ssize_t pad_top,
                           Py_ssize_t pad_left, Py_ssize_t dil_h, Py_ssize_t dil_w,
-                          int num_threads):
-    """out = depthwise conv2d(x, w) (+ bias), groups = C_in, C_out = multiplier * C_in.
+                          int num_threads, residual=None, int act=0, double alpha=0):
+    """out = act(depthwise conv2d(x, w) + bias + residual), groups = C_in, C_out =
+    multiplier * C_in.
 
-    x: (N, C_in, H, W), any strides that are multiples of the item size; w: the (C_out, 1, kH,
-    kW) weights flattened C-contiguous; bias: None or C-contiguous (C_out,); out: (N, C_out,
-    H_out, W_out) C-contiguous, every element written. GIL released; up to num_threads threads.
+    x: (N, C_in, H, W) and out: (N, C_out, H_out, W_out), any strides that are multiples of
+    the item size (every element of out written); w: the (C_out, 1, kH, kW) weights flattened
+    C-contiguous; bias: None or C-contiguous (C_out,); residual: None or an array with out's
+    shape and strides. GIL released; up to num_threads threads.
     """
     cdef DepthwisePlan dp
     cdef Py_ssize_t itemsize = sizeof(floating)
     cdef Py_ssize_t images = x.shape[0], planes, ntasks, t
-    cdef const floating[::1] bias_view
     cdef int threads = num_threads
     cdef char* scratch = NULL
     cdef floating* buf0
@@ -118,15 +127,14 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
     dp.sx_c = x.strides[1] // itemsize
     dp.sx_h = x.strides[2] // itemsize
     dp.sx_w = x.strides[3] // itemsize
-    dp.bias = NULL
-    if bias is not None:
-        bias_view = bias
-        dp.bias = &bias_view[0]
+    output_spec(&dp.o, out, residual, bias, act, alpha, False)
     try:
         if phase_plan_init(&dp.pp) < 0:
             raise MemoryError("cconv: cannot allocate the convolution plan")
-        dp.plane_elems = round_up(dp.pp.n_phases * dp.pp.ph_plane + dp.pp.ph_w + vl,
+        dp.plane_elems = round_up(dp.pp.n_phases * dp.pp.ph_plane + dp.pp.ph_w + 2 * vl,
                                   ALIGN // itemsize)
+        dp.row_elems = round_up(dp.pp.w_out, 2 * vl)
+        dp.per_thread = dp.plane_elems + CC_DW_MAX_CH * dp.row_elems
         planes = images * dp.c_in
         if planes * dp.multiplier * dp.pp.h_out * dp.pp.w_out * dp.taps < SERIAL_MACS:
             threads = 1
@@ -139,22 +147,22 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
         dp.bands = (dp.pp.h_out + dp.rows_per_band - 1) // dp.rows_per_band
         ntasks = planes * dp.bands
         threads = <int> min(<Py_ssize_t> threads, ntasks)
-        scratch = <char*> malloc(threads * dp.plane_elems * itemsize + ALIGN)
+        scratch = <char*> malloc(threads * dp.per_thread * itemsize + ALIGN)
         if scratch == NULL:
             raise MemoryError("cconv: cannot allocate the convolution's scratch memory")
         buf0 = <floating*> (scratch + (ALIGN - <uintptr_t> scratch % ALIGN))
         with nogil:
             # the slack read by the last vector of a row is defined (then ignored)
             for t in range(threads):
-                zero_tail(buf0 + t * dp.plane_elems, dp.pp.n_phases * dp.pp.ph_plane,
+                zero_tail(buf0 + t * dp.per_thread, dp.pp.n_phases * dp.pp.ph_plane,
                           dp.plane_elems)
             if threads == 1:
                 for t in range(ntasks):
-                    depthwise_task(&dp, &x[0, 0, 0, 0], &w[0], &out[0, 0, 0, 0], t, buf0)
+                    depthwise_task(&dp, &x[0, 0, 0, 0], &w[0], t, buf0)
             else:
                 for t in prange(ntasks, num_threads=threads, schedule='dynamic'):
-                    depthwise_task(&dp, &x[0, 0, 0, 0], &w[0], &out[0, 0, 0, 0], t,
-                                   buf0 + threadid() * dp.plane_elems)
+                    depthwise_task(&dp, &x[0, 0, 0, 0], &w[0], t,
+                                   buf0 + threadid() * dp.per_thread)
     finally:
         free(scratch)
         phase_plan_free(&dp.pp)

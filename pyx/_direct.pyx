@@ -37,6 +37,7 @@ from cython cimport floating
 from _phase cimport PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane
 from _split cimport Split, balanced_split
 from _scratch cimport ScratchCache, take_scratch, give_scratch
+from _epilogue cimport OutputSpec, output_spec, store_run, has_epilogue
 
 cdef extern from "cc_gemm_ukernel.h" nogil:
     const char* CC_ISA
@@ -68,16 +69,6 @@ cdef extern from "cc_pack.h" nogil:
                           Py_ssize_t R, Py_ssize_t K)
     void cc_pack_rows_f64(double* dst, const double* src, Py_ssize_t lda, Py_ssize_t rows,
                           Py_ssize_t R, Py_ssize_t K)
-
-cdef extern from "cc_epilogue.h" nogil:
-    void cc_store_row_f32(float* dst, const float* src, Py_ssize_t n, int has_bias, float bias,
-                          int stream)
-    void cc_store_row_f64(double* dst, const double* src, Py_ssize_t n, int has_bias,
-                          double bias, int stream)
-    void cc_store_column_f32(float* dst, const float* src, Py_ssize_t n,
-                             Py_ssize_t src_stride, int has_bias, float bias)
-    void cc_store_column_f64(double* dst, const double* src, Py_ssize_t n,
-                             Py_ssize_t src_stride, int has_bias, double bias)
 
 ISA = CC_ISA.decode()
 MR = CC_MR
@@ -165,23 +156,6 @@ cdef inline void zero(floating* dst, Py_ssize_t n) noexcept nogil:
         cc_zero_f64(dst, n)
 
 
-cdef inline void store_row(floating* dst, const floating* src, Py_ssize_t n, bint has_bias,
-                           floating bias, bint stream) noexcept nogil:
-    if floating is float:
-        cc_store_row_f32(dst, src, n, has_bias, bias, stream)
-    else:
-        cc_store_row_f64(dst, src, n, has_bias, bias, stream)
-
-
-cdef inline void store_column(floating* dst, const floating* src, Py_ssize_t n,
-                              Py_ssize_t src_stride, bint has_bias,
-                              floating bias) noexcept nogil:
-    if floating is float:
-        cc_store_column_f32(dst, src, n, src_stride, has_bias, bias)
-    else:
-        cc_store_column_f64(dst, src, n, src_stride, has_bias, bias)
-
-
 cdef inline Py_ssize_t ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
 
@@ -200,28 +174,6 @@ cdef void pack_weight_panel(const floating* w, Py_ssize_t lda, Py_ssize_t c_out_
         cc_pack_rows_f64(packed + blk * k_len * R, src, lda, rows, R, k_len)
 
 
-def pack_weights_oihw_to_gkm(const floating[:, :, :, ::1] weight, Py_ssize_t groups,
-                             floating[::1] packed):
-    """Pack C-contiguous OIHW weights into MR-row panels: packed[g][mb][k][i].
-
-    k = (ci, kh, kw) runs over the group's K = C_in/groups * kH * kW; i over the MR output
-    channels mb*MR + i of the group; rows past the group's last channel are zero.
-    `packed` must hold packed_weights_size(C_out, K, groups) elements.
-    """
-    cdef Py_ssize_t k_len = weight.shape[1] * weight.shape[2] * weight.shape[3]
-    cdef Py_ssize_t c_out_g = weight.shape[0] // groups
-    cdef Py_ssize_t mblocks = ceil_div(c_out_g, CC_MR), blk
-    with nogil:
-        for blk in range(groups * mblocks):
-            pack_weight_panel(&weight[0, 0, 0, 0], k_len, c_out_g, mblocks, k_len, CC_MR,
-                              blk, &packed[0])
-
-
-def packed_weights_size(Py_ssize_t c_out, Py_ssize_t k_len, Py_ssize_t groups):
-    """Elements needed by pack_weights_oihw_to_gkm."""
-    return groups * ceil_div(c_out // groups, CC_MR) * k_len * CC_MR
-
-
 # The two ways of running the GEMM (DirectPlan.method):
 #   PANELS:   rows of C are output channels (MR weights broadcast), columns NR pixels; each task
 #             copies the kc x NC block of X it needs into L1-sized panels. Weights are read as
@@ -237,6 +189,33 @@ cdef enum:
     METHOD_INDIRECT = 2
 
 
+def packed_weights_size(Py_ssize_t c_out, Py_ssize_t k_len, Py_ssize_t groups, int method,
+                        Py_ssize_t itemsize):
+    """Elements of pack_weights' output for a method (1 PANELS, 2 INDIRECT)."""
+    cdef Py_ssize_t unit = CC_MR
+    if method == METHOD_INDIRECT:
+        unit = CC_NR_F32 if itemsize == 4 else CC_NR_F64
+    return groups * ceil_div(c_out // groups, unit) * k_len * unit
+
+
+def pack_weights(const floating[:, :, :, ::1] weight, Py_ssize_t groups, int method,
+                 floating[::1] packed):
+    """Pack C-contiguous OIHW weights for a method, as conv2d_direct_nchw's w_panels
+    (method 1: MR-row panels [g][mb][k][MR]) or w_indirect (method 2: NR-channel panels
+    [g][cp][k][NR]); k = (ci, kh, kw), rows past a group's last channel zero."""
+    cdef Py_ssize_t k_len = weight.shape[1] * weight.shape[2] * weight.shape[3]
+    cdef Py_ssize_t c_out_g = weight.shape[0] // groups, blk
+    cdef floating dummy = 0
+    cdef Py_ssize_t unit = tile_width(&dummy) if method == METHOD_INDIRECT else CC_MR
+    cdef Py_ssize_t units = ceil_div(c_out_g, unit)
+    with nogil:
+        for blk in range(groups * units):
+            pack_weight_panel(&weight[0, 0, 0, 0], k_len, c_out_g, units, k_len, unit, blk,
+                              &packed[0])
+
+
+
+
 # Everything the tasks need, shared read-only by all threads. Pointers are untyped so that one
 # struct serves both element types; the fused functions cast them back.
 cdef struct DirectPlan:
@@ -248,9 +227,7 @@ cdef struct DirectPlan:
     Py_ssize_t h_out, w_out, k_len
     const void* w              # weights: OIHW rows (lda > 0) or packed (lda == 0)
     Py_ssize_t lda
-    const void* bias           # [C_out] or NULL
-    void* out                  # [N][C_out][H_out*W_out], C-contiguous
-    bint stream_out            # output far larger than the caches: stores bypass them
+    OutputSpec o               # output (any strides), bias, residual, activation
     bint b_in_place            # PANELS, 1x1 stride 1 unpadded contiguous planes: X is the input
     # phase image (unless in place): [image][c_in][phase][ph_h][ph_w] + slack (_phase.pxd)
     PhasePlan pp
@@ -308,29 +285,35 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
     cdef Py_ssize_t mb0 = mt * pl.m_per_task
     cdef Py_ssize_t mb1 = min(mb0 + pl.m_per_task, pl.m_units)
     cdef const floating* xg = <const floating*> pl.x + n * pl.sx_n + g * pl.c_in_g * pl.sx_c
-    cdef floating* outg = (<floating*> pl.out + (n * pl.c_out + g * pl.c_out_g + mb0 * CC_MR) * P
-                           + p0)
+    cdef floating* outg = (<floating*> pl.o.out + n * pl.o.sn
+                           + (g * pl.c_out_g + mb0 * CC_MR) * pl.o.sc + p0)
+    cdef Py_ssize_t co_end = min(mb1 * CC_MR, pl.c_out_g) - mb0 * CC_MR, co
     cdef const floating* bias = NULL
     cdef const floating* a
     cdef Py_ssize_t k0 = 0, kc, kk, j, nr_valid, a_step
     while k0 < K:
         kc = min(pl.kc, K - k0)
         bias = NULL
-        if k0 + kc == K and pl.bias != NULL:
-            bias = <const floating*> pl.bias + g * pl.c_out_g
+        if k0 + kc == K and pl.o.bias != NULL:
+            bias = <const floating*> pl.o.bias + g * pl.c_out_g
         a = weight_block(pl, <const floating*> pl.w, g, k0, mb0, &a_step)
         for j in range(npanels):
             nr_valid = min(npix - j * nr, nr)
             if nr_valid == nr:
                 gemm_block(pl, kc, a, pl.lda, a_step, mb0, mb1,
-                           xg + k0 * pl.sx_c + p0 + j * nr, pl.sx_c, outg + j * nr, P,
+                           xg + k0 * pl.sx_c + p0 + j * nr, pl.sx_c, outg + j * nr, pl.o.sc,
                            <int> nr, k0 > 0, bias)
             else:
                 for kk in range(kc):
                     copy(buf + kk * nr, xg + (k0 + kk) * pl.sx_c + p0 + j * nr, nr_valid)
                     zero(buf + kk * nr + nr_valid, nr - nr_valid)
-                gemm_block(pl, kc, a, pl.lda, a_step, mb0, mb1, buf, nr, outg + j * nr, P,
-                           <int> nr_valid, k0 > 0, bias)
+                gemm_block(pl, kc, a, pl.lda, a_step, mb0, mb1, buf, nr, outg + j * nr,
+                           pl.o.sc, <int> nr_valid, k0 > 0, bias)
+            if k0 + kc == K and has_epilogue(&pl.o):
+                # residual and activation on the tile just written (still in L1)
+                for co in range(co_end):
+                    store_run(&pl.o, outg + co * pl.o.sc + j * nr, 1,
+                              outg + co * pl.o.sc + j * nr, 1, nr_valid, <floating*> NULL, 0)
         k0 += kc
 
 
@@ -338,27 +321,36 @@ cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
                       Py_ssize_t npix, Py_ssize_t co0, Py_ssize_t co1, const floating* cblk,
                       Py_ssize_t ldc, bint pixel_major) noexcept nogil:
     """Write the output pixels among grid pixels [q0, q0+npix) for the group's channels
-    [co0, co1) from an accumulator block, with the bias: cblk[co - co0][q - q0] (rows ldc
-    apart), or cblk[q - q0][co - co0] when pixel_major."""
-    cdef Py_ssize_t Wg = pl.grid_w, P = pl.h_out * pl.w_out, oh, ow_lo, ow_hi, co
-    cdef const floating* bias = <const floating*> pl.bias
-    cdef floating* outg = <floating*> pl.out + (n * pl.c_out + g * pl.c_out_g) * P
-    cdef const floating* src
+    [co0, co1) from an accumulator block, through the output pass (bias, residual,
+    activation): cblk[co - co0][q - q0] (rows ldc apart), or cblk[q - q0][co - co0] when
+    pixel_major."""
+    cdef const OutputSpec* o = &pl.o
+    cdef Py_ssize_t Wg = pl.grid_w, oh, ow_lo, ow_hi, ow, co
+    cdef const floating* bias = <const floating*> o.bias
+    cdef floating* outg = <floating*> o.out + n * o.sn + g * pl.c_out_g * o.sc
+    if bias != NULL:
+        bias = bias + g * pl.c_out_g
     for oh in range(q0 // Wg, (q0 + npix - 1) // Wg + 1):
         ow_lo = max(q0 - oh * Wg, 0)
         ow_hi = min(q0 + npix - oh * Wg, pl.w_out)
         if ow_lo >= ow_hi:
             continue
+        if pixel_major and o.sc == 1:
+            # channels last: each pixel's run of channels is contiguous on both sides
+            for ow in range(ow_lo, ow_hi):
+                store_run(o, outg + co0 * o.sc + oh * o.sh + ow * o.sw, 1,
+                          cblk + (oh * Wg + ow - q0) * ldc, 1, co1 - co0,
+                          bias + co0 if bias != NULL else NULL, 1)
+            continue
         for co in range(co0, co1):
             if pixel_major:
-                src = cblk + (oh * Wg + ow_lo - q0) * ldc + (co - co0)
-                store_column(outg + co * P + oh * pl.w_out + ow_lo, src, ow_hi - ow_lo, ldc,
-                             bias != NULL, bias[g * pl.c_out_g + co] if bias != NULL else 0)
+                store_run(o, outg + co * o.sc + oh * o.sh + ow_lo * o.sw, o.sw,
+                          cblk + (oh * Wg + ow_lo - q0) * ldc + (co - co0), ldc, ow_hi - ow_lo,
+                          bias + co if bias != NULL else NULL, 0)
             else:
-                src = cblk + (co - co0) * ldc + oh * Wg + ow_lo - q0
-                store_row(outg + co * P + oh * pl.w_out + ow_lo, src, ow_hi - ow_lo,
-                          bias != NULL, bias[g * pl.c_out_g + co] if bias != NULL else 0,
-                          pl.stream_out)
+                store_run(o, outg + co * o.sc + oh * o.sh + ow_lo * o.sw, o.sw,
+                          cblk + (co - co0) * ldc + oh * Wg + ow_lo - q0, 1, ow_hi - ow_lo,
+                          bias + co if bias != NULL else NULL, 0)
 
 
 cdef void task_panels(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t pt,
@@ -565,22 +557,26 @@ cdef void free_plan(DirectPlan* pl) noexcept nogil:
 
 
 def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_ssize_t lda,
-                       bias, floating[:, :, :, ::1] out, Py_ssize_t groups, Py_ssize_t kh,
+                       bias, floating[:, :, :, :] out, Py_ssize_t groups, Py_ssize_t kh,
                        Py_ssize_t kw, Py_ssize_t stride_h, Py_ssize_t stride_w,
                        Py_ssize_t pad_top, Py_ssize_t pad_left, Py_ssize_t dil_h,
-                       Py_ssize_t dil_w, int num_threads, int method=METHOD_AUTO):
-    """out = conv2d(x, weights) (+ bias).
+                       Py_ssize_t dil_w, int num_threads, int method=METHOD_AUTO,
+                       residual=None, int act=0, double alpha=0, w_panels=None,
+                       w_indirect=None):
+    """out = act(conv2d(x, weights) + bias + residual).
 
-    x: (N, C_in, H, W), any strides that are multiples of the item size; out: (N, C_out, H_out,
-    W_out) C-contiguous, every element written; bias: None or a C-contiguous (C_out,) array.
-    w: the weights flattened as OIHW rows lda elements apart, each row's K values contiguous
-    (lda > 0), or packed ahead by pack_weights_oihw_to_gkm (lda == 0, PANELS only).
+    x: (N, C_in, H, W) and out: (N, C_out, H_out, W_out), any strides that are multiples of the
+    item size (channels-last arrays are NCHW views with unit channel stride); every element of
+    out is written. bias: None or a C-contiguous (C_out,) array; residual: None or an array
+    with out's shape and strides; act, alpha: cc_epilogue.h's activation and its slope.
+    w: the weights flattened as OIHW rows lda elements apart, each row's K values contiguous.
+    w_panels, w_indirect: optionally, the same weights packed ahead by pack_weights(..., 1 or 2)
+    for either method (a prepared convolution); otherwise they are packed here when that pays.
     method: 0 chooses, 1 PANELS, 2 INDIRECT. Runs with the GIL released on up to num_threads
     OpenMP threads.
     """
     cdef DirectPlan pl
     cdef Py_ssize_t itemsize = sizeof(floating)
-    cdef const floating[::1] bias_view
     cdef floating dummy = 0
     cdef Py_ssize_t images = x.shape[0], chunk, n0, nimg, ntasks, t
     cdef int threads
@@ -596,7 +592,9 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
     init_plan(&pl, x.shape[1], x.shape[2], x.shape[3], out.shape[1], groups, kh, kw,
               stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, out.shape[2], out.shape[3],
               tile_width(&dummy), method,
-              x.strides[3] == itemsize and x.strides[2] == x.shape[3] * itemsize, images)
+              x.strides[3] == itemsize and x.strides[2] == x.shape[3] * itemsize
+              and out.strides[3] == itemsize and out.strides[2] == out.shape[3] * itemsize,
+              images)
     pl.x = &x[0, 0, 0, 0]
     pl.sx_n = x.strides[0] // itemsize
     pl.sx_c = x.strides[1] // itemsize
@@ -604,12 +602,8 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
     pl.sx_w = x.strides[3] // itemsize
     pl.w = &w[0]
     pl.lda = lda
-    pl.bias = NULL
-    if bias is not None:
-        bias_view = bias
-        pl.bias = &bias_view[0]
-    pl.out = &out[0, 0, 0, 0]
-    pl.stream_out = images * pl.c_out * pl.h_out * pl.w_out * itemsize > STREAM_BYTES
+    output_spec(&pl.o, out, residual, bias, act, alpha,
+                images * pl.c_out * pl.h_out * pl.w_out * itemsize > STREAM_BYTES)
     if pl.b_in_place:
         pl.grid_w = pl.w_out
         pl.grid_pixels = pl.h_out * pl.w_out
@@ -628,11 +622,18 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
     # pixel panels reuse each weight to pay for packing (about a cycle per weight).
     # INDIRECT always needs its transposed panels.
     n_blocks = groups * pl.m_units
-    if pl.method == METHOD_INDIRECT:
+    cdef const floating[::1] prepacked
+    prepacked_obj = w_indirect if pl.method == METHOD_INDIRECT else w_panels
+    if prepacked_obj is not None:
+        prepacked = prepacked_obj
+        pl.w = &prepacked[0]
+        pl.lda = 0
+        pack = False
+    elif pl.method == METHOD_INDIRECT:
         pack = True
         packed_count = n_blocks * pl.k_len * pl.nr
     else:
-        pack = lda > 0 and images * pl.p_units >= PACK_MIN_PANELS
+        pack = images * pl.p_units >= PACK_MIN_PANELS
         if pack:
             packed_count = n_blocks * pl.k_len * CC_MR
     # one allocation: the threads' buffers, the packed weights, the phase image (+ slack)

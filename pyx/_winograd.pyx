@@ -31,6 +31,7 @@ from cython cimport floating
 
 from _split cimport Split, balanced_split
 from _scratch cimport ScratchCache, take_scratch, give_scratch
+from _epilogue cimport OutputSpec, output_spec, store_run
 
 cdef extern from "cc_gemm_ukernel.h" nogil:
     const int CC_MR
@@ -65,12 +66,8 @@ cdef extern from "cc_copy.h" nogil:
     void cc_zero_over_f64(double* dst, Py_ssize_t n)
     void cc_copy_over_f32(float* dst, const float* src, Py_ssize_t n)
     void cc_copy_over_f64(double* dst, const double* src, Py_ssize_t n)
-    void cc_wino_output_f32(float* out, Py_ssize_t H_out, Py_ssize_t W_out, const float* m,
-                            Py_ssize_t m_stride, Py_ssize_t oh0, Py_ssize_t ow0, int ntiles,
-                            int has_bias, float bias)
-    void cc_wino_output_f64(double* out, Py_ssize_t H_out, Py_ssize_t W_out, const double* m,
-                            Py_ssize_t m_stride, Py_ssize_t oh0, Py_ssize_t ow0, int ntiles,
-                            int has_bias, double bias)
+    void cc_wino_output_f32(float* y, const float* m, Py_ssize_t m_stride)
+    void cc_wino_output_f64(double* y, const double* m, Py_ssize_t m_stride)
 
 cdef enum:
     KC_WINOGRAD = 64
@@ -148,8 +145,7 @@ cdef struct WinoPlan:
     Py_ssize_t h_out, w_out, tiles_h, tiles_w, tiles
     const void* u               # packed transformed weights
     const void* w               # the raw (C_out, C_in/g, 3, 3) weights, for exact_nonfinite
-    const void* bias
-    void* out
+    OutputSpec o
     bint exact_nonfinite
     Py_ssize_t nr, vl, kc, mblocks, panels, panels_per_task, mblocks_per_task
     Py_ssize_t pixel_tasks, m_tasks, nt, co_rows
@@ -192,12 +188,14 @@ cdef void build_band(const WinoPlan* pl, const floating* plane, Py_ssize_t r0, P
             cc_zero_over_f64(row + hi - j0, j1 - hi)
 
 
-cdef void direct_tile(const WinoPlan* pl, const floating* x, Py_ssize_t g, Py_ssize_t co,
-                      Py_ssize_t th, Py_ssize_t tw, floating* out) noexcept nogil:
-    """The (up to) 4 outputs of tile (th, tw), channel co (in the group), by direct summation:
-    NaN and Inf land exactly where a direct convolution puts them."""
+cdef void direct_tile(const WinoPlan* pl, const floating* x, Py_ssize_t n, Py_ssize_t g,
+                      Py_ssize_t co, Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
+    """The (up to) 4 outputs of tile (th, tw) of image n, channel co (in the group), by direct
+    summation, through the output pass: NaN and Inf land exactly where a direct convolution
+    puts them."""
     cdef const floating* w = <const floating*> pl.w + (g * pl.c_out_g + co) * pl.c_in_g * 9
-    cdef const floating* bias = <const floating*> pl.bias
+    cdef const OutputSpec* o = &pl.o
+    cdef const floating* bias = <const floating*> o.bias
     cdef Py_ssize_t a, b, oh, ow, ci, r, s, ih, iw
     cdef floating acc
     for a in range(2):
@@ -220,9 +218,9 @@ cdef void direct_tile(const WinoPlan* pl, const floating* x, Py_ssize_t g, Py_ss
                             continue
                         acc = acc + w[ci * 9 + r * 3 + s] * x[ci * pl.sx_c + ih * pl.sx_h
                                                                + iw * pl.sx_w]
-            if bias != NULL:
-                acc = acc + bias[g * pl.c_out_g + co]
-            out[(g * pl.c_out_g + co) * pl.h_out * pl.w_out + oh * pl.w_out + ow] = acc
+            store_run(o, <floating*> o.out + n * o.sn + (g * pl.c_out_g + co) * o.sc
+                      + oh * o.sh + ow * o.sw, 1, &acc, 1, 1,
+                      bias + g * pl.c_out_g + co if bias != NULL else NULL, 0)
 
 
 cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noexcept nogil:
@@ -246,8 +244,6 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
     cdef unsigned long long* bad = <unsigned long long*> (band + pl.band_elems)  # per chunk
     cdef const floating* xg = (<const floating*> pl.x + n * pl.sx_n
                                + g * pl.c_in_g * pl.sx_c)
-    cdef floating* outn = <floating*> pl.out + n * pl.c_out * pl.h_out * pl.w_out
-    cdef const floating* bias = <const floating*> pl.bias
     cdef const floating* u
     cdef Py_ssize_t ci0, kc, ci, t, th, tw, run, xi, j, mb, co, i
     cdef unsigned long long flags
@@ -312,9 +308,16 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
                                             M + xi * ms + (mb - mb0) * CC_MR * NT + j * nr,
                                             NT, CC_MR, <int> nr, ci0 > 0, NULL)
         ci0 += kc
-    # output transform, with the bias, clipped at the edges
-    cdef Py_ssize_t co_end = min(mb1 * CC_MR, pl.c_out_g)
+    # output transform, clipped at the edges, through the output pass
+    cdef const OutputSpec* o = &pl.o
+    cdef Py_ssize_t co_end = min(mb1 * CC_MR, pl.c_out_g), a, ncols
+    cdef floating* y = band   # the band is free again: 2 rows of 2*VL
+    cdef const floating* bias_co
+    cdef floating* dst
     for co in range(mb0 * CC_MR, co_end):
+        bias_co = NULL
+        if o.bias != NULL:
+            bias_co = <const floating*> o.bias + g * pl.c_out_g + co
         t = 0
         while t < ntl:
             th = (t0 + t) // pl.tiles_w
@@ -323,17 +326,15 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
             while run > 0:
                 chunk = <int> min(run, vl)
                 if floating is float:
-                    cc_wino_output_f32(outn + (g * pl.c_out_g + co) * pl.h_out * pl.w_out,
-                                       pl.h_out, pl.w_out,
-                                       M + (co - mb0 * CC_MR) * NT + t, ms,
-                                       2 * th, 2 * tw, chunk, bias != NULL,
-                                       bias[g * pl.c_out_g + co] if bias != NULL else 0)
+                    cc_wino_output_f32(y, M + (co - mb0 * CC_MR) * NT + t, ms)
                 else:
-                    cc_wino_output_f64(outn + (g * pl.c_out_g + co) * pl.h_out * pl.w_out,
-                                       pl.h_out, pl.w_out,
-                                       M + (co - mb0 * CC_MR) * NT + t, ms,
-                                       2 * th, 2 * tw, chunk, bias != NULL,
-                                       bias[g * pl.c_out_g + co] if bias != NULL else 0)
+                    cc_wino_output_f64(y, M + (co - mb0 * CC_MR) * NT + t, ms)
+                ncols = min(2 * chunk, pl.w_out - 2 * tw)
+                for a in range(2):
+                    if 2 * th + a < pl.h_out:
+                        dst = (<floating*> o.out + n * o.sn + (g * pl.c_out_g + co) * o.sc
+                               + (2 * th + a) * o.sh + 2 * tw * o.sw)
+                        store_run(o, dst, o.sw, y + a * 2 * vl, 1, ncols, bias_co, 0)
                 t += chunk
                 tw += chunk
                 run -= chunk
@@ -352,16 +353,17 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
                     if (bad[i] >> j) & 1:
                         th = (t0 + t + j) // pl.tiles_w
                         for co in range(mb0 * CC_MR, co_end):
-                            direct_tile(pl, xg, g, co, th, (t0 + t + j) % pl.tiles_w, outn)
+                            direct_tile(pl, xg, n, g, co, th, (t0 + t + j) % pl.tiles_w)
             i += 1
             t += chunk
             run -= chunk
 
 
 def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
-                         const floating[::1] w, bias, floating[:, :, :, ::1] out,
+                         const floating[::1] w, bias, floating[:, :, :, :] out,
                          Py_ssize_t groups, Py_ssize_t pad_top, Py_ssize_t pad_left,
-                         int num_threads, bint exact_nonfinite):
+                         int num_threads, bint exact_nonfinite, residual=None, int act=0,
+                         double alpha=0):
     """out = conv2d(x, w, bias, stride 1, padding (pad_top, pad_left, and whatever makes
     out's shape), dilation 1, groups) for 3x3 weights w (C_out, C_in/g, 3, 3) flattened
     C-contiguous.
@@ -370,13 +372,14 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
     them here, into scratch memory (kept between calls). exact_nonfinite: recompute the tiles
     whose transform is not finite directly (w is read for that).
 
-    x: (N, C_in, H, W), any strides that are multiples of the item size; out C-contiguous,
-    every element written. GIL released; up to num_threads OpenMP threads.
+    x: (N, C_in, H, W) and out (N, C_out, H_out, W_out): any strides that are multiples of the
+    item size; every element of out written, through the output pass (bias, residual: None or
+    an array with out's shape and strides, activation act with slope alpha). GIL released; up
+    to num_threads OpenMP threads.
     """
     cdef WinoPlan pl
     cdef Py_ssize_t itemsize = sizeof(floating)
     cdef Py_ssize_t images = x.shape[0], ntasks, t
-    cdef const floating[::1] bias_view
     cdef int threads = num_threads
     cdef char* scratch = NULL
     cdef floating* buf0
@@ -403,11 +406,7 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
     else:
         u_count = winograd_weights_size(out.shape[1], x.shape[1] // groups, groups)
     pl.w = &w[0]
-    pl.bias = NULL
-    if bias is not None:
-        bias_view = bias
-        pl.bias = &bias_view[0]
-    pl.out = &out[0, 0, 0, 0]
+    output_spec(&pl.o, out, residual, bias, act, alpha, False)
     pl.exact_nonfinite = exact_nonfinite
     pl.nr = CC_NR_F32 if floating is float else CC_NR_F64
     pl.vl = CC_VL_F32 if floating is float else CC_VL_F64

@@ -29,21 +29,22 @@ def _run_direct(x, w, b, stride, padding, dilation, groups, method, threads, pac
     x4, w4, b4, g, _ = _args.parse_conv2d(x, w, b, stride, padding, dilation, groups)
     out = np.full(g.out_shape, np.nan, x.dtype)
     kernels = _dispatch.direct
+    prepacked = {}
     if packed:
-        weights = np.empty(kernels.packed_weights_size(g.c_out, g.k_len, g.groups), x.dtype)
-        kernels.pack_weights_oihw_to_gkm(np.ascontiguousarray(w4), g.groups, weights)
-        lda = 0
-    else:
-        weights, lda = np.ascontiguousarray(w4).reshape(-1), g.k_len
-    kernels.conv2d_direct_nchw(x4, weights, lda, b4, out, g.groups, g.kh, g.kw, g.stride_h,
-                               g.stride_w, g.pad_top, g.pad_left, g.dil_h, g.dil_w, threads,
-                               method)
+        weights = np.empty(kernels.packed_weights_size(g.c_out, g.k_len, g.groups, method,
+                                                       x.dtype.itemsize), x.dtype)
+        kernels.pack_weights(np.ascontiguousarray(w4), g.groups, method, weights)
+        prepacked = {"w_panels" if method == PANELS else "w_indirect": weights}
+    kernels.conv2d_direct_nchw(x4, np.ascontiguousarray(w4).reshape(-1), g.k_len, b4, out,
+                               g.groups, g.kh, g.kw, g.stride_h, g.stride_w, g.pad_top,
+                               g.pad_left, g.dil_h, g.dil_w, threads, method, **prepacked)
     return out
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("threads", [1, 3])
-@pytest.mark.parametrize("method,packed", [(PANELS, False), (PANELS, True), (INDIRECT, False)])
+@pytest.mark.parametrize("method,packed", [(PANELS, False), (PANELS, True), (INDIRECT, False),
+                                           (INDIRECT, True)])
 @pytest.mark.parametrize("case", CASES, ids=[str(c[0]) + str(c[1]) for c in CASES])
 def test_direct_methods(rng, case, method, packed, threads, dtype):
     xs, ws, stride, padding, dilation, groups = case

@@ -128,40 +128,34 @@ static inline unsigned long long cc_wino_input_##SFX(                           
     return mask;                                                                           \
 }                                                                                           \
                                                                                             \
-/* Y = A^T M A (+ bias) for `ntiles` (<= VL) tiles of one tile row: M from m[xi * m_stride + t];\
- * tile t writes output rows oh0, oh0+1 and columns ow0+2t, ow0+2t+1 of an H_out x W_out      \
- * plane (rows W_out apart), those inside it only. */                                         \
-static inline void cc_wino_output_##SFX(                                                   \
-    T *out, ptrdiff_t H_out, ptrdiff_t W_out, const T *m, ptrdiff_t m_stride,              \
-    ptrdiff_t oh0, ptrdiff_t ow0, int ntiles, int has_bias, T bias)                        \
+/* Y = A^T M A for `ntiles` (<= VL) tiles of one tile row: M from m[xi * m_stride + t]. Tile t \
+ * gives columns 2t, 2t+1 of rows 0 and 1 of y (rows 2*VL apart, 2*ntiles columns each); the \
+ * caller clips them to the output and passes them through the output pass. */             \
+static inline void cc_wino_output_##SFX(T *y, const T *m, ptrdiff_t m_stride)              \
 {                                                                                           \
-    V s[4][2], y[2][2];                                                                    \
+    V s[4][2], r[2][2];                                                                    \
     for (int k = 0; k < 4; ++k) {            /* M A: 4 x 2 */                               \
         V mk[4];                                                                           \
         for (int l = 0; l < 4; ++l) memcpy(&mk[l], m + (4 * k + l) * m_stride, sizeof(V)); \
         s[k][0] = mk[0] + mk[1] + mk[2];                                                   \
         s[k][1] = mk[1] - mk[2] - mk[3];                                                   \
     }                                                                                      \
-    const T b = has_bias ? bias : (T)0;                                                    \
     for (int c = 0; c < 2; ++c) {            /* A^T (M A): 2 x 2 */                         \
-        y[0][c] = s[0][c] + s[1][c] + s[2][c];                                             \
-        y[1][c] = s[1][c] - s[2][c] - s[3][c];                                             \
-        if (has_bias) { y[0][c] = y[0][c] + b; y[1][c] = y[1][c] + b; }                    \
+        r[0][c] = s[0][c] + s[1][c] + s[2][c];                                             \
+        r[1][c] = s[1][c] - s[2][c] - s[3][c];                                             \
     }                                                                                      \
-    const ptrdiff_t ncols = 2 * (ptrdiff_t)ntiles < W_out - ow0 ? 2 * (ptrdiff_t)ntiles    \
-                                                                 : W_out - ow0;            \
-    for (int a = 0; a < 2 && oh0 + a < H_out; ++a) {                                       \
-        T *row = out + (oh0 + a) * W_out + ow0;                                            \
-        T l0[VL], l1[VL];                                                                  \
-        memcpy(l0, &y[a][0], sizeof l0);                                                   \
-        memcpy(l1, &y[a][1], sizeof l1);                                                   \
-        if (CC_WINO_SHUFFLE && ncols == 2 * VL) {                                          \
-            V lo = CC_SHUF(y[a][0], y[a][1], CC_WINO_ZIPLO_##SFX);                         \
-            V hi = CC_SHUF(y[a][0], y[a][1], CC_WINO_ZIPHI_##SFX);                         \
+    for (int a = 0; a < 2; ++a) {            /* interleave: column 2t + c = r[a][c] lane t */ \
+        T *row = y + a * 2 * VL;                                                           \
+        if (CC_WINO_SHUFFLE) {                                                             \
+            V lo = CC_SHUF(r[a][0], r[a][1], CC_WINO_ZIPLO_##SFX);                         \
+            V hi = CC_SHUF(r[a][0], r[a][1], CC_WINO_ZIPHI_##SFX);                         \
             memcpy(row, &lo, sizeof lo);                                                   \
             memcpy(row + VL, &hi, sizeof hi);                                              \
         } else {                                                                           \
-            for (ptrdiff_t c = 0; c < ncols; ++c) row[c] = (c & 1) ? l1[c >> 1] : l0[c >> 1]; \
+            T l0[VL], l1[VL];                                                              \
+            memcpy(l0, &r[a][0], sizeof l0);                                               \
+            memcpy(l1, &r[a][1], sizeof l1);                                               \
+            for (int c = 0; c < 2 * VL; ++c) row[c] = (c & 1) ? l1[c >> 1] : l0[c >> 1];   \
         }                                                                                  \
     }                                                                                      \
 }

@@ -1,0 +1,63 @@
+# The output pass shared by the kernel modules (cc_epilogue.h): bias, residual, activation,
+# written wherever the output is, in NCHW or NHWC (any element strides).
+from cython cimport floating
+
+cdef extern from "cc_epilogue.h" nogil:
+    enum:
+        CC_ACT_NONE
+    void cc_store_run_f32(float* dst, Py_ssize_t ds, const float* src, Py_ssize_t ss,
+                          Py_ssize_t n, const float* bias, Py_ssize_t bs, const float* res,
+                          int act, float alpha, int stream)
+    void cc_store_run_f64(double* dst, Py_ssize_t ds, const double* src, Py_ssize_t ss,
+                          Py_ssize_t n, const double* bias, Py_ssize_t bs, const double* res,
+                          int act, double alpha, int stream)
+
+
+cdef struct OutputSpec:
+    void* out                  # element (n, c, h, w) at out + n*sn + c*sc + h*sh + w*sw
+    Py_ssize_t sn, sc, sh, sw
+    const void* residual       # NULL, or an array laid out exactly like out
+    const void* bias           # NULL or (C_out,)
+    int act
+    double alpha
+    bint stream                # the output is far larger than the caches
+
+
+cdef inline void store_run(const OutputSpec* o, floating* dst, Py_ssize_t ds,
+                           const floating* src, Py_ssize_t ss, Py_ssize_t n,
+                           const floating* bias, Py_ssize_t bs) noexcept nogil:
+    """dst[j*ds] = act(src[j*ss] + bias[j*bs] + residual) for j < n; dst inside o.out."""
+    cdef const floating* res = NULL
+    if o.residual != NULL:
+        res = <const floating*> o.residual + (dst - <floating*> o.out)
+    if floating is float:
+        cc_store_run_f32(dst, ds, src, ss, n, bias, bs, res, o.act, <float> o.alpha, o.stream)
+    else:
+        cc_store_run_f64(dst, ds, src, ss, n, bias, bs, res, o.act, o.alpha, o.stream)
+
+
+cdef inline bint has_epilogue(const OutputSpec* o) noexcept nogil:
+    """A residual or an activation still to apply after a kernel wrote sum + bias."""
+    return o.residual != NULL or o.act != CC_ACT_NONE
+
+
+cdef inline int output_spec(OutputSpec* o, floating[:, :, :, :] out, residual, bias, int act,
+                            double alpha, bint stream) except -1:
+    """Fill o from the output array (any strides), the optional residual (same shape and
+    strides as out: checked by the caller) and bias arrays."""
+    cdef Py_ssize_t itemsize = sizeof(floating)
+    cdef const floating[:, :, :, :] res_view
+    cdef const floating[::1] bias_view
+    o.out = &out[0, 0, 0, 0]
+    o.sn, o.sc = out.strides[0] // itemsize, out.strides[1] // itemsize
+    o.sh, o.sw = out.strides[2] // itemsize, out.strides[3] // itemsize
+    o.residual = NULL
+    if residual is not None:
+        res_view = residual
+        o.residual = &res_view[0, 0, 0, 0]
+    o.bias = NULL
+    if bias is not None:
+        bias_view = bias
+        o.bias = &bias_view[0]
+    o.act, o.alpha, o.stream = act, alpha, stream
+    return 0
