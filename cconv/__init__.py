@@ -25,7 +25,9 @@ except ImportError:
 else:
     from ._version import __version__
     from ._conv import conv2d
+    from ._layer import Conv2d
     from ._select import explain
-    from ._threads import get_num_threads, set_num_threads
+    from ._threads import get_num_threads, set_num_threads, threads
 
-    __all__ = ["conv2d", "explain", "get_num_threads", "set_num_threads", "__version__"]
+    __all__ = ["conv2d", "Conv2d", "explain", "get_num_threads", "set_num_threads", "threads",
+               "__version__"]

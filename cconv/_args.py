@@ -151,42 +151,64 @@ def _is_sequence(value):
             and not (isinstance(value, np.ndarray) and value.ndim == 0))
 
 
-def parse_groups(groups, c_in, c_out, fname, input_shape, weight_shape):
-    groups = _int(groups, "groups", fname, 1)
-    if c_in % groups:
-        raise ValueError(f"{fname}: groups={groups} must divide the input channels {c_in} "
-                         f"(input shape {_fmt_shape(input_shape)})")
-    if c_out % groups:
-        raise ValueError(f"{fname}: groups={groups} must divide the output channels {c_out} "
-                         f"(weight shape {_fmt_shape(weight_shape)})")
-    return groups
-
-
 def output_size(size, pad0, pad1, k, dil, stride):
     return (size + pad0 + pad1 - dil * (k - 1) - 1) // stride + 1
 
 
-def parse_conv2d(input, weight, bias, stride, padding, dilation, groups, fname="conv2d"):
-    """Validate conv2d's arguments -> (x4, weight, bias, geometry, batched).
+ACTIVATIONS = {None: 0, "relu": 1, "relu6": 2, "leaky_relu": 3, "silu": 4, "sigmoid": 5,
+               "hardswish": 6, "gelu": 7}   # codes of cc_epilogue.h
+LEAKY_RELU_DEFAULT_SLOPE = 0.01             # torch.nn.functional.leaky_relu's default
+LAYOUTS = ("NCHW", "NHWC")
 
-    x4 is the input viewed as 4-D (N, C_in, H, W); arrays are returned without copies when the
-    kernels can read them as they are.
-    """
-    x = as_float_array(input, "input", fname)
+
+def parse_activation(activation, fname):
+    """activation -> (code, slope). None, a name, or ("leaky_relu", slope)."""
+    names = ", ".join(repr(k) for k in ACTIVATIONS if k) + ', ("leaky_relu", slope)'
+    if isinstance(activation, tuple):
+        if len(activation) != 2 or activation[0] != "leaky_relu":
+            raise ValueError(f"{fname}: activation must be None, one of {names}; "
+                             f"got {activation!r}")
+        slope = activation[1]
+        if isinstance(slope, (bool, np.bool_)) or not isinstance(slope, (int, float, np.number)):
+            raise TypeError(f"{fname}: the leaky_relu slope must be a real number, "
+                            f"got {type(slope).__name__} {slope!r}")
+        slope = float(slope)
+        if not np.isfinite(slope):
+            raise ValueError(f"{fname}: the leaky_relu slope must be finite, got {slope}")
+        return ACTIVATIONS["leaky_relu"], slope
+    if activation is not None and not isinstance(activation, str):
+        raise TypeError(f"{fname}: activation must be None, one of {names}; "
+                        f"got {type(activation).__name__} {activation!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{fname}: activation must be None, one of {names}; got {activation!r}")
+    return ACTIVATIONS[activation], (LEAKY_RELU_DEFAULT_SLOPE if activation == "leaky_relu"
+                                     else 0.0)
+
+
+def parse_layout(layout, fname):
+    if not isinstance(layout, str) or layout not in LAYOUTS:
+        raise ValueError(f"{fname}: layout must be 'NCHW' or 'NHWC', got {layout!r}")
+    return layout
+
+
+class LayerSpec(NamedTuple):
+    """A convolution's weights and parameters, validated (input-independent part)."""
+    weight: np.ndarray      # (C_out, C_in/groups, kH, kW), readable by the kernels
+    bias: object            # C-contiguous (C_out,) or None
+    dtype: np.dtype
+    stride: tuple
+    dilation: tuple
+    padding: tuple          # (top, bottom, left, right)
+    groups: int
+    layout: str
+
+
+def parse_layer(weight, bias, stride, padding, dilation, groups, layout, fname):
     w = as_float_array(weight, "weight", fname)
-    if x.ndim not in (3, 4):
-        raise ValueError(f"{fname}: input must be 3-D (C_in, H, W) or 4-D (N, C_in, H, W), "
-                         f"got shape {_fmt_shape(x.shape)}")
     if w.ndim != 4:
         raise ValueError(f"{fname}: weight must be 4-D (C_out, C_in/groups, kH, kW), "
                          f"got shape {_fmt_shape(w.shape)}")
-    dtype = native_dtype(x)
-    if native_dtype(w) != dtype:
-        raise TypeError(f"{fname}: weight dtype {native_dtype(w)} does not match input dtype "
-                        f"{dtype}")
-    batched = x.ndim == 4
-    x4 = x if batched else x[None]
-    n, c_in, h, wd = x4.shape
+    dtype = native_dtype(w)
     c_out, c_in_g, kh, kw = w.shape
     if c_out < 1:
         raise ValueError(f"{fname}: weight must have at least one output channel, "
@@ -194,37 +216,107 @@ def parse_conv2d(input, weight, bias, stride, padding, dilation, groups, fname="
     if kh < 1 or kw < 1:
         raise ValueError(f"{fname}: kernel size must be >= 1, got {kh}x{kw} "
                          f"(weight shape {_fmt_shape(w.shape)})")
-    groups = parse_groups(groups, c_in, c_out, fname, x.shape, w.shape)
-    if c_in_g != c_in // groups:
-        raise ValueError(
-            f"{fname}: weight shape {_fmt_shape(w.shape)} expects {c_in_g * groups} input "
-            f"channels ({c_in_g} per group x groups={groups}), but input shape "
-            f"{_fmt_shape(x.shape)} has {c_in}")
+    groups = _int(groups, "groups", fname, 1)
+    if c_out % groups:
+        raise ValueError(f"{fname}: groups={groups} must divide the output channels {c_out} "
+                         f"(weight shape {_fmt_shape(w.shape)})")
     b = None
     if bias is not None:
         b = as_float_array(bias, "bias", fname)
         if native_dtype(b) != dtype:
-            raise TypeError(f"{fname}: bias dtype {native_dtype(b)} does not match input dtype "
+            raise TypeError(f"{fname}: bias dtype {native_dtype(b)} does not match weight dtype "
                             f"{dtype}")
         if b.shape != (c_out,):
             raise ValueError(f"{fname}: bias must have shape ({c_out},) to match weight shape "
                              f"{_fmt_shape(w.shape)}, got {_fmt_shape(b.shape)}")
-        b = np.ascontiguousarray(b, dtype=b.dtype.newbyteorder("="))
+        b = np.ascontiguousarray(b, dtype=dtype)
     stride = int_pair(stride, "stride", fname, 1)
     dilation = int_pair(dilation, "dilation", fname, 1)
-    top, bottom, left, right = parse_padding(padding, kh, kw, dilation, stride, fname)
-    h_out = output_size(h, top, bottom, kh, dilation[0], stride[0])
-    w_out = output_size(wd, left, right, kw, dilation[1], stride[1])
+    pads = parse_padding(padding, kh, kw, dilation, stride, fname)
+    layout = parse_layout(layout, fname)
+    return LayerSpec(kernel_ready(w), b, dtype, stride, dilation, pads, groups, layout)
+
+
+def parse_input(input, spec, fname, input_name="input"):
+    """The input for a layer -> (x4, geometry, batched): x4 viewed as (N, C_in, H, W) whatever
+    the layout (channels-last arrays as a strided view, no copy)."""
+    x = as_float_array(input, input_name, fname)
+    nhwc = spec.layout == "NHWC"
+    if x.ndim not in (3, 4):
+        form = "(H, W, C_in) or 4-D (N, H, W, C_in)" if nhwc else "(C_in, H, W) or 4-D (N, C_in, H, W)"
+        raise ValueError(f"{fname}: {input_name} must be 3-D {form}, "
+                         f"got shape {_fmt_shape(x.shape)}")
+    if native_dtype(x) != spec.dtype:
+        raise TypeError(f"{fname}: weight dtype {spec.dtype} does not match {input_name} dtype "
+                        f"{native_dtype(x)}")
+    batched = x.ndim == 4
+    x4 = x if batched else x[None]
+    if nhwc:
+        x4 = x4.transpose(0, 3, 1, 2)
+    n, c_in, h, wd = x4.shape
+    w = spec.weight
+    c_out, c_in_g, kh, kw = w.shape
+    groups = spec.groups
+    if c_in % groups:
+        raise ValueError(f"{fname}: groups={groups} must divide the input channels {c_in} "
+                         f"({input_name} shape {_fmt_shape(x.shape)})")
+    if c_in_g != c_in // groups:
+        raise ValueError(
+            f"{fname}: weight shape {_fmt_shape(w.shape)} expects {c_in_g * groups} input "
+            f"channels ({c_in_g} per group x groups={groups}), but {input_name} shape "
+            f"{_fmt_shape(x.shape)} has {c_in}")
+    top, bottom, left, right = spec.padding
+    (sh, sw), (dh, dw) = spec.stride, spec.dilation
+    h_out = output_size(h, top, bottom, kh, dh, sh)
+    w_out = output_size(wd, left, right, kw, dw, sw)
     if h_out < 1 or w_out < 1:
         raise ValueError(
-            f"{fname}: the output would be empty: input of {h}x{wd} padded to "
+            f"{fname}: the output would be empty: {input_name} of {h}x{wd} padded to "
             f"{h + top + bottom}x{wd + left + right} is smaller than the dilated kernel "
-            f"{dilation[0] * (kh - 1) + 1}x{dilation[1] * (kw - 1) + 1} "
-            f"(input shape {_fmt_shape(x.shape)}, weight shape {_fmt_shape(w.shape)})")
-    geom = ConvGeometry(n, c_in, h, wd, c_out, kh, kw, stride[0], stride[1], top, bottom, left,
-                        right, dilation[0], dilation[1], groups, h_out, w_out)
-    check_output_size(geom, dtype, fname)
-    return kernel_ready(x4), kernel_ready(w), b, geom, batched
+            f"{dh * (kh - 1) + 1}x{dw * (kw - 1) + 1} "
+            f"({input_name} shape {_fmt_shape(x.shape)}, weight shape {_fmt_shape(w.shape)})")
+    geom = ConvGeometry(n, c_in, h, wd, c_out, kh, kw, sh, sw, top, bottom, left, right, dh, dw,
+                        groups, h_out, w_out)
+    check_output_size(geom, spec.dtype, fname)
+    return kernel_ready(x4), geom, batched
+
+
+def output_shape(geom, batched, layout):
+    """The output's shape in the user's layout."""
+    n, c, h, w = geom.out_shape
+    shape = (n, h, w, c) if layout == "NHWC" else (n, c, h, w)
+    return shape if batched else shape[1:]
+
+
+def as_kernel_view(a, layout, batched):
+    """An output-shaped array in the user's layout -> its (N, C, H, W) view for the kernels."""
+    a4 = a if batched else a[None]
+    return a4.transpose(0, 3, 1, 2) if layout == "NHWC" else a4
+
+
+def parse_conv2d(input, weight, bias, stride, padding, dilation, groups, fname="conv2d",
+                 layout="NCHW"):
+    """Validate conv2d's arguments -> (x4, weight, bias, geometry, batched)."""
+    spec = parse_layer(weight, bias, stride, padding, dilation, groups, layout, fname)
+    x4, geom, batched = parse_input(input, spec, fname)
+    return x4, spec.weight, spec.bias, geom, batched
+
+
+def parse_residual(residual, shape, dtype, fname, out):
+    """residual: an array of the output's shape (in the user's layout) and dtype -> C-contiguous
+    in that layout (so that it is laid out exactly like the output the kernels write), and a
+    copy if it shares memory with out."""
+    r = as_float_array(residual, "residual", fname)
+    if native_dtype(r) != dtype:
+        raise TypeError(f"{fname}: residual dtype {native_dtype(r)} does not match the output "
+                        f"dtype {dtype}")
+    if r.shape != tuple(shape):
+        raise ValueError(f"{fname}: residual must have the output's shape {_fmt_shape(shape)}, "
+                         f"got {_fmt_shape(r.shape)}")
+    r = np.ascontiguousarray(r, dtype=dtype)
+    if out is not None and np.may_share_memory(r, out):
+        r = r.copy()
+    return r
 
 
 def check_output_size(geom, dtype, fname):

@@ -1,42 +1,67 @@
-"""conv2d: validate, choose the algorithm, allocate, run."""
+"""conv2d: validate, choose the algorithm, allocate, run; and the kernel runner shared with the
+prepared Conv2d."""
 import numpy as np
 
 from . import _args, _dispatch, _select, _threads
 
 
-def run_direct(x, weight, bias, geom, out4, num_threads):
-    """Direct convolution of x (N, C_in, H, W) into out4 (N, C_out, H_out, W_out)."""
-    # The kernels read the weights in place, one OIHW row per output channel: only their
-    # K = (C_in/g, kH, kW) values must be contiguous.
-    rows = np.ascontiguousarray(weight).reshape(-1)
-    if geom.c_in // geom.groups == 1:
-        # one input channel per group (depthwise, with any multiplier, or C_in == 1): no
-        # reduction over channels, the row-vectorised depthwise kernel
-        _dispatch.depthwise.conv2d_depthwise_nchw(
-            x, rows, bias, out4, geom.kh, geom.kw, geom.stride_h, geom.stride_w, geom.pad_top,
-            geom.pad_left, geom.dil_h, geom.dil_w, num_threads)
+class Prepared:
+    """Weights in the forms the kernels take, made on demand and kept (a prepared Conv2d keeps
+    one; conv2d makes a throwaway one per call, which packs nothing ahead)."""
+    __slots__ = ("rows", "winograd", "panels", "indirect")
+
+    def __init__(self, weight):
+        self.rows = np.ascontiguousarray(weight)   # OIHW, each row's K values contiguous
+        self.winograd = self.panels = self.indirect = None
+
+
+def run(x4, prepared, bias, geom, out4, algorithm, threads, exact_nonfinite, residual4=None,
+        act=0, alpha=0.0):
+    """Compute x4 (N, C_in, H, W view) into out4 (N, C_out, H_out, W_out view, any layout)
+    through the output pass (bias, residual, activation)."""
+    if geom.n == 0:
         return
-    _dispatch.direct.conv2d_direct_nchw(
-        x, rows, geom.k_len, bias, out4, geom.groups, geom.kh, geom.kw, geom.stride_h,
-        geom.stride_w, geom.pad_top, geom.pad_left, geom.dil_h, geom.dil_w, num_threads)
+    if geom.k_len == 0:  # no input channels: an empty sum, the output pass alone
+        _output_pass_only(out4, bias, residual4, act, alpha)
+        return
+    rows = prepared.rows.reshape(-1)
+    if algorithm == "winograd":
+        _dispatch.winograd.conv2d_winograd_nchw(
+            x4, prepared.winograd, rows, bias, out4, geom.groups, geom.pad_top, geom.pad_left,
+            threads, exact_nonfinite, residual4, act, alpha)
+    elif geom.c_in // geom.groups == 1:
+        # one input channel per group (depthwise, with any multiplier, or C_in == 1): nothing
+        # to reduce over channels, the row-vectorised depthwise kernel
+        _dispatch.depthwise.conv2d_depthwise_nchw(
+            x4, rows, bias, out4, geom.kh, geom.kw, geom.stride_h, geom.stride_w, geom.pad_top,
+            geom.pad_left, geom.dil_h, geom.dil_w, threads, residual4, act, alpha)
+    else:
+        _dispatch.direct.conv2d_direct_nchw(
+            x4, rows, geom.k_len, bias, out4, geom.groups, geom.kh, geom.kw, geom.stride_h,
+            geom.stride_w, geom.pad_top, geom.pad_left, geom.dil_h, geom.dil_w, threads, 0,
+            residual4, act, alpha, prepared.panels, prepared.indirect)
 
 
-def run_winograd(x, weight, bias, geom, out4, num_threads, exact_nonfinite):
-    """Winograd F(2x2,3x3) of x into out4; the weights are transformed on the way."""
-    w = np.ascontiguousarray(weight)
-    _dispatch.winograd.conv2d_winograd_nchw(x, None, w.reshape(-1), bias, out4, geom.groups,
-                                            geom.pad_top, geom.pad_left, num_threads,
-                                            exact_nonfinite)
+def _output_pass_only(out4, bias, residual4, act, alpha):
+    """act(bias + residual) with NumPy, for the degenerate C_in == 0 (never a hot path)."""
+    from ._activations import apply_activation
+    value = np.zeros(out4.shape, out4.dtype)
+    if bias is not None:
+        value += bias[:, None, None]
+    if residual4 is not None:
+        value += residual4
+    out4[...] = apply_activation(value, act, alpha)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           algorithm="auto", out=None):
+           algorithm="auto", activation=None, residual=None, layout="NCHW", out=None):
     """2-D convolution with torch.nn.functional.conv2d's semantics, on NumPy arrays.
 
     Parameters
     ----------
-    input : ndarray, (N, C_in, H, W) or unbatched (C_in, H, W), float32 or float64
-    weight : ndarray, (C_out, C_in/groups, kH, kW), same dtype
+    input : ndarray, (N, C_in, H, W) or unbatched (C_in, H, W), float32 or float64; with
+        layout="NHWC", (N, H, W, C_in) or (H, W, C_in)
+    weight : ndarray, (C_out, C_in/groups, kH, kW), same dtype (in both layouts)
     bias : ndarray (C_out,) or None
     stride, dilation : int or pair of ints, >= 1
     padding : int, pair of ints, ((top, bottom), (left, right)), "valid" or "same"
@@ -48,12 +73,19 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         Forced "winograd" transforms every tile: a NaN or Inf in the input spreads to every
         output of the 2x2 tiles whose 4x4 input patch holds it (up to a 4x4 block), as in
         other Winograd engines.
-    out : optional C-contiguous array of the output's shape and dtype, written and returned
+    activation : None, "relu", "relu6", "leaky_relu" (slope 0.01), ("leaky_relu", slope),
+        "silu", "sigmoid", "hardswish" or "gelu" (torch's definitions), applied in the pass
+        that writes the output
+    residual : ndarray of the output's shape (in `layout`) or None: added before the
+        activation, as in a ResNet block (ONNX Runtime's fused Conv + Add + activation)
+    layout : "NCHW" (default) or "NHWC" (channels last) for input, residual and output
+    out : optional C-contiguous array of the output's shape (in `layout`) and dtype,
+        written and returned
 
     Returns
     -------
-    ndarray (N, C_out, H_out, W_out) (or unbatched), the input's dtype, where
-    H_out = (H + pad_top + pad_bottom - dilation*(kH-1) - 1) // stride + 1.
+    ndarray (N, C_out, H_out, W_out) (or (N, H_out, W_out, C_out), or unbatched), the input's
+    dtype, where H_out = (H + pad_top + pad_bottom - dilation*(kH-1) - 1) // stride + 1.
 
     Examples
     --------
@@ -66,28 +98,27 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
            [18., 27., 27., 27., 18.],
            [18., 27., 27., 27., 18.],
            [12., 18., 18., 18., 12.]], dtype=float32)
+    >>> cconv.conv2d(x, -w, np.ones(2, np.float32), padding=1, activation="relu").max()
+    np.float32(0.0)
     """
     fname = "conv2d"
-    x, w, b, geom, batched = _args.parse_conv2d(input, weight, bias, stride, padding,
-                                                dilation, groups, fname)
+    spec = _args.parse_layer(weight, bias, stride, padding, dilation, groups, layout, fname)
+    x4, geom, batched = _args.parse_input(input, spec, fname)
+    act, alpha = _args.parse_activation(activation, fname)
     algo, _ = _select.choose(geom, _select.parse_algorithm(algorithm, fname), fname)
-    shape = geom.out_shape if batched else geom.out_shape[1:]
+    shape = _args.output_shape(geom, batched, spec.layout)
     if out is None:
-        out = np.empty(shape, dtype=x.dtype)
+        out = np.empty(shape, dtype=spec.dtype)
     else:
-        _args.parse_out(out, shape, x.dtype, fname, (("input", input), ("weight", weight),
-                                                      ("bias", bias)))
-    out4 = out if batched else out[None]
-    if geom.n == 0:
-        return out
-    if geom.k_len == 0:  # no input channels: an empty sum, only the bias
-        out4[...] = 0 if b is None else b[:, None, None]
-        return out
-    threads = _threads.effective_num_threads()
+        _args.parse_out(out, shape, spec.dtype, fname, (("input", input), ("weight", weight),
+                                                         ("bias", bias)))
+    residual4 = None
+    if residual is not None:
+        residual = _args.parse_residual(residual, shape, spec.dtype, fname, out)
+        residual4 = _args.as_kernel_view(residual, spec.layout, batched)
+    w = spec.weight
     if algo == "winograd" and algorithm == "auto" and not np.isfinite(w).all():
         algo = "direct"  # a non-finite weight would spread over whole tiles
-    if algo == "winograd":
-        run_winograd(x, w, b, geom, out4, threads, exact_nonfinite=algorithm == "auto")
-    else:
-        run_direct(x, w, b, geom, out4, threads)
+    run(x4, Prepared(w), spec.bias, geom, _args.as_kernel_view(out, spec.layout, batched), algo,
+        _threads.effective_num_threads(), algorithm == "auto", residual4, act, alpha)
     return out

@@ -7,9 +7,11 @@ a 2-CPU container are a known 10-30x slowdown elsewhere (pytorch#16717, onnxrunt
 threadpoolctl limits our OpenMP runtime by calling omp_set_num_threads() in the calling thread;
 such a limit is honoured (see effective_num_threads).
 """
+import contextlib
 import math
 import operator
 import os
+import threading
 
 from . import _cpu
 
@@ -89,23 +91,56 @@ _configured = default_num_threads()
 _omp_default = _cpu.omp_max_threads()
 
 
+# `with cconv.threads(n)`: a per-Python-thread override, so that one request handler can
+# limit itself without changing what other threads use.
+_local = threading.local()
+
+
+def _check(n, fname):
+    if isinstance(n, bool) or not hasattr(n, "__index__"):
+        raise TypeError(f"{fname}: n must be an int, got {type(n).__name__} {n!r}")
+    n = operator.index(n)
+    if n < 1:
+        raise ValueError(f"{fname}: n must be >= 1, got {n}")
+    return n
+
+
 def get_num_threads():
-    """The number of threads cconv's kernels use (1 in a build without OpenMP)."""
-    return _configured if OPENMP else 1
+    """The number of threads cconv's kernels use in this thread (1 in a build without OpenMP):
+    the `threads(n)` in force here, else set_num_threads' value, else the default."""
+    if not OPENMP:
+        return 1
+    local = getattr(_local, "n", None)
+    return local if local is not None else _configured
 
 
 def set_num_threads(n):
-    """Set the number of threads cconv's kernels use, for every calling thread.
+    """Set the number of threads cconv's kernels use, for every Python thread (a `threads(n)`
+    block still takes precedence where it is in force).
 
     n must be an int >= 1. In a build without OpenMP it is accepted and has no effect.
     """
     global _configured
-    if isinstance(n, bool) or not hasattr(n, "__index__"):
-        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__} {n!r}")
-    n = operator.index(n)
-    if n < 1:
-        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
-    _configured = n
+    _configured = _check(n, "set_num_threads")
+
+
+@contextlib.contextmanager
+def threads(n):
+    """Use n threads inside the block, in this Python thread only; the previous setting comes
+    back on exit (also on an exception).
+
+    >>> import cconv
+    >>> with cconv.threads(1):
+    ...     cconv.get_num_threads()
+    1
+    """
+    n = _check(n, "threads")
+    previous = getattr(_local, "n", None)
+    _local.n = n
+    try:
+        yield n
+    finally:
+        _local.n = previous
 
 
 def effective_num_threads():
@@ -113,7 +148,7 @@ def effective_num_threads():
     threadpoolctl limit (omp_set_num_threads in this thread)."""
     if not OPENMP:
         return 1
-    n = _configured
+    n = get_num_threads()
     omp = _cpu.omp_max_threads()
     if omp != _omp_default and omp < n:
         n = omp

@@ -41,7 +41,7 @@ CASES = [
     (dict(weight=np.zeros((6, 4, 9, 9), np.float32)), ValueError, r"output would be empty: input of 8x8 padded to 8x8 is smaller than the dilated kernel 9x9"),
     (dict(bias=np.zeros(5, np.float32)), ValueError, r"bias must have shape \(6,\) to match weight shape \(6, 4, 3, 3\), got \(5,\)"),
     (dict(bias=np.zeros((6, 1), np.float32)), ValueError, r"bias must have shape \(6,\).*got \(6, 1\)"),
-    (dict(bias=B.astype(np.float64)), TypeError, r"bias dtype float64 does not match input dtype float32"),
+    (dict(bias=B.astype(np.float64)), TypeError, r"bias dtype float64 does not match weight dtype float32"),
     (dict(bias=B.astype(np.int32)), TypeError, r"bias must be a float32 or float64 array, got dtype int32"),
     (dict(stride=0), ValueError, r"stride must be >= 1, got 0"),
     (dict(stride=-2), ValueError, r"stride must be >= 1, got -2"),

@@ -46,7 +46,7 @@ static inline cc_vf32 cc_exp_vf32(cc_vf32 x)
     cc_vf32 fx = xc * 1.44269504088896341f + 0.5f;
     cc_ei32 n = __builtin_convertvector(fx, cc_ei32);          /* truncation */
     cc_vf32 fn = __builtin_convertvector(n, cc_vf32);
-    n = n - (cc_ei32)(fn > fx);                                  /* floor */
+    n = n + (cc_ei32)(fn > fx);        /* floor: a true comparison is -1 in every lane bit */
     fn = __builtin_convertvector(n, cc_vf32);
     cc_vf32 r = xc - fn * 0.693359375f + fn * 2.12194440e-4f;
     cc_vf32 p = 1.9875691500e-4f * r + 1.3981999507e-3f;

@@ -1,0 +1,269 @@
+"""Conv2d: a prepared convolution, for calling the same weights many times (inference services).
+
+Validation, the algorithm choice and the weight transforms happen once, at construction; a
+call checks its input, takes the output geometry from a small per-shape cache and runs the
+kernel with the GIL released.
+"""
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from . import _args, _conv, _dispatch, _select, _threads
+
+# Input shapes whose geometry a Conv2d remembers (least recently used dropped): a service sees a
+# few shapes; a bound keeps memory flat when shapes keep changing.
+SHAPE_CACHE_SIZE = 16
+
+
+class Conv2d:
+    """A 2-D convolution with its weights prepared once: torch.nn.functional.conv2d's semantics,
+    plus fused bias, residual and activation, and NCHW or NHWC layouts.
+
+    Parameters
+    ----------
+    weight : ndarray (C_out, C_in/groups, kH, kW), float32 or float64. Copied: later changes to
+        the caller's array do not reach the layer.
+    bias : ndarray (C_out,) or None (copied)
+    stride, padding, dilation, groups : as in cconv.conv2d (padding also
+        ((top, bottom), (left, right)), "same" or "valid")
+    activation : None, "relu", "relu6", "leaky_relu", ("leaky_relu", slope), "silu",
+        "sigmoid", "hardswish", "gelu": applied in the pass that writes the output
+    algorithm : "auto", "direct" or "winograd". Chosen once, here: "auto" picks Winograd
+        F(2x2,3x3) for 3x3 stride-1 layers with at least 16 channels per group (its weights
+        are transformed now, not per call), the direct kernels otherwise. Under "auto", NaN and
+        Inf inputs land exactly where a direct convolution puts them.
+    layout : "NCHW" (default) or "NHWC" (channels last), for input, residual and output
+
+    The object is immutable, safe to call from many threads at once (the GIL is released while
+    it computes), and pickles (the weights, not the packed forms, which are rebuilt).
+
+    Examples
+    --------
+    >>> import numpy as np, cconv
+    >>> conv = cconv.Conv2d(np.ones((8, 3, 3, 3), np.float32), padding=1, activation="relu")
+    >>> conv
+    Conv2d(3, 8, kernel_size=(3, 3), padding=(1, 1), activation='relu', algorithm='direct', dtype=float32)
+    >>> y = conv(np.ones((1, 3, 16, 16), np.float32))
+    >>> y.shape, float(y[0, 0, 5, 5])
+    ((1, 8, 16, 16), 27.0)
+    >>> conv.output_shape((2, 3, 32, 32))
+    (2, 8, 32, 32)
+    """
+
+    __slots__ = ("_spec", "_act", "_alpha", "_activation", "_algorithm", "_requested",
+                 "_prepared", "_lock", "_shapes", "__weakref__")
+
+    def __init__(self, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+                 activation=None, algorithm="auto", layout="NCHW"):
+        fname = "Conv2d"
+        spec = _args.parse_layer(weight, bias, stride, padding, dilation, groups, layout, fname)
+        act, alpha = _args.parse_activation(activation, fname)
+        requested = _select.parse_algorithm(algorithm, fname)
+        # own copies, read-only: nothing the caller does later reaches the layer
+        w = np.array(spec.weight, dtype=spec.dtype, order="C", copy=True)
+        w.flags.writeable = False
+        b = None
+        if spec.bias is not None:
+            b = np.array(spec.bias, dtype=spec.dtype, copy=True)
+            b.flags.writeable = False
+        spec = spec._replace(weight=w, bias=b)
+        c_out, c_in_g, kh, kw = w.shape
+        probe = _args.ConvGeometry(1, c_in_g * spec.groups, 64, 64, c_out, kh, kw,
+                                   spec.stride[0], spec.stride[1], *spec.padding,
+                                   spec.dilation[0], spec.dilation[1], spec.groups, 64, 64)
+        algo, _ = _select.choose(probe, requested, fname, weights_prepared=True)
+        if algo == "winograd" and requested == "auto" and not np.isfinite(w).all():
+            algo = "direct"  # a non-finite weight would spread over whole tiles
+        prepared = _conv.Prepared(w)
+        if algo == "winograd":
+            u = np.empty(_dispatch.winograd.winograd_weights_size(c_out, c_in_g, spec.groups),
+                         spec.dtype)
+            _dispatch.winograd.transform_weights_winograd(w, spec.groups, u,
+                                                          _threads.get_num_threads())
+            u.flags.writeable = False
+            prepared.winograd = u
+        elif c_in_g > 1:
+            # both arrangements of the direct kernel, so that no call packs weights
+            for method in (1, 2):
+                p = np.empty(_dispatch.direct.packed_weights_size(
+                    c_out, c_in_g * kh * kw, spec.groups, method, spec.dtype.itemsize),
+                    spec.dtype)
+                _dispatch.direct.pack_weights(w, spec.groups, method, p)
+                p.flags.writeable = False
+                if method == 1:
+                    prepared.panels = p
+                else:
+                    prepared.indirect = p
+        setattr_ = object.__setattr__
+        setattr_(self, "_spec", spec)
+        setattr_(self, "_act", act)
+        setattr_(self, "_alpha", alpha)
+        setattr_(self, "_activation", activation)
+        setattr_(self, "_algorithm", algo)
+        setattr_(self, "_requested", requested)
+        setattr_(self, "_prepared", prepared)
+        setattr_(self, "_lock", threading.Lock())
+        setattr_(self, "_shapes", OrderedDict())
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"Conv2d is immutable: cannot set {name!r}")
+
+    __delattr__ = __setattr__
+
+    # -- calling ---------------------------------------------------------------------------
+
+    def _geometry(self, x, fname="Conv2d"):
+        """(x4, geom, batched) for input x, the geometry from the per-shape cache."""
+        if isinstance(x, np.ndarray) and x.dtype == self._spec.dtype:
+            key = (x.shape, x.strides)
+            hit = self._shapes.get(key)
+            if hit is not None and x.flags.aligned:
+                geom, batched = hit
+                x4 = x if batched else x[None]
+                if self._spec.layout == "NHWC":
+                    x4 = x4.transpose(0, 3, 1, 2)
+                return x4, geom, batched
+        x4, geom, batched = _args.parse_input(x, self._spec, fname)
+        item = self._spec.dtype.itemsize
+        if (isinstance(x, np.ndarray) and x.dtype == self._spec.dtype and x.flags.aligned
+                and all(s % item == 0 for s in x.strides)):
+            # read in place by the kernels: the geometry depends on shape and strides only
+            with self._lock:
+                self._shapes[(x.shape, x.strides)] = (geom, batched)
+                if len(self._shapes) > SHAPE_CACHE_SIZE:
+                    self._shapes.popitem(last=False)
+        return x4, geom, batched
+
+    def __call__(self, input, *, out=None, residual=None):
+        """The convolution of `input` (shape and layout as at construction), through the
+        fused output pass; `residual` (the output's shape) is added before the activation;
+        `out` (C-contiguous, the output's shape and dtype) is written and returned."""
+        spec = self._spec
+        x4, geom, batched = self._geometry(input)
+        shape = _args.output_shape(geom, batched, spec.layout)
+        if out is None:
+            out = np.empty(shape, dtype=spec.dtype)
+        else:
+            _args.parse_out(out, shape, spec.dtype, "Conv2d", (("input", input),))
+        residual4 = None
+        if residual is not None:
+            residual = _args.parse_residual(residual, shape, spec.dtype, "Conv2d", out)
+            residual4 = _args.as_kernel_view(residual, spec.layout, batched)
+        out4 = out if batched else out[None]
+        if spec.layout == "NHWC":
+            out4 = out4.transpose(0, 3, 1, 2)
+        _conv.run(x4, self._prepared, spec.bias, geom, out4, self._algorithm,
+                  _threads.effective_num_threads(), self._requested == "auto", residual4,
+                  self._act, self._alpha)
+        return out
+
+    def output_shape(self, input_shape):
+        """The output's shape for an input of `input_shape` (in the layer's layout)."""
+        probe = np.broadcast_to(self._spec.dtype.type(0), tuple(input_shape))
+        _, geom, batched = _args.parse_input(probe, self._spec, "Conv2d.output_shape",
+                                             "input_shape")
+        return _args.output_shape(geom, batched, self._spec.layout)
+
+    def explain(self, input_shape):
+        """What runs for an input of `input_shape`, and why (as cconv.explain)."""
+        probe = np.broadcast_to(self._spec.dtype.type(0), tuple(input_shape))
+        _, geom, _ = _args.parse_input(probe, self._spec, "Conv2d.explain", "input_shape")
+        kernel = self._algorithm
+        if kernel == "direct" and geom.c_in // geom.groups == 1:
+            kernel = "depthwise"
+        reason = ("chosen when the layer was built (prepared weights: " +
+                  _select.choose(geom, self._requested, "Conv2d", True)[1] + ")")
+        return dict(algorithm=self._algorithm, kernel=kernel, reason=reason,
+                    output_shape=self.output_shape(input_shape), flops=geom.flops)
+
+    # -- description -----------------------------------------------------------------------
+
+    @property
+    def algorithm(self):
+        """"direct" or "winograd": what every call runs (chosen at construction)."""
+        return self._algorithm
+
+    @property
+    def nbytes(self):
+        """Bytes of weights the layer holds: the prepared forms (Winograd-transformed or
+        packed for the direct kernels) and its own copy of the weights and bias."""
+        p = self._prepared
+        arrays = [p.rows, p.winograd, p.panels, p.indirect, self._spec.bias]
+        return sum(a.nbytes for a in arrays if a is not None)
+
+    @property
+    def weight(self):
+        """The layer's own (read-only) copy of the weights."""
+        return self._spec.weight
+
+    @property
+    def bias(self):
+        return self._spec.bias
+
+    @property
+    def stride(self):
+        return self._spec.stride
+
+    @property
+    def padding(self):
+        """(top, bottom, left, right)."""
+        return self._spec.padding
+
+    @property
+    def dilation(self):
+        return self._spec.dilation
+
+    @property
+    def groups(self):
+        return self._spec.groups
+
+    @property
+    def activation(self):
+        return self._activation
+
+    @property
+    def layout(self):
+        return self._spec.layout
+
+    @property
+    def dtype(self):
+        return self._spec.dtype
+
+    def __repr__(self):
+        s = self._spec
+        c_out, c_in_g, kh, kw = s.weight.shape
+        parts = [f"{c_in_g * s.groups}", f"{c_out}", f"kernel_size={(kh, kw)}"]
+        if s.stride != (1, 1):
+            parts.append(f"stride={s.stride}")
+        if any(s.padding):
+            top, bottom, left, right = s.padding
+            parts.append(f"padding={(top, left)}" if (top, left) == (bottom, right)
+                         else f"padding={((top, bottom), (left, right))}")
+        if s.dilation != (1, 1):
+            parts.append(f"dilation={s.dilation}")
+        if s.groups != 1:
+            parts.append(f"groups={s.groups}")
+        if s.bias is None:
+            parts.append("bias=None")
+        if self._activation is not None:
+            parts.append(f"activation={self._activation!r}")
+        parts.append(f"algorithm={self._algorithm!r}")
+        if s.layout != "NCHW":
+            parts.append(f"layout={s.layout!r}")
+        parts.append(f"dtype={s.dtype}")
+        return f"Conv2d({', '.join(parts)})"
+
+    # -- pickling: the weights and parameters; the prepared forms are rebuilt --------------
+
+    def __reduce__(self):
+        s = self._spec
+        top, bottom, left, right = s.padding
+        kwargs = dict(activation=self._activation, algorithm=self._requested, layout=s.layout)
+        args = (np.array(s.weight), None if s.bias is None else np.array(s.bias), s.stride,
+                ((top, bottom), (left, right)), s.dilation, s.groups)
+        return (_rebuild, (args, kwargs))
+
+
+def _rebuild(args, kwargs):
+    return Conv2d(*args, **kwargs)
