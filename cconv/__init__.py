@@ -5,6 +5,13 @@ A Cython extension with OpenMP: a blocked direct convolution behind a thin Pytho
 import os as _os
 import sys as _sys
 
+# libgomp's idle workers spin GOMP_SPINCOUNT times before they sleep; its default (300000
+# spins, milliseconds) burns about 14x a small call's own time in CPU when a service calls every
+# 50 ms. 10000 spins (tens of microseconds) keeps back-to-back calls as fast and the CPU per
+# request within 1.7x the call (bench/serving.py has the measurements). Read by libgomp when
+# it loads, which importing the extension below does; a value already set is left alone.
+_os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
 try:
     from . import _cpu  # noqa: F401  (compiled: absent from an unbuilt source checkout)
 except ImportError:

@@ -25,6 +25,7 @@ def info():
         "simd": _dispatch.LEVEL,
         "simd_supported": _dispatch.supported_levels(),
         "CCONV_SIMD": os.environ.get("CCONV_SIMD"),
+        "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT"),
         "gemm_tile": (_dispatch.direct.MR, _dispatch.direct.NR_F32, _dispatch.direct.NR_F64),
     }
 
@@ -43,5 +44,7 @@ def print_info(file=sys.stdout):
         f"SIMD:      {d['simd']}  (CPU supports {', '.join(d['simd_supported'])}; "
         f"CCONV_SIMD {d['CCONV_SIMD'] or 'unset'})",
         f"GEMM tile: {mr} x {nr32} float32, {mr} x {nr64} float64",
+        f"idle wait: GOMP_SPINCOUNT={d['GOMP_SPINCOUNT']} (libgomp workers spin that long "
+        "after a call, then sleep)",
     ]
     print("\n".join(lines), file=file)
