@@ -29,10 +29,11 @@ class Conv2d:
         ((top, bottom), (left, right)), "same" or "valid")
     activation : None, "relu", "relu6", "leaky_relu", ("leaky_relu", slope), "silu",
         "sigmoid", "hardswish", "gelu": applied in the pass that writes the output
-    algorithm : "auto", "direct" or "winograd". Chosen once, here: "auto" picks Winograd
-        F(2x2,3x3) for 3x3 stride-1 layers with at least 16 channels per group (its weights
-        are transformed now, not per call), the direct kernels otherwise. Under "auto", NaN and
-        Inf inputs land exactly where a direct convolution puts them.
+    algorithm : "auto", "direct" or "winograd". "auto" picks Winograd F(2x2,3x3) for 3x3
+        stride-1 layers with at least 16 channels per group (its weights are transformed now,
+        not per call) and the direct kernels otherwise; a call with very few output pixels
+        (under 150, e.g. a 7x7 image) still runs the direct kernel. Under "auto", NaN and Inf
+        inputs land exactly where a direct convolution puts them.
     layout : "NCHW" (default) or "NHWC" (channels last), for input, residual and output
 
     The object is immutable, safe to call from many threads at once (the GIL is released while
@@ -83,18 +84,8 @@ class Conv2d:
                                                           _threads.get_num_threads())
             u.flags.writeable = False
             prepared.winograd = u
-        elif c_in_g > 1:
-            # both arrangements of the direct kernel, so that no call packs weights
-            for method in (1, 2):
-                p = np.empty(_dispatch.direct.packed_weights_size(
-                    c_out, c_in_g * kh * kw, spec.groups, method, spec.dtype.itemsize),
-                    spec.dtype)
-                _dispatch.direct.pack_weights(w, spec.groups, method, p)
-                p.flags.writeable = False
-                if method == 1:
-                    prepared.panels = p
-                else:
-                    prepared.indirect = p
+        else:
+            _pack_direct(prepared, spec)
         setattr_ = object.__setattr__
         setattr_(self, "_spec", spec)
         setattr_(self, "_act", act)
@@ -153,7 +144,15 @@ class Conv2d:
         out4 = out if batched else out[None]
         if spec.layout == "NHWC":
             out4 = out4.transpose(0, 3, 1, 2)
-        _conv.run(x4, self._prepared, spec.bias, geom, out4, self._algorithm,
+        algo = self._algorithm
+        if (algo == "winograd" and self._requested == "auto"
+                and geom.n * geom.h_out * geom.w_out < _select.WINOGRAD_MIN_PIXELS_PREPARED):
+            # too few pixels for the transforms to pay (a 7x7 image): the direct kernel
+            algo = "direct"
+            if self._prepared.panels is None:
+                with self._lock:
+                    _pack_direct(self._prepared, spec)
+        _conv.run(x4, self._prepared, spec.bias, geom, out4, algo,
                   _threads.effective_num_threads(), self._requested == "auto", residual4,
                   self._act, self._alpha)
         return out
@@ -169,19 +168,21 @@ class Conv2d:
         """What runs for an input of `input_shape`, and why (as cconv.explain)."""
         probe = np.broadcast_to(self._spec.dtype.type(0), tuple(input_shape))
         _, geom, _ = _args.parse_input(probe, self._spec, "Conv2d.explain", "input_shape")
-        kernel = self._algorithm
-        if kernel == "direct" and geom.c_in // geom.groups == 1:
-            kernel = "depthwise"
-        reason = ("chosen when the layer was built (prepared weights: " +
-                  _select.choose(geom, self._requested, "Conv2d", True)[1] + ")")
-        return dict(algorithm=self._algorithm, kernel=kernel, reason=reason,
+        algo = self._algorithm
+        reason = "prepared for it when the layer was built"
+        if (algo == "winograd" and self._requested == "auto"
+                and geom.n * geom.h_out * geom.w_out < _select.WINOGRAD_MIN_PIXELS_PREPARED):
+            algo, reason = "direct", _select.choose(geom, "auto", "Conv2d", True)[1]
+        kernel = "depthwise" if algo == "direct" and geom.c_in // geom.groups == 1 else algo
+        return dict(algorithm=algo, kernel=kernel, reason=reason,
                     output_shape=self.output_shape(input_shape), flops=geom.flops)
 
     # -- description -----------------------------------------------------------------------
 
     @property
     def algorithm(self):
-        """"direct" or "winograd": what every call runs (chosen at construction)."""
+        """"direct" or "winograd": what the layer was prepared for (see the class docstring
+        for the small inputs that still run direct; explain() tells per input shape)."""
         return self._algorithm
 
     @property
@@ -263,6 +264,24 @@ class Conv2d:
         args = (np.array(s.weight), None if s.bias is None else np.array(s.bias), s.stride,
                 ((top, bottom), (left, right)), s.dilation, s.groups)
         return (_rebuild, (args, kwargs))
+
+
+def _pack_direct(prepared, spec):
+    """Pack the weights for both arrangements of the direct kernel (once: no call packs)."""
+    if prepared.panels is not None:
+        return
+    c_out, c_in_g, kh, kw = spec.weight.shape
+    if c_in_g == 1:
+        return  # the depthwise kernel reads the weights as they are
+    packs = []
+    for method in (1, 2):
+        p = np.empty(_dispatch.direct.packed_weights_size(
+            c_out, c_in_g * kh * kw, spec.groups, method, spec.dtype.itemsize), spec.dtype)
+        _dispatch.direct.pack_weights(spec.weight, spec.groups, method, p)
+        p.flags.writeable = False
+        packs.append(p)
+    prepared.indirect = packs[1]
+    prepared.panels = packs[0]   # last: other threads test it to know the packing is done
 
 
 def _rebuild(args, kwargs):

@@ -160,29 +160,42 @@ cdef inline Py_ssize_t ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
 
 
+cdef inline Py_ssize_t k_block_size(Py_ssize_t K, Py_ssize_t nr,
+                                    Py_ssize_t itemsize) noexcept nogil:
+    """The K block: a kc x NR micro-panel fills at most L1_BUDGET; K in equal blocks."""
+    return ceil_div(K, ceil_div(K, L1_BUDGET // (nr * itemsize)))
+
+
 cdef void pack_weight_panel(const floating* w, Py_ssize_t lda, Py_ssize_t c_out_g,
-                            Py_ssize_t units, Py_ssize_t k_len, Py_ssize_t R, Py_ssize_t blk,
+                            Py_ssize_t units, Py_ssize_t panels, Py_ssize_t k_len,
+                            Py_ssize_t kc, Py_ssize_t R, Py_ssize_t blk,
                             floating* packed) noexcept nogil:
-    """Panel blk = (g, u) of OIHW rows (lda apart): packed[blk][k][j] = row g*c_out_g + u*R + j
-    at k, zero past the group's last row. R = MR for PANELS, NR for INDIRECT."""
+    """Panel blk = (g, u) of OIHW rows (lda apart), rows g*c_out_g + u*R + j (zero past the
+    group's last), in K blocks of kc: block k0 of every panel is contiguous,
+    packed[k0 * panels * R + blk * kcb * R + kk * R + j] for k = k0 + kk (kcb = the block's
+    size). The kernels walk the panels of one K block in order: one stream from memory.
+    R = MR for PANELS, NR for INDIRECT."""
     cdef Py_ssize_t g = blk // units, row0 = (blk % units) * R
     cdef const floating* src = w + (g * c_out_g + row0) * lda
-    cdef Py_ssize_t rows = min(R, c_out_g - row0)
-    if floating is float:
-        cc_pack_rows_f32(packed + blk * k_len * R, src, lda, rows, R, k_len)
-    else:
-        cc_pack_rows_f64(packed + blk * k_len * R, src, lda, rows, R, k_len)
+    cdef Py_ssize_t rows = min(R, c_out_g - row0), k0 = 0, kcb
+    while k0 < k_len:
+        kcb = min(kc, k_len - k0)
+        if floating is float:
+            cc_pack_rows_f32(packed + (k0 * panels + blk * kcb) * R, src + k0, lda, rows, R, kcb)
+        else:
+            cc_pack_rows_f64(packed + (k0 * panels + blk * kcb) * R, src + k0, lda, rows, R, kcb)
+        k0 += kcb
 
 
 # The two ways of running the GEMM (DirectPlan.method):
 #   PANELS:   rows of C are output channels (MR weights broadcast), columns NR pixels; each task
 #             copies the kc x NC block of X it needs into L1-sized panels. Weights are read as
-#             OIHW rows in place, or packed [g][mb][k][MR]. Cheap for few pixels per weight
-#             (the weights need no transposing), and for small K.
+#             OIHW rows in place, or packed in MR-row panels (pack_weight_panel). Cheap for few
+#             pixels per weight (the weights need no transposing), and for small K.
 #   INDIRECT: rows of C are MR consecutive pixels read straight from the phase image through the
-#             tap offset table (broadcast), columns NR output channels of weights packed
-#             [g][cp][k][NR]. No copies of X at all; the weights must be transposed once. Best
-#             when many pixels share each weight.
+#             tap offset table (broadcast), columns NR output channels of weights packed in
+#             NR-channel panels. No copies of X at all; the weights must be transposed once.
+#             Best when many pixels share each weight.
 cdef enum:
     METHOD_AUTO = 0
     METHOD_PANELS = 1
@@ -201,19 +214,19 @@ def packed_weights_size(Py_ssize_t c_out, Py_ssize_t k_len, Py_ssize_t groups, i
 def pack_weights(const floating[:, :, :, ::1] weight, Py_ssize_t groups, int method,
                  floating[::1] packed):
     """Pack C-contiguous OIHW weights for a method, as conv2d_direct_nchw's w_panels
-    (method 1: MR-row panels [g][mb][k][MR]) or w_indirect (method 2: NR-channel panels
-    [g][cp][k][NR]); k = (ci, kh, kw), rows past a group's last channel zero."""
+    (method 1: MR-row panels) or w_indirect (method 2: NR-channel panels), in the K blocks the
+    kernels use (pack_weight_panel); k = (ci, kh, kw), rows past a group's last channel zero."""
     cdef Py_ssize_t k_len = weight.shape[1] * weight.shape[2] * weight.shape[3]
     cdef Py_ssize_t c_out_g = weight.shape[0] // groups, blk
     cdef floating dummy = 0
-    cdef Py_ssize_t unit = tile_width(&dummy) if method == METHOD_INDIRECT else CC_MR
+    cdef Py_ssize_t nr = tile_width(&dummy)
+    cdef Py_ssize_t unit = nr if method == METHOD_INDIRECT else CC_MR
     cdef Py_ssize_t units = ceil_div(c_out_g, unit)
+    cdef Py_ssize_t kc = k_block_size(k_len, nr, sizeof(floating))
     with nogil:
         for blk in range(groups * units):
-            pack_weight_panel(&weight[0, 0, 0, 0], k_len, c_out_g, units, k_len, unit, blk,
-                              &packed[0])
-
-
+            pack_weight_panel(&weight[0, 0, 0, 0], k_len, c_out_g, units, groups * units,
+                              k_len, kc, unit, blk, &packed[0])
 
 
 # Everything the tasks need, shared read-only by all threads. Pointers are untyped so that one
@@ -263,13 +276,14 @@ cdef void gemm_block(const DirectPlan* pl, Py_ssize_t kc, const floating* a, Py_
 
 
 cdef const floating* weight_block(const DirectPlan* pl, const floating* w, Py_ssize_t g,
-                                  Py_ssize_t k0, Py_ssize_t mb0,
+                                  Py_ssize_t k0, Py_ssize_t kc, Py_ssize_t mb0,
                                   Py_ssize_t* a_step) noexcept nogil:
-    """PANELS: where the weights w (= pl.w) of block mb0 of group g start, for K from k0, and
-    the distance between consecutive blocks: OIHW rows in place, or packed panels."""
+    """PANELS: where the weights w (= pl.w) of block mb0 of group g start, for the K block
+    [k0, k0 + kc), and the distance between consecutive blocks: OIHW rows in place, or packed
+    panels (pack_weight_panel's layout)."""
     if pl.lda == 0:
-        a_step[0] = pl.k_len * CC_MR
-        return w + ((g * pl.m_units + mb0) * pl.k_len + k0) * CC_MR
+        a_step[0] = kc * CC_MR
+        return w + (k0 * pl.groups * pl.m_units + (g * pl.m_units + mb0) * kc) * CC_MR
     a_step[0] = CC_MR * pl.lda
     return w + (g * pl.c_out_g + mb0 * CC_MR) * pl.lda + k0
 
@@ -296,7 +310,7 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
         bias = NULL
         if k0 + kc == K and pl.o.bias != NULL:
             bias = <const floating*> pl.o.bias + g * pl.c_out_g
-        a = weight_block(pl, <const floating*> pl.w, g, k0, mb0, &a_step)
+        a = weight_block(pl, <const floating*> pl.w, g, k0, kc, mb0, &a_step)
         for j in range(npanels):
             nr_valid = min(npix - j * nr, nr)
             if nr_valid == nr:
@@ -376,7 +390,7 @@ cdef void task_panels(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
             off = pl.k_offset[k0 + kk]
             for j in range(npanels):
                 copy(bblk + j * kc * nr + kk * nr, src + off + j * nr, nr)
-        a = weight_block(pl, <const floating*> pl.w, g, k0, mb0, &a_step)
+        a = weight_block(pl, <const floating*> pl.w, g, k0, kc, mb0, &a_step)
         for j in range(npanels):
             gemm_block(pl, kc, a, pl.lda, a_step, mb0, mb1, bblk + j * kc * nr, nr,
                        cblk + j * nr, ldc, <int> nr, k0 > 0, NULL)
@@ -396,14 +410,15 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
     cdef Py_ssize_t cp1 = min(cp0 + pl.m_per_task, pl.m_units)
     cdef const floating* src = (<const floating*> pl.ph + (n - pl.ph_n0) * pl.ph_image
                                 + g * pl.c_in_g * pl.ph_channel + q0)
-    cdef const floating* wg = <const floating*> pl.w + g * pl.m_units * K * nr
+    cdef const floating* wk
     cdef Py_ssize_t ldc = pl.m_per_task * nr, cp, t, k0 = 0, kc
     while k0 < K:  # the weight micro-panel (kc x NR) stays in L1 across the tiles
         kc = min(pl.kc, K - k0)
+        # this K block's panels (pack_weight_panel's layout)
+        wk = <const floating*> pl.w + (k0 * pl.groups * pl.m_units + g * pl.m_units * kc) * nr
         for cp in range(cp0, cp1):
             for t in range(ntiles):
-                gemm_ukernel_indirect(kc, src + t * CC_MR, pl.k_offset + k0,
-                                      wg + (cp * K + k0) * nr,
+                gemm_ukernel_indirect(kc, src + t * CC_MR, pl.k_offset + k0, wk + cp * kc * nr,
                                       buf + t * CC_MR * ldc + (cp - cp0) * nr, ldc, k0 > 0)
         k0 += kc
     store_block(pl, n, g, q0, npix, cp0 * nr, min(cp1 * nr, pl.c_out_g), buf, ldc, True)
@@ -436,7 +451,7 @@ cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
     cdef Py_ssize_t nr = pl.nr, K = pl.k_len
     # K blocks: the kc x NR micro-panel read whole by each microkernel call (pixels for
     # PANELS, weights for INDIRECT) stays in L1
-    pl.kc = ceil_div(K, ceil_div(K, L1_BUDGET // (nr * itemsize)))
+    pl.kc = k_block_size(K, nr, itemsize)
     if pl.method == METHOD_INDIRECT:
         pl.unit_px, pl.unit_co = CC_MR, nr
     else:
@@ -692,7 +707,8 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
 cdef void pack_weights_block(const DirectPlan* pl, const floating* w, Py_ssize_t lda,
                              Py_ssize_t blk, floating* packed) noexcept nogil:
     """Weight panel blk of the plan's method, from OIHW rows."""
-    pack_weight_panel(w, lda, pl.c_out_g, pl.m_units, pl.k_len, pl.unit_co, blk, packed)
+    pack_weight_panel(w, lda, pl.c_out_g, pl.m_units, pl.groups * pl.m_units, pl.k_len, pl.kc,
+                      pl.unit_co, blk, packed)
 
 
 def plan_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_in,

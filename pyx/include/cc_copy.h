@@ -171,6 +171,40 @@ static inline cc_vf64 cc_load_tail_f64(const double *src, ptrdiff_t n)
 }
 #endif
 
+/* Store the first n < VL lanes of v at dst, writing nothing else (a masked store from the
+ * register: no round trip through memory). */
+#if defined(__AVX512F__)
+static inline void cc_store_tail_f32(float *dst, cc_vf32 v, ptrdiff_t n)
+{ _mm512_mask_storeu_ps(dst, (__mmask16)((1u << n) - 1), (__m512)v); }
+static inline void cc_store_tail_f64(double *dst, cc_vf64 v, ptrdiff_t n)
+{ _mm512_mask_storeu_pd(dst, (__mmask8)((1u << n) - 1), (__m512d)v); }
+#elif defined(__AVX2__)
+static inline void cc_store_tail_f32(float *dst, cc_vf32 v, ptrdiff_t n)
+{
+    __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n),
+                                   _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(dst, m, (__m256)v);
+}
+static inline void cc_store_tail_f64(double *dst, cc_vf64 v, ptrdiff_t n)
+{
+    __m256i m = _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+    _mm256_maskstore_pd(dst, m, (__m256d)v);
+}
+#else
+static inline void cc_store_tail_f32(float *dst, cc_vf32 v, ptrdiff_t n)
+{
+    float l[CC_VL_F32];
+    memcpy(l, &v, sizeof l);
+    for (ptrdiff_t j = 0; j < n; ++j) dst[j] = l[j];
+}
+static inline void cc_store_tail_f64(double *dst, cc_vf64 v, ptrdiff_t n)
+{
+    double l[CC_VL_F64];
+    memcpy(l, &v, sizeof l);
+    for (ptrdiff_t j = 0; j < n; ++j) dst[j] = l[j];
+}
+#endif
+
 /* Copies and zero fills for buffers with at least VL elements of slack after the run: whole
  * vectors are stored (no masked store), the source is never read past its run. */
 #define CC_DEFINE_OVER(T, V, VL, SFX)                                                       \

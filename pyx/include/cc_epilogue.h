@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdint.h>
 #include "cc_simd.h"
+#include "cc_copy.h"   /* masked tail loads and stores */
 
 enum { CC_ACT_NONE = 0, CC_ACT_RELU, CC_ACT_RELU6, CC_ACT_LEAKY, CC_ACT_SILU, CC_ACT_SIGMOID,
        CC_ACT_HARDSWISH, CC_ACT_GELU };
@@ -169,6 +170,15 @@ static inline void cc_store_run_##SFX(T *dst, ptrdiff_t ds, const T *src, ptrdif
             if (act) v = cc_act_v##SFX(v, act, alpha);                                     \
             if (stream_ok) STREAM(dst + j, v);                                             \
             else memcpy(dst + j, &v, sizeof v);                                            \
+        }                                                                                  \
+        if (j < n) {              /* the tail: masked loads and store, still one vector */ \
+            V v = cc_load_tail_##SFX(src + j, n - j);                                      \
+            if (bias && bs) v = v + cc_load_tail_##SFX(bias + j, n - j);                   \
+            else if (bias) v = v + b0;                                                     \
+            if (res) v = v + cc_load_tail_##SFX(res + j, n - j);                           \
+            if (act) v = cc_act_v##SFX(v, act, alpha);                                     \
+            cc_store_tail_##SFX(dst + j, v, n - j);                                        \
+            return;                                                                        \
         }                                                                                  \
     }                                                                                      \
     for (; j < n; ++j) {                                                                   \

@@ -1,0 +1,310 @@
+"""Whole networks: ResNet-18 and MobileNetV2 in cconv, torch (eager) and onnxruntime.
+
+    python bench/networks.py [--threads 1 2] [--batch 1 8] [--rounds 7]
+
+The real architectures with random weights. The torch model is the reference (eval mode, its
+batch norms separate); cconv runs the same network built from cconv.Conv2d with each batch
+norm folded into its convolution (as inference engines do) and ReLU/ReLU6 and the residual
+Add fused into the convolution's output pass; pooling and the classifier are NumPy.
+onnxruntime runs the torch model exported to ONNX (its own graph optimisations on). For each
+network, batch size and thread count: the largest logit difference to torch, and the median
+end-to-end latency of each engine, interleaved, after warm-up.
+"""
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+# -- the torch reference models ---------------------------------------------------------------
+
+
+def _torch():
+    import torch
+    return torch
+
+
+def resnet18_torch(seed=0, num_classes=1000):
+    torch = _torch()
+    nn = torch.nn
+
+    class BasicBlock(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                                nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            y = torch.relu(self.bn1(self.conv1(x)))
+            y = self.bn2(self.conv2(y))
+            return torch.relu(y + (x if self.downsample is None else self.downsample(x)))
+
+    class ResNet18(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            layers, cin = [], 64
+            for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+                layers.append(nn.Sequential(BasicBlock(cin, cout, stride),
+                                            BasicBlock(cout, cout, 1)))
+                cin = cout
+            self.layers = nn.Sequential(*layers)
+            self.fc = nn.Linear(512, num_classes)
+
+        def forward(self, x):
+            x = self.maxpool(torch.relu(self.bn1(self.conv1(x))))
+            x = self.layers(x)
+            return self.fc(torch.flatten(torch.mean(x, dim=(2, 3), keepdim=True), 1))
+
+    return _randomise(ResNet18(), seed)
+
+
+def mobilenetv2_torch(seed=0, num_classes=1000):
+    torch = _torch()
+    nn = torch.nn
+
+    def conv_bn(cin, cout, k, stride, groups=1, act=True):
+        layers = [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
+                  nn.BatchNorm2d(cout)]
+        if act:
+            layers.append(nn.ReLU6())
+        return nn.Sequential(*layers)
+
+    class InvertedResidual(nn.Module):
+        def __init__(self, cin, cout, stride, expand):
+            super().__init__()
+            hidden = cin * expand
+            layers = [] if expand == 1 else [conv_bn(cin, hidden, 1, 1)]
+            layers += [conv_bn(hidden, hidden, 3, stride, groups=hidden),
+                       conv_bn(hidden, cout, 1, 1, act=False)]
+            self.conv = nn.Sequential(*layers)
+            self.use_res = stride == 1 and cin == cout
+
+        def forward(self, x):
+            return x + self.conv(x) if self.use_res else self.conv(x)
+
+    class MobileNetV2(nn.Module):
+        def __init__(self):
+            super().__init__()
+            blocks, cin = [conv_bn(3, 32, 3, 2)], 32
+            for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+                               (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)):
+                for i in range(n):
+                    blocks.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                    cin = c
+            blocks.append(conv_bn(cin, 1280, 1, 1))
+            self.features = nn.Sequential(*blocks)
+            self.classifier = nn.Linear(1280, num_classes)
+
+        def forward(self, x):
+            x = self.features(x)
+            return self.classifier(torch.flatten(torch.mean(x, dim=(2, 3), keepdim=True), 1))
+
+    return _randomise(MobileNetV2(), seed)
+
+
+def _randomise(model, seed):
+    """He-scaled conv weights and non-trivial batch-norm statistics, so that folding matters
+    and activations stay in a realistic range through the depth."""
+    torch = _torch()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                fan_in = m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2 / fan_in) ** 0.5)
+            elif isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.copy_(1 + 0.1 * torch.randn(m.weight.shape, generator=g))
+                m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
+                m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=g))
+                m.running_var.copy_(1 + 0.1 * torch.rand(m.running_var.shape, generator=g))
+            elif isinstance(m, torch.nn.Linear):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) / m.in_features ** 0.5)
+                m.bias.zero_()
+    return model.eval()
+
+
+# -- the same networks in cconv -------------------------------------------------------------
+
+
+def fold(conv, bn, **kwargs):
+    """A cconv.Conv2d computing bn(conv(x)) (eval mode), with its own kwargs (activation)."""
+    import cconv
+    w = conv.weight.detach().numpy().astype(np.float64)
+    scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach().numpy().astype(np.float64)
+    shift = (bn.bias.detach().numpy() - bn.running_mean.detach().numpy() * scale)
+    if conv.bias is not None:
+        shift = shift + conv.bias.detach().numpy() * scale
+    return cconv.Conv2d((w * scale[:, None, None, None]).astype(np.float32),
+                        shift.astype(np.float32), stride=conv.stride, padding=conv.padding,
+                        groups=conv.groups, **kwargs)
+
+
+def maxpool3x3s2(x):
+    """3x3, stride 2, padding 1 max pooling of NCHW x, separably (rows, then columns)."""
+    n, c, h, w = x.shape
+    ho, wo = (h - 1) // 2 + 1, (w - 1) // 2 + 1
+    p = np.full((n, c, h + 2, w + 2), -np.inf, x.dtype)
+    p[:, :, 1:-1, 1:-1] = x
+    rows = np.maximum(np.maximum(p[:, :, 0:2 * ho - 1:2], p[:, :, 1:2 * ho:2]),
+                      p[:, :, 2:2 * ho + 1:2])
+    return np.maximum(np.maximum(rows[..., 0:2 * wo - 1:2], rows[..., 1:2 * wo:2]),
+                      rows[..., 2:2 * wo + 1:2])
+
+
+class ResNet18Cconv:
+    def __init__(self, tm):
+        self.stem = fold(tm.conv1, tm.bn1, activation="relu")
+        self.blocks = []
+        for layer in tm.layers:
+            for b in layer:
+                down = None if b.downsample is None else fold(b.downsample[0], b.downsample[1])
+                self.blocks.append((fold(b.conv1, b.bn1, activation="relu"),
+                                    fold(b.conv2, b.bn2, activation="relu"), down))
+        self.fc_w = tm.fc.weight.detach().numpy().T.copy()
+        self.fc_b = tm.fc.bias.detach().numpy().copy()
+
+    def __call__(self, x):
+        x = maxpool3x3s2(self.stem(x))
+        for conv1, conv2, down in self.blocks:
+            identity = x if down is None else down(x)
+            x = conv2(conv1(x), residual=identity)   # relu(bn2(conv2(.)) + identity), fused
+        return x.mean(axis=(2, 3)) @ self.fc_w + self.fc_b
+
+
+class MobileNetV2Cconv:
+    def __init__(self, tm):
+        torch = _torch()
+        self.layers = []
+        for m in tm.features:
+            if isinstance(m, torch.nn.Sequential):      # conv + bn + relu6
+                self.layers.append(([fold(m[0], m[1], activation="relu6")], False))
+            else:                                         # inverted residual
+                convs = []
+                for sub in m.conv:
+                    act = "relu6" if len(sub) == 3 else None
+                    convs.append(fold(sub[0], sub[1], activation=act))
+                self.layers.append((convs, m.use_res))
+        self.fc_w = tm.classifier.weight.detach().numpy().T.copy()
+        self.fc_b = tm.classifier.bias.detach().numpy().copy()
+
+    def __call__(self, x):
+        for convs, use_res in self.layers:
+            y = x
+            for conv in convs[:-1]:
+                y = conv(y)
+            x = convs[-1](y, residual=x if use_res else None)
+        return x.mean(axis=(2, 3)) @ self.fc_w + self.fc_b
+
+
+NETWORKS = {"resnet18": (resnet18_torch, ResNet18Cconv),
+            "mobilenetv2": (mobilenetv2_torch, MobileNetV2Cconv)}
+
+
+def onnx_session(tm, x, threads):
+    """onnxruntime running the torch model exported to ONNX; None if unavailable."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    torch = _torch()
+    buf = io.BytesIO()
+    try:
+        torch.onnx.export(tm, torch.from_numpy(x), buf, input_names=["x"], output_names=["y"],
+                          opset_version=17, dynamo=False)
+    except Exception as exc:  # the exporter needs extra packages in some torch versions
+        print(f"note: torch.onnx.export failed ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return None
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+    return lambda: sess.run(None, {"x": x})[0]
+
+
+def worker(threads, batches, rounds, pause):
+    torch = _torch()
+    import cconv
+    torch.set_num_threads(threads)
+    cconv.set_num_threads(threads)
+    rows = []
+    for name, (make_torch, make_cconv) in NETWORKS.items():
+        tm = make_torch()
+        net = make_cconv(tm)
+        for batch in batches:
+            x = np.random.default_rng(1).standard_normal((batch, 3, 224, 224), dtype=np.float32)
+            tx = torch.from_numpy(x)
+
+            def run_torch():
+                with torch.inference_mode():
+                    return tm(tx).numpy()
+
+            fns = {"cconv": lambda: net(x), "torch": run_torch}
+            ort_fn = onnx_session(tm, x, threads)
+            if ort_fn is not None:
+                fns["onnxruntime"] = ort_fn
+            ref = run_torch()
+            diffs = {k: float(np.abs(f() - ref).max()) for k, f in fns.items()}
+            times = {k: [] for k in fns}
+            for f in fns.values():
+                f()
+            for r in range(rounds):
+                for k in list(fns)[r % len(fns):] + list(fns)[:r % len(fns)]:
+                    time.sleep(pause)
+                    fns[k]()
+                    for _ in range(3):
+                        t = time.perf_counter()
+                        fns[k]()
+                        times[k].append(time.perf_counter() - t)
+            med = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
+            rows.append(dict(network=name, batch=batch, threads=threads, ms=med,
+                             max_logit_diff=diffs, logit_scale=float(np.abs(ref).max())))
+    json.dump(rows, sys.stdout)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--pause", type=float, default=0.1)
+    ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        worker(args.worker, args.batch, args.rounds, args.pause)
+        return 0
+    print(f"{time.strftime('%Y-%m-%d')}: ResNet-18 and MobileNetV2, 224x224, float32")
+    print(f"{'network':<12} {'batch':>5} {'threads':>7} {'cconv ms':>9} {'torch ms':>9} "
+          f"{'ort ms':>8} {'x torch':>8} {'x ort':>7} {'max |logit diff|':>17} {'(of max)':>9}")
+    for t in args.threads:
+        env = dict(os.environ, OMP_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS="1",
+                   MKL_NUM_THREADS="1")
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", str(t),
+                              "--batch", *map(str, args.batch), "--rounds", str(args.rounds),
+                              "--pause", str(args.pause)],
+                             env=env, stdout=subprocess.PIPE, text=True, check=True).stdout
+        for r in json.loads(out):
+            ms = r["ms"]
+            ort = ms.get("onnxruntime", float("nan"))
+            print(f"{r['network']:<12} {r['batch']:>5} {r['threads']:>7} {ms['cconv']:>9.2f} "
+                  f"{ms['torch']:>9.2f} {ort:>8.2f} {ms['torch'] / ms['cconv']:>8.2f} "
+                  f"{ort / ms['cconv']:>7.2f} {r['max_logit_diff']['cconv']:>17.2e} "
+                  f"{r['logit_scale']:>9.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
