@@ -1,6 +1,11 @@
 """conv2d: validate, choose the algorithm, allocate, run; and the kernel runner shared with the
 prepared Conv2d."""
+from typing import Optional
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._types import Activation, IntPair, Padding
 
 from . import _args, _dispatch, _select, _threads
 
@@ -53,8 +58,11 @@ def _output_pass_only(out4, bias, residual4, act, alpha):
     out4[...] = apply_activation(value, act, alpha)
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           algorithm="auto", activation=None, residual=None, layout="NCHW", out=None):
+def conv2d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None,
+           stride: IntPair = 1, padding: Padding = 0, dilation: IntPair = 1, groups: int = 1,
+           *, algorithm: str = "auto", activation: Activation = None,
+           residual: Optional[ArrayLike] = None, layout: str = "NCHW",
+           out: Optional[NDArray] = None) -> NDArray:
     """2-D convolution with torch.nn.functional.conv2d's semantics, on NumPy arrays.
 
     Parameters

@@ -6,10 +6,13 @@ kernel with the GIL released.
 """
 import threading
 from collections import OrderedDict
+from typing import Optional, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import _args, _conv, _dispatch, _select, _threads
+from ._types import Activation, IntPair, Padding
 
 # Input shapes whose geometry a Conv2d remembers (least recently used dropped): a service sees a
 # few shapes; a bound keeps memory flat when shapes keep changing.
@@ -44,7 +47,7 @@ class Conv2d:
     >>> import numpy as np, cconv
     >>> conv = cconv.Conv2d(np.ones((8, 3, 3, 3), np.float32), padding=1, activation="relu")
     >>> conv
-    Conv2d(3, 8, kernel_size=(3, 3), padding=(1, 1), activation='relu', algorithm='direct', dtype=float32)
+    Conv2d(3, 8, kernel_size=(3, 3), padding=(1, 1), bias=None, activation='relu', algorithm='direct', dtype=float32)
     >>> y = conv(np.ones((1, 3, 16, 16), np.float32))
     >>> y.shape, float(y[0, 0, 5, 5])
     ((1, 8, 16, 16), 27.0)
@@ -55,8 +58,10 @@ class Conv2d:
     __slots__ = ("_spec", "_act", "_alpha", "_activation", "_algorithm", "_requested",
                  "_prepared", "_lock", "_shapes", "__weakref__")
 
-    def __init__(self, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-                 activation=None, algorithm="auto", layout="NCHW"):
+    def __init__(self, weight: ArrayLike, bias: Optional[ArrayLike] = None,
+                 stride: IntPair = 1, padding: Padding = 0, dilation: IntPair = 1,
+                 groups: int = 1, *, activation: Activation = None, algorithm: str = "auto",
+                 layout: str = "NCHW") -> None:
         fname = "Conv2d"
         spec = _args.parse_layer(weight, bias, stride, padding, dilation, groups, layout, fname)
         act, alpha = _args.parse_activation(activation, fname)
@@ -126,7 +131,8 @@ class Conv2d:
                     self._shapes.popitem(last=False)
         return x4, geom, batched
 
-    def __call__(self, input, *, out=None, residual=None):
+    def __call__(self, input: ArrayLike, *, out: Optional[NDArray] = None,
+                 residual: Optional[ArrayLike] = None) -> NDArray:
         """The convolution of `input` (shape and layout as at construction), through the
         fused output pass; `residual` (the output's shape) is added before the activation;
         `out` (C-contiguous, the output's shape and dtype) is written and returned."""
@@ -157,14 +163,14 @@ class Conv2d:
                   self._act, self._alpha)
         return out
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: Tuple[int, ...]) -> Tuple[int, ...]:
         """The output's shape for an input of `input_shape` (in the layer's layout)."""
         probe = np.broadcast_to(self._spec.dtype.type(0), tuple(input_shape))
         _, geom, batched = _args.parse_input(probe, self._spec, "Conv2d.output_shape",
                                              "input_shape")
         return _args.output_shape(geom, batched, self._spec.layout)
 
-    def explain(self, input_shape):
+    def explain(self, input_shape: Tuple[int, ...]) -> dict:
         """What runs for an input of `input_shape`, and why (as cconv.explain)."""
         probe = np.broadcast_to(self._spec.dtype.type(0), tuple(input_shape))
         _, geom, _ = _args.parse_input(probe, self._spec, "Conv2d.explain", "input_shape")
@@ -180,13 +186,13 @@ class Conv2d:
     # -- description -----------------------------------------------------------------------
 
     @property
-    def algorithm(self):
+    def algorithm(self) -> str:
         """"direct" or "winograd": what the layer was prepared for (see the class docstring
         for the small inputs that still run direct; explain() tells per input shape)."""
         return self._algorithm
 
     @property
-    def nbytes(self):
+    def nbytes(self) -> int:
         """Bytes of weights the layer holds: the prepared forms (Winograd-transformed or
         packed for the direct kernels) and its own copy of the weights and bias."""
         p = self._prepared
@@ -231,7 +237,7 @@ class Conv2d:
     def dtype(self):
         return self._spec.dtype
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         s = self._spec
         c_out, c_in_g, kh, kw = s.weight.shape
         parts = [f"{c_in_g * s.groups}", f"{c_out}", f"kernel_size={(kh, kw)}"]

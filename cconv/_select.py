@@ -8,7 +8,10 @@ algorithm="auto" picks Winograd for eligible layers where the measured crossover
 group for its 16 GEMMs to run at speed, and enough output pixels per call to pay for
 transforming the weights, which conv2d does on every call (a prepared Conv2d does it once).
 """
+from typing import Sequence
+
 from . import _args
+from ._types import IntPair, Padding
 
 ALGORITHMS = ("auto", "direct", "winograd")
 
@@ -85,8 +88,9 @@ def choose(geom, algorithm, fname="conv2d", weights_prepared=False):
                         "output pixels are enough for it to win")
 
 
-def explain(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, *,
-            algorithm="auto"):
+def explain(input_shape: Sequence[int], weight_shape: Sequence[int], stride: IntPair = 1,
+            padding: Padding = 0, dilation: IntPair = 1, groups: int = 1, *,
+            algorithm: str = "auto") -> dict:
     """The algorithm conv2d would use for these shapes and parameters, and why.
 
     Returns a dict: algorithm ("direct" or "winograd"), kernel (what runs: "direct",

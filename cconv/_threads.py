@@ -12,6 +12,7 @@ import math
 import operator
 import os
 import threading
+from typing import Iterator
 
 from . import _cpu
 
@@ -105,7 +106,7 @@ def _check(n, fname):
     return n
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """The number of threads cconv's kernels use in this thread (1 in a build without OpenMP):
     the `threads(n)` in force here, else set_num_threads' value, else the default."""
     if not OPENMP:
@@ -114,7 +115,7 @@ def get_num_threads():
     return local if local is not None else _configured
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Set the number of threads cconv's kernels use, for every Python thread (a `threads(n)`
     block still takes precedence where it is in force).
 
@@ -125,7 +126,7 @@ def set_num_threads(n):
 
 
 @contextlib.contextmanager
-def threads(n):
+def threads(n: int) -> Iterator[int]:
     """Use n threads inside the block, in this Python thread only; the previous setting comes
     back on exit (also on an exception).
 
