@@ -86,10 +86,33 @@ def kernel_ready(a):
     return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
 
 
+def safe_repr(value, limit=60):
+    """repr of a user's value for a message, shortened, whatever its __repr__ does."""
+    try:
+        text = repr(value)
+    except Exception:  # a hostile __repr__
+        text = f"<{type(value).__name__} object>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _describe(value):
+    """type and repr of a user's value for a message."""
+    if isinstance(value, np.ndarray):
+        return f"array of shape {_fmt_shape(value.shape)} and dtype {value.dtype}"
+    return f"{type(value).__name__} {safe_repr(value)}"
+
+
 def _int(value, name, fname, minimum):
-    if isinstance(value, (bool, np.bool_)) or not hasattr(value, "__index__"):
-        raise TypeError(f"{fname}: {name} must be an int, got {type(value).__name__} {value!r}")
-    value = operator.index(value)
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{fname}: {name} must be an int, got {_describe(value)}")
+    if isinstance(value, np.ndarray):
+        if value.ndim != 0 or value.dtype.kind not in "iu":
+            raise TypeError(f"{fname}: {name} must be an int, got {_describe(value)}")
+        value = value.item()
+    try:
+        value = operator.index(value)
+    except Exception:  # no __index__, or one that raises
+        raise TypeError(f"{fname}: {name} must be an int, got {_describe(value)}") from None
     if value < minimum:
         raise ValueError(f"{fname}: {name} must be >= {minimum}, got {value}")
     if value > MAX_PARAM:
@@ -97,26 +120,29 @@ def _int(value, name, fname, minimum):
     return value
 
 
+def _is_int_like(value):
+    if isinstance(value, np.ndarray):
+        return value.ndim == 0
+    return hasattr(type(value), "__index__")
+
+
 def int_pair(value, name, fname, minimum):
     """An int or a sequence of 1 or 2 ints (torch's _pair) -> (a, b), each >= minimum."""
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{fname}: {name} must be an int or a pair of ints, got {value!r}")
-    if hasattr(value, "__index__") and not isinstance(value, np.ndarray):
+    if _is_int_like(value):
         v = _int(value, name, fname, minimum)
-        return v, v
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        v = _int(value.item(), name, fname, minimum)
         return v, v
     try:
         items = list(value)
-    except TypeError:
+    except Exception:  # not iterable, or an iterator that raises
         raise TypeError(f"{fname}: {name} must be an int or a pair of ints, "
-                        f"got {type(value).__name__} {value!r}") from None
+                        f"got {_describe(value)}") from None
     if len(items) == 1:
         items = items * 2
     if len(items) != 2:
         raise ValueError(f"{fname}: {name} must be an int or a pair of ints, "
-                         f"got {len(items)} values {value!r}")
+                         f"got {len(items)} values {_describe(value)}")
     return tuple(_int(v, name, fname, minimum) for v in items)
 
 
@@ -135,11 +161,11 @@ def parse_padding(padding, kh, kw, dil, stride, fname):
             th, tw = dil[0] * (kh - 1), dil[1] * (kw - 1)
             return th // 2, th - th // 2, tw // 2, tw - tw // 2
         raise ValueError(f"{fname}: padding must be 'valid', 'same', an int, a pair of ints or "
-                         f"((top, bottom), (left, right)), got {padding!r}")
+                         f"((top, bottom), (left, right)), got {safe_repr(padding)}")
     if _is_sequence(padding) and len(padding) == 2 and all(_is_sequence(p) for p in padding):
         if any(len(p) != 2 for p in padding):
             raise ValueError(f"{fname}: padding ((top, bottom), (left, right)) needs two values "
-                             f"per axis, got {padding!r}")
+                             f"per axis, got {safe_repr(padding)}")
         (top, bottom), (left, right) = (int_pair(p, "padding", fname, 0) for p in padding)
         return top, bottom, left, right
     ph, pw = int_pair(padding, "padding", fname, 0)
@@ -147,8 +173,37 @@ def parse_padding(padding, kh, kw, dil, stride, fname):
 
 
 def _is_sequence(value):
-    return (hasattr(value, "__len__") and not isinstance(value, (str, bytes))
-            and not (isinstance(value, np.ndarray) and value.ndim == 0))
+    if isinstance(value, (str, bytes)) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        return False
+    try:
+        len(value)
+    except Exception:
+        return False
+    return True
+
+
+def parse_shape(value, name, fname):
+    """A shape given as a sequence of ints >= 0 -> tuple (for explain / output_shape)."""
+    if isinstance(value, (str, bytes)) or not _is_sequence(value):
+        raise TypeError(f"{fname}: {name} must be a sequence of ints, got {_describe(value)}")
+    try:
+        items = list(value)
+    except Exception:
+        raise TypeError(f"{fname}: {name} must be a sequence of ints, "
+                        f"got {_describe(value)}") from None
+    shape = tuple(_int(v, name, fname, 0) for v in items)
+    if len(shape) > 8:
+        raise ValueError(f"{fname}: {name} has {len(shape)} dimensions, got {_fmt_shape(shape)}")
+    return shape
+
+
+def shape_probe(value, name, fname, dtype=np.float32):
+    """An array of the given shape backed by no memory, for shape-only checks."""
+    shape = parse_shape(value, name, fname)
+    try:
+        return np.broadcast_to(np.dtype(dtype).type(0), shape)
+    except ValueError:
+        raise ValueError(f"{fname}: {name} {_fmt_shape(shape)} is too large") from None
 
 
 def output_size(size, pad0, pad1, k, dil, stride):
@@ -167,18 +222,18 @@ def parse_activation(activation, fname):
     if isinstance(activation, tuple):
         if len(activation) != 2 or activation[0] != "leaky_relu":
             raise ValueError(f"{fname}: activation must be None, one of {names}; "
-                             f"got {activation!r}")
+                             f"got {safe_repr(activation)}")
         slope = activation[1]
         if isinstance(slope, (bool, np.bool_)) or not isinstance(slope, (int, float, np.number)):
             raise TypeError(f"{fname}: the leaky_relu slope must be a real number, "
-                            f"got {type(slope).__name__} {slope!r}")
+                            f"got {_describe(slope)}")
         slope = float(slope)
         if not np.isfinite(slope):
             raise ValueError(f"{fname}: the leaky_relu slope must be finite, got {slope}")
         return ACTIVATIONS["leaky_relu"], slope
     if activation is not None and not isinstance(activation, str):
         raise TypeError(f"{fname}: activation must be None, one of {names}; "
-                        f"got {type(activation).__name__} {activation!r}")
+                        f"got {_describe(activation)}")
     if activation not in ACTIVATIONS:
         raise ValueError(f"{fname}: activation must be None, one of {names}; got {activation!r}")
     return ACTIVATIONS[activation], (LEAKY_RELU_DEFAULT_SLOPE if activation == "leaky_relu"
@@ -187,7 +242,7 @@ def parse_activation(activation, fname):
 
 def parse_layout(layout, fname):
     if not isinstance(layout, str) or layout not in LAYOUTS:
-        raise ValueError(f"{fname}: layout must be 'NCHW' or 'NHWC', got {layout!r}")
+        raise ValueError(f"{fname}: layout must be 'NCHW' or 'NHWC', got {safe_repr(layout)}")
     return layout
 
 

@@ -165,15 +165,16 @@ class Conv2d:
 
     def output_shape(self, input_shape: Tuple[int, ...]) -> Tuple[int, ...]:
         """The output's shape for an input of `input_shape` (in the layer's layout)."""
-        probe = np.broadcast_to(self._spec.dtype.type(0), tuple(input_shape))
-        _, geom, batched = _args.parse_input(probe, self._spec, "Conv2d.output_shape",
-                                             "input_shape")
+        fname = "Conv2d.output_shape"
+        probe = _args.shape_probe(input_shape, "input_shape", fname, self._spec.dtype)
+        _, geom, batched = _args.parse_input(probe, self._spec, fname, "input_shape")
         return _args.output_shape(geom, batched, self._spec.layout)
 
     def explain(self, input_shape: Tuple[int, ...]) -> dict:
         """What runs for an input of `input_shape`, and why (as cconv.explain)."""
-        probe = np.broadcast_to(self._spec.dtype.type(0), tuple(input_shape))
-        _, geom, _ = _args.parse_input(probe, self._spec, "Conv2d.explain", "input_shape")
+        fname = "Conv2d.explain"
+        probe = _args.shape_probe(input_shape, "input_shape", fname, self._spec.dtype)
+        _, geom, _ = _args.parse_input(probe, self._spec, fname, "input_shape")
         algo = self._algorithm
         reason = "prepared for it when the layer was built"
         if (algo == "winograd" and self._requested == "auto"

@@ -40,7 +40,7 @@ def winograd_ineligible(geom):
 def parse_algorithm(algorithm, fname):
     if not isinstance(algorithm, str):
         raise TypeError(f"{fname}: algorithm must be a str, one of {', '.join(ALGORITHMS)}; "
-                        f"got {type(algorithm).__name__} {algorithm!r}")
+                        f"got {_args._describe(algorithm)}")
     if algorithm not in ALGORITHMS:
         raise ValueError(f"{fname}: algorithm must be one of {', '.join(ALGORITHMS)}; "
                          f"got {algorithm!r}")
@@ -102,15 +102,9 @@ def explain(input_shape: Sequence[int], weight_shape: Sequence[int], stride: Int
     >>> cconv.explain((1, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3)["algorithm"]
     'direct'
     """
-    import numpy as np
     fname = "explain"
-    shapes = []
-    for name, shape in (("input_shape", input_shape), ("weight_shape", weight_shape)):
-        try:
-            shape = tuple(_args._int(s, name, fname, 0) for s in shape)
-        except TypeError:
-            raise TypeError(f"{fname}: {name} must be a sequence of ints, got {shape!r}") from None
-        shapes.append(np.broadcast_to(np.float32(0), shape))
+    shapes = [_args.shape_probe(input_shape, "input_shape", fname),
+              _args.shape_probe(weight_shape, "weight_shape", fname)]
     _, _, _, geom, batched = _args.parse_conv2d(shapes[0], shapes[1], None, stride, padding,
                                                 dilation, groups, fname)
     algo, reason = choose(geom, parse_algorithm(algorithm, fname), fname)

@@ -98,11 +98,16 @@ _local = threading.local()
 
 
 def _check(n, fname):
-    if isinstance(n, bool) or not hasattr(n, "__index__"):
-        raise TypeError(f"{fname}: n must be an int, got {type(n).__name__} {n!r}")
-    n = operator.index(n)
+    if isinstance(n, bool) or not hasattr(type(n), "__index__"):
+        raise TypeError(f"{fname}: n must be an int, got {type(n).__name__}")
+    try:
+        n = operator.index(n)
+    except Exception:  # a hostile __index__, or a non-scalar array
+        raise TypeError(f"{fname}: n must be an int, got {type(n).__name__}") from None
     if n < 1:
         raise ValueError(f"{fname}: n must be >= 1, got {n}")
+    if n > 4096:
+        raise ValueError(f"{fname}: n must be <= 4096, got {n}")
     return n
 
 
