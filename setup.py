@@ -71,7 +71,10 @@ def _openmp_flags(compiler):
             f.write(OPENMP_TEST)
         objs = compiler.compile([src], output_dir=tmp, extra_postargs=[flag])
         exe = os.path.join(tmp, "omp_test")
-        compiler.link_executable(objs, exe, extra_postargs=[flag])
+        # the executable linker does not get LDFLAGS (shared objects do): pass them, so that
+        # a build with e.g. sanitizer flags in CFLAGS/LDFLAGS links its test program too
+        compiler.link_executable(objs, exe,
+                                 extra_postargs=[flag] + os.environ.get("LDFLAGS", "").split())
         out = subprocess.run([exe], capture_output=True, text=True, timeout=60)
         if out.returncode != 0 or out.stdout.strip() != "1":
             raise RuntimeError(out.stdout + out.stderr)

@@ -13,9 +13,10 @@ cd "$work"
 export CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1"
 export LDFLAGS="-fsanitize=address,undefined"
 python setup.py -q build_ext --inplace > build.log 2>&1 || { cat build.log; exit 1; }
+grep "cconv:" build.log || true
 asan=$(gcc -print-file-name=libasan.so)
 ubsan=$(gcc -print-file-name=libubsan.so)
-export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1"
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 levels=$(PYTHONPATH=$PWD LD_PRELOAD="$asan $ubsan" python -c \
     "from cconv import _dispatch; print(' '.join(_dispatch.supported_levels()))")

@@ -78,12 +78,25 @@ def native_dtype(a):
 
 def kernel_ready(a):
     """a itself if the kernels can read it in place (native byte order, aligned, strides a
-    multiple of the item size), else a C-contiguous native copy. Never modifies a."""
+    multiple of the item size), else a C-contiguous, aligned, native copy. Never modifies a."""
     item = a.dtype.itemsize
     if (a.dtype.isnative and a.flags.aligned
             and all(s % item == 0 for s in a.strides)):
         return a
-    return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+    return contiguous_copy(a)
+
+
+def contiguous_copy(a, dtype=None):
+    """A fresh C-contiguous, aligned copy in native byte order (np.ascontiguousarray would hand
+    back a misaligned array unchanged when it is already contiguous)."""
+    return np.array(a, dtype=(dtype or a.dtype).newbyteorder("="), order="C", copy=True)
+
+
+def aligned_contiguous(a, dtype):
+    """a if it is already C-contiguous, aligned and of dtype, else such a copy."""
+    if a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned:
+        return a
+    return contiguous_copy(a, dtype)
 
 
 def safe_repr(value, limit=60):
@@ -284,7 +297,7 @@ def parse_layer(weight, bias, stride, padding, dilation, groups, layout, fname):
         if b.shape != (c_out,):
             raise ValueError(f"{fname}: bias must have shape ({c_out},) to match weight shape "
                              f"{_fmt_shape(w.shape)}, got {_fmt_shape(b.shape)}")
-        b = np.ascontiguousarray(b, dtype=dtype)
+        b = aligned_contiguous(b, dtype)
     stride = int_pair(stride, "stride", fname, 1)
     dilation = int_pair(dilation, "dilation", fname, 1)
     pads = parse_padding(padding, kh, kw, dilation, stride, fname)
@@ -368,7 +381,7 @@ def parse_residual(residual, shape, dtype, fname, out):
     if r.shape != tuple(shape):
         raise ValueError(f"{fname}: residual must have the output's shape {_fmt_shape(shape)}, "
                          f"got {_fmt_shape(r.shape)}")
-    r = np.ascontiguousarray(r, dtype=dtype)
+    r = aligned_contiguous(r, dtype)
     if out is not None and np.may_share_memory(r, out):
         r = r.copy()
     return r
