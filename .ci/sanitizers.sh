@@ -22,8 +22,12 @@ levels=$(PYTHONPATH=$PWD LD_PRELOAD="$asan $ubsan" python -c \
     "from cconv import _dispatch; print(' '.join(_dispatch.supported_levels()))")
 for level in $levels; do
     echo "== sanitizers, CCONV_SIMD=$level"
-    CCONV_SIMD=$level PYTHONPATH=$PWD LD_PRELOAD="$asan $ubsan" \
-        python -m pytest -q -p no:cacheprovider -x tests -k "not test_main" 2>&1 | tail -3
-    test "${PIPESTATUS[0]}" -eq 0
+    if ! CCONV_SIMD=$level PYTHONPATH=$PWD LD_PRELOAD="$asan $ubsan" \
+            python -m pytest -q -p no:cacheprovider -x tests -k "not test_main" > "test-$level.log" 2>&1; then
+        grep -n -B5 -A40 "==ERROR\|runtime error\|Fatal Python error" "test-$level.log" | head -120
+        tail -20 "test-$level.log"
+        exit 1
+    fi
+    tail -1 "test-$level.log"
 done
 echo "== sanitizers: no reports"

@@ -149,10 +149,34 @@ def threads(n: int) -> Iterator[int]:
         _local.n = previous
 
 
+# fork(): libgomp's worker pool does not survive it, and a child that then runs a parallel
+# region waits forever for workers it does not have (scikit-learn FAQ; pytorch#17199). Before
+# fork, the forking thread's pool is released (omp_pause_resource_all), so the child starts
+# with none and builds its own; the parent rebuilds its pool on its next call. Where the
+# runtime cannot release it, children run serially instead.
+_serial_after_fork = False
+_pause_ok = True
+
+
+def _before_fork():
+    global _pause_ok
+    _pause_ok = _cpu.omp_pause() == 0
+
+
+def _after_fork_in_child():
+    global _serial_after_fork
+    if not _pause_ok:
+        _serial_after_fork = True
+
+
+if OPENMP and hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+
+
 def effective_num_threads():
     """Threads for the next kernel call from this thread: get_num_threads(), lowered by a
     threadpoolctl limit (omp_set_num_threads in this thread)."""
-    if not OPENMP:
+    if not OPENMP or _serial_after_fork:
         return 1
     n = get_num_threads()
     omp = _cpu.omp_max_threads()

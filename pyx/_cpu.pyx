@@ -4,7 +4,8 @@
 Compiled for baseline x86-64 only (never with -mavx2 & co.), so it is safe to import and run on
 any CPU before the kernels are chosen.
 """
-from _openmp_helpers cimport CCONV_OPENMP_VERSION, omp_get_max_threads, omp_set_num_threads
+from _openmp_helpers cimport (CCONV_OPENMP_VERSION, omp_get_max_threads, omp_set_num_threads,
+                              cconv_omp_pause)
 
 cdef extern from "cc_cpu_features.h" nogil:
     int cc_cpu_has_avx2_fma()
@@ -26,6 +27,11 @@ def omp_max_threads():
 def omp_set_threads(int n):
     """omp_set_num_threads(n) for the calling thread (what threadpoolctl does too)."""
     omp_set_num_threads(n)
+
+
+def omp_pause():
+    """Release the calling thread's OpenMP worker pool (before fork). 0 on success."""
+    return cconv_omp_pause()
 
 
 def cpu_features():
