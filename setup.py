@@ -31,7 +31,7 @@ if IS_X86_64:
     ISA_FLAGS["avx512"] = ["-mavx2", "-mfma", "-mavx512f", "-mavx512cd", "-mavx512bw",
                            "-mavx512dq", "-mavx512vl"]
 
-COMMON_FLAGS = ["-O3", "-ffp-contract=fast", "-fno-math-errno", "-Wno-unused-function"]
+COMMON_FLAGS = ["-O3", "-g0", "-ffp-contract=fast", "-fno-math-errno", "-Wno-unused-function"]
 # GCC turns short copy/zero loops into memmove/memset calls, whose call overhead dominates for
 # the runs of at most NR values the kernels copy; kept only where the compiler knows the flag.
 OPTIONAL_FLAGS = ["-fno-tree-loop-distribute-patterns"]
