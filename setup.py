@@ -30,6 +30,11 @@ if IS_X86_64:
     ISA_FLAGS["avx2"] = ["-mavx2", "-mfma"]
     ISA_FLAGS["avx512"] = ["-mavx2", "-mfma", "-mavx512f", "-mavx512cd", "-mavx512bw",
                            "-mavx512dq", "-mavx512vl"]
+# CCONV_BUILD_SIMD=baseline,avx2 builds only those variants (a shorter build for checks that
+# do not need the others; a wheel for users builds them all).
+if os.environ.get("CCONV_BUILD_SIMD"):
+    _wanted = {v.strip() for v in os.environ["CCONV_BUILD_SIMD"].split(",")} | {"baseline"}
+    ISA_FLAGS = {k: v for k, v in ISA_FLAGS.items() if k in _wanted}
 
 COMMON_FLAGS = ["-O3", "-g0", "-ffp-contract=fast", "-fno-math-errno", "-Wno-unused-function"]
 # GCC turns short copy/zero loops into memmove/memset calls, whose call overhead dominates for
@@ -107,6 +112,11 @@ def _supported_flags(compiler, flags):
 
 
 class BuildExt(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:   # 16 modules of generated C: use every core
+            self.parallel = os.cpu_count() or 1
+
     def build_extensions(self):
         omp = _openmp_flags(self.compiler)
         extra = _supported_flags(self.compiler, OPTIONAL_FLAGS)

@@ -147,9 +147,11 @@ class Conv2d:
         if residual is not None:
             residual = _args.parse_residual(residual, shape, spec.dtype, "Conv2d", out)
             residual4 = _args.as_kernel_view(residual, spec.layout, batched)
-        out4 = out if batched else out[None]
-        if spec.layout == "NHWC":
-            out4 = out4.transpose(0, 3, 1, 2)
+        self._run(x4, geom, _args.as_kernel_view(out, spec.layout, batched), residual4)
+        return out
+
+    def _run(self, x4, geom, out4, residual4):
+        """The kernels on NCHW views, with the layer's prepared weights."""
         algo = self._algorithm
         if (algo == "winograd" and self._requested == "auto"
                 and geom.n * geom.h_out * geom.w_out < _select.WINOGRAD_MIN_PIXELS_PREPARED):
@@ -157,10 +159,20 @@ class Conv2d:
             algo = "direct"
             if self._prepared.panels is None:
                 with self._lock:
-                    _pack_direct(self._prepared, spec)
-        _conv.run(x4, self._prepared, spec.bias, geom, out4, algo,
+                    _pack_direct(self._prepared, self._spec)
+        _conv.run(x4, self._prepared, self._spec.bias, geom, out4, algo,
                   _threads.effective_num_threads(), self._requested == "auto", residual4,
                   self._act, self._alpha)
+
+    def _call_with_padding(self, input, padding):
+        """The layer with another padding ((top, bottom), (left, right)): the same prepared
+        weights (they do not depend on it). For cconv.dask's blocks, which pad only where
+        the whole array has a border."""
+        (top, bottom), (left, right) = padding
+        spec = self._spec._replace(padding=(top, bottom, left, right))
+        x4, geom, batched = _args.parse_input(input, spec, "Conv2d")
+        out = np.empty(_args.output_shape(geom, batched, spec.layout), dtype=spec.dtype)
+        self._run(x4, geom, _args.as_kernel_view(out, spec.layout, batched), None)
         return out
 
     def output_shape(self, input_shape: Tuple[int, ...]) -> Tuple[int, ...]:
