@@ -74,10 +74,10 @@ def _chunk_slices(chunks, lo, hi):
 
 
 def _threads_for_task(host_threads):
-    host_threads = dict(host_threads)
     """cconv threads for one block task, so that dask's threads x cconv's threads do not exceed
     the cores: in a distributed worker, cores // (dask threads of all workers on this host); in
     dask's local threaded scheduler, 1 (it already runs one task per core); else all."""
+    host_threads = dict(host_threads)
     try:
         from distributed import get_worker
         worker = get_worker()
@@ -95,17 +95,17 @@ def _threads_for_task(host_threads):
     return cores
 
 
-def _block(layer, pieces, window, pads, channels, layout, host_threads):
-    """One output block: join the input pieces, cut the window, convolve with the block's
-    zero padding."""
-    x = _concatenate(pieces)
-    (h0, h1), (w0, w1) = window
-    if layout == "NHWC":
-        x = x[:, h0:h1, w0:w1, channels[0]:channels[1]]
-    else:
-        x = x[:, channels[0]:channels[1], h0:h1, w0:w1]
+def _block(layer, pieces, pads, host_threads):
+    """One output block: join the input pieces (the block's window of the input, already cut
+    from the chunks) and convolve with the block's zero padding."""
+    x = np.ascontiguousarray(_concatenate(pieces))
     with _threads.threads(_threads_for_task(host_threads)):
-        return layer._call_with_padding(np.ascontiguousarray(x), pads)
+        return layer._call_with_padding(x, pads)
+
+
+def _cut(chunk, index):
+    """A copy of part of a chunk (a halo): a view would keep the whole chunk alive."""
+    return np.array(chunk[index])
 
 
 def _concatenate(pieces, axis=0):
@@ -146,8 +146,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     - along H and W, each input chunk gives one output block: the outputs whose window starts
       in it (output o starts at input o*stride - padding). The block reads that chunk and as
       many rows and columns of its neighbours as its windows reach (a halo of
-      dilation*(k-1) + stride - 1 at most), taken from the neighbouring chunks by the block's
-      task; the zero padding is applied only at the array's border. No rechunking is needed:
+      dilation*(k-1) + stride - 1 at most), cut from the neighbouring chunks by small tasks
+      of their own (so that only the halo travels between workers); the zero padding is applied only at the array's border. No rechunking is needed:
       chunk boundaries that do not fall on a stride multiple are mapped through the stride,
       so that no output is lost or computed twice;
     - input-channel chunks are joined in each block (every output needs all input channels of
@@ -206,6 +206,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     out_h = _output_bounds(x.chunks[ax_h], top, sh, geom.h_out)
     out_w = _output_bounds(x.chunks[ax_w], left, sw, geom.w_out)
     name = f"cconv-conv2d-{token}"
+    cut_name = f"cconv-halo-{token}"
     host_threads = tuple(sorted(_host_threads().items()))   # a tuple: dask leaves it alone
     for i_n, (n_chunk) in enumerate(x.chunks[ax_n]):
         for i_h, (o0, o1) in enumerate(out_h):
@@ -222,12 +223,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
                     else:
                         ci0, ci1 = 0, c_in
                     cs = _chunk_slices(x.chunks[ax_c], ci0, ci1)
-                    pieces, window, channels = _pieces(x.name, i_n, hs, ws, cs, nhwc,
-                                                       x.chunks[ax_c], ci0, ci1)
+                    pieces = _pieces(dsk, x, cut_name, i_n, hs, ws, cs, nhwc)
                     key = ((name, i_n, i_c, i_h, i_w) if not nhwc
                            else (name, i_n, i_h, i_w, i_c))
-                    dsk[key] = (_block, (layer_name, i_c), pieces, window,
-                                ((pt, pb), (pl, pr)), channels, layout, host_threads)
+                    dsk[key] = (_block, (layer_name, i_c), pieces, ((pt, pb), (pl, pr)),
+                                host_threads)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])
     chunks_c = tuple(c1 - c0 for c0, c1 in co_ranges)
     chunks_h = tuple(o1 - o0 for o0, o1 in out_h)
@@ -237,23 +237,29 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     return da.Array(graph, name, chunks, dtype=spec.dtype)
 
 
-def _pieces(xname, i_n, hs, ws, cs, nhwc, c_chunks, ci0, ci1):
-    """The input chunk keys a block needs (nested N, C, H, W, or N, H, W, C), and where its
-    window and channels lie in their concatenation."""
+def _pieces(dsk, x, cut_name, i_n, hs, ws, cs, nhwc):
+    """The input a block needs, as a nested list (N, C, H, W or N, H, W, C) of keys: whole
+    chunks as they are, parts of chunks (halos, channel subsets) as tasks of their own in
+    `dsk` that cut them where the chunk lives, so that only the part travels."""
+    def piece(ic, ih, iw, c_sl, h_sl, w_sl):
+        idx = (i_n, ih, iw, ic) if nhwc else (i_n, ic, ih, iw)
+        sls = (c_sl, h_sl, w_sl)
+        sizes = (x.chunks[3 if nhwc else 1][ic], x.chunks[1 if nhwc else 2][ih],
+                 x.chunks[2 if nhwc else 3][iw])
+        if all(a == 0 and b == n for (a, b), n in zip(sls, sizes)):
+            return (x.name,) + idx
+        key = (cut_name,) + idx + tuple(v for sl in sls for v in sl)
+        if key not in dsk:
+            c, h, w = (slice(a, b) for a, b in sls)
+            index = (slice(None), h, w, c) if nhwc else (slice(None), c, h, w)
+            dsk[key] = (_cut, (x.name,) + idx, index)
+        return key
+
     if nhwc:
-        pieces = [[[[(xname, i_n, ih, iw, ic) for ic, _, _ in cs] for iw, _, _ in ws]
-                   for ih, _, _ in hs]]
-    else:
-        pieces = [[[[(xname, i_n, ic, ih, iw) for iw, _, _ in ws] for ih, _, _ in hs]
-                   for ic, _, _ in cs]]
-    # window and channel offsets inside the concatenated chunks (whole chunks joined: the
-    # window starts where it does in the first one)
-    h_len = sum(b - a for _, a, b in hs)
-    w_len = sum(b - a for _, a, b in ws)
-    window = ((hs[0][1], hs[0][1] + h_len), (ws[0][1], ws[0][1] + w_len))
-    c_start = cs[0][1]
-    channels = (c_start, c_start + sum(b - a for _, a, b in cs))
-    return pieces, window, channels
+        return [[[[piece(ic, ih, iw, (c0, c1), (h0, h1), (w0, w1)) for ic, c0, c1 in cs]
+                  for iw, w0, w1 in ws] for ih, h0, h1 in hs]]
+    return [[[[piece(ic, ih, iw, (c0, c1), (h0, h1), (w0, w1)) for iw, w0, w1 in ws]
+              for ih, h0, h1 in hs] for ic, c0, c1 in cs]]
 
 
 def _make_layer(weight, bias, stride, dilation, groups, activation, algorithm, layout):

@@ -13,6 +13,11 @@ except ImportError:  # parity tests need it; CI installs torch==2.13.0 and sets 
     if os.environ.get("CCONV_REQUIRE_TORCH"):
         raise
 
+if os.environ.get("CCONV_REQUIRE_DASK"):
+    # the test extra installs dask; CI sets this so that tests/test_dask.py can never be skipped
+    import dask.array  # noqa: F401
+    import distributed  # noqa: F401
+
 if os.environ.get("CCONV_REQUIRE_INSTALLED"):
     # CI tests the build pip installed, never the source folder
     assert "site-packages" in cconv.__file__, f"cconv imported from {cconv.__file__}"

@@ -148,3 +148,50 @@ def test_local_cluster_two_worker_processes_and_a_killed_worker(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          timeout=300, cwd=HERE)
     assert out.returncode == 0 and "ok" in out.stdout, out.stdout[-2000:] + out.stderr[-4000:]
+
+
+from hypothesis import given, settings, HealthCheck, strategies as st  # noqa: E402
+
+
+@st.composite
+def dask_cases(draw):
+    groups = draw(st.sampled_from([1, 2, 3]))
+    c_in = groups * draw(st.integers(1, 3))
+    c_out = groups * draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dh, dw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    pads = tuple(draw(st.integers(0, 4)) for _ in range(4))
+    h = draw(st.integers(max(1, dh * (kh - 1) + 1 - pads[0] - pads[1]), 24))
+    w = draw(st.integers(max(1, dw * (kw - 1) + 1 - pads[2] - pads[3]), 24))
+    n = draw(st.integers(1, 3))
+    chunks = tuple(draw(st.integers(1, s)) for s in (n, c_in, h, w))
+    return dict(shape=(n, c_in, h, w), wshape=(c_out, c_in // groups, kh, kw), chunks=chunks,
+                stride=(sh, sw), dilation=(dh, dw), groups=groups,
+                padding=((pads[0], pads[1]), (pads[2], pads[3])),
+                out_channel_chunks=draw(st.sampled_from([None, 1, 2])))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dask_cases(), st.integers(0, 2**32 - 1))
+def test_random_shapes_and_chunkings(case, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(case.pop("shape"))
+    w = rng.standard_normal(case.pop("wshape"))
+    check(x, w, None, case.pop("chunks"), **case)
+
+
+def test_halos_travel_as_cut_parts_not_whole_chunks(rng):
+    x = da.from_array(rng.standard_normal((1, 4, 64, 64)).astype(np.float32),
+                      chunks=(1, 4, 16, 16))
+    y = cdask.conv2d(x, rng.standard_normal((4, 4, 3, 3)).astype(np.float32), padding=1)
+    graph = dict(y.__dask_graph__())
+    cuts = [k for k in graph if str(k[0]).startswith("cconv-halo-")]
+    assert cuts, "no halo tasks"
+    # a block reads its own chunk whole and only edges of its neighbours: strips at most
+    # dilation*(k-1) + stride - 1 = 2 pixels thick
+    for key, task in graph.items():
+        if str(key[0]).startswith("cconv-halo-"):
+            fn, chunk, index = task
+            h, w = index[2], index[3]
+            assert min(h.stop - h.start, w.stop - w.start) <= 2, (key, index)
