@@ -21,20 +21,20 @@ from ._layer import Conv2d
 __all__ = ["conv2d"]
 
 
-def _output_bounds(in_chunks, pad0, stride, out_size):
-    """Output blocks along one spatial axis, one per input chunk: output index o "starts" at
-    input index o*stride - pad0; the block of input chunk [b, e) holds the outputs whose start
-    lies in it. Returns [(o0, o1)] (empty blocks dropped; the last one runs to out_size, also
-    covering outputs that start in the bottom padding)."""
-    b = 0
-    starts = []
+def _output_bounds(in_chunks, stride, out_size):
+    """Output blocks along one spatial axis, one per input chunk: output o is "anchored" at
+    input index o*stride (the centre of its window under "same" padding), and the block of
+    input chunk [b, e) holds the outputs anchored in it. With stride 1 the output chunks are
+    the input's (as with dask's map_overlap); with stride s, the input's divided by s.
+    Returns [(o0, o1)] (empty blocks dropped; the last one runs to out_size, also covering
+    outputs anchored past the input, in the bottom padding)."""
+    bounds = [0]
     for c in in_chunks:
-        starts.append(b)
-        b += c
+        bounds.append(bounds[-1] + c)
     out = []
-    for i, s in enumerate(starts):
-        o0 = 0 if i == 0 else max(0, -(-(s + pad0) // stride))
-        o1 = out_size if i == len(starts) - 1 else max(0, -(-(starts[i + 1] + pad0) // stride))
+    for i in range(len(in_chunks)):
+        o0 = 0 if i == 0 else -(-bounds[i] // stride)
+        o1 = out_size if i == len(in_chunks) - 1 else -(-bounds[i + 1] // stride)
         o0, o1 = min(o0, out_size), min(o1, out_size)
         if o1 > o0:
             out.append((o0, o1))
@@ -143,10 +143,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
 
     How the work is cut:
     - along N, the input's chunks are independent;
-    - along H and W, each input chunk gives one output block: the outputs whose window starts
-      in it (output o starts at input o*stride - padding). The block reads that chunk and as
-      many rows and columns of its neighbours as its windows reach (a halo of
-      dilation*(k-1) + stride - 1 at most), cut from the neighbouring chunks by small tasks
+    - along H and W, each input chunk gives one output block: the outputs anchored in it
+      (output o at input o*stride, the centre of its window under "same" padding), so that
+      with stride 1 the output has the input's chunks. The block reads that chunk and as
+      many rows and columns of its neighbours as its windows reach (halos of the padding
+      before and dilation*(k-1) - padding + stride - 1 after, about the window's half on
+      each side for "same" convolutions), cut from the neighbouring chunks by small tasks
       of their own (so that only the halo travels between workers); the zero padding is applied only at the array's border. No rechunking is needed:
       chunk boundaries that do not fall on a stride multiple are mapped through the stride,
       so that no output is lost or computed twice;
@@ -203,8 +205,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
         dsk[(layer_name, i)] = (_make_layer, spec.weight[c0:c1], bias_part, spec.stride,
                                 spec.dilation, sub_groups, activation, algorithm, layout)
 
-    out_h = _output_bounds(x.chunks[ax_h], top, sh, geom.h_out)
-    out_w = _output_bounds(x.chunks[ax_w], left, sw, geom.w_out)
+    out_h = _output_bounds(x.chunks[ax_h], sh, geom.h_out)
+    out_w = _output_bounds(x.chunks[ax_w], sw, geom.w_out)
     name = f"cconv-conv2d-{token}"
     cut_name = f"cconv-halo-{token}"
     host_threads = tuple(sorted(_host_threads().items()))   # a tuple: dask leaves it alone

@@ -195,3 +195,16 @@ def test_halos_travel_as_cut_parts_not_whole_chunks(rng):
             fn, chunk, index = task
             h, w = index[2], index[3]
             assert min(h.stop - h.start, w.stop - w.start) <= 2, (key, index)
+
+
+def test_output_chunks_follow_the_input_chunks_through_the_stride(rng):
+    # "same" convolutions keep the input's chunks (a zarr store chunked like the input can be
+    # written block by block without locks); stride 2 halves them
+    x = da.zeros((2, 3, 64, 48), chunks=(1, 3, 16, (10, 14, 24)), dtype=np.float32)
+    w = np.ones((5, 3, 3, 3), np.float32)
+    y = cdask.conv2d(x, w, padding="same")
+    assert y.chunks == ((1, 1), (5,), (16,) * 4, (10, 14, 24))
+    y2 = cdask.conv2d(x, w, stride=2, padding=1)
+    assert y2.chunks == ((1, 1), (5,), (8,) * 4, (5, 7, 12))
+    w5 = np.ones((5, 3, 5, 5), np.float32)
+    assert cdask.conv2d(x, w5, padding=2, dilation=1).chunks[2:] == ((16,) * 4, (10, 14, 24))
