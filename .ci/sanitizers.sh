@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The extension built with AddressSanitizer + UndefinedBehaviorSanitizer, running the test suite
 # (hypothesis tests included) on every SIMD level: any report fails the run. (Not
-# tests/test_dask.py: pure Python over the same kernels, in worker processes.)
+# tests/test_dask.py: pure Python over the same kernels, in worker processes; nor the RSS
+# test: ASan's quarantine holds freed memory on purpose. Both run in .ci/run's main step.)
 #
 # Usage (from a checkout, inside a venv with the test extras): bash .ci/sanitizers.sh
 # CPython itself is not instrumented, so libasan is preloaded; its leak checker is off (the
@@ -23,8 +24,15 @@ levels=$(PYTHONPATH=$PWD LD_PRELOAD="$asan $ubsan" python -c \
     "from cconv import _dispatch; print(' '.join(_dispatch.supported_levels()))")
 for level in $levels; do
     echo "== sanitizers, CCONV_SIMD=$level"
-    if ! CCONV_SIMD=$level PYTHONPATH=$PWD LD_PRELOAD="$asan $ubsan" \
-            python -m pytest -q -p no:cacheprovider -x tests -k "not test_main" \
+    opts=$ASAN_OPTIONS
+    # GCC 12's ASan moves stack arrays to "fake stack" frames to catch use-after-return, and
+    # those frames do not keep 64-byte alignment: the AVX-512 code's aligned 64-byte spills of
+    # stack arrays (vmovdqa64) then fault in the instrumented build alone (found here in
+    # _winograd's float64 task; the same code is clean with the check off, and in normal
+    # builds the compiler aligns those arrays itself). So that check is off at this level.
+    [ "$level" = avx512 ] && opts=${opts/detect_stack_use_after_return=1/detect_stack_use_after_return=0}
+    if ! ASAN_OPTIONS=$opts CCONV_SIMD=$level PYTHONPATH=$PWD LD_PRELOAD="$asan $ubsan" \
+            python -m pytest -q -p no:cacheprovider -x tests -k "not test_main and not test_memory_stays_flat" \
             --ignore tests/test_dask.py > "test-$level.log" 2>&1; then
         grep -n -B5 -A40 "==ERROR\|runtime error\|Fatal Python error" "test-$level.log" | head -120 || true
         tail -40 "test-$level.log"

@@ -1,9 +1,12 @@
-"""python -m cconv [info | examples]
+"""python -m cconv [info | examples | dask | bench]
 
   (no argument)  run PyTorch's conv2d documentation examples and layers of ResNet-50, VGG-16 and
                  MobileNetV2; print time, GFLOP/s and the error against a float64 reference;
                  exit 1 if an error exceeds its bound
   info           version, compiler, OpenMP, threads and SIMD level
+  dask [...]     cconv.dask on a local cluster: a batch of images on 1 and 2 worker processes,
+                 and an image larger than memory streamed to zarr (small sizes; needs
+                 "cconv[dask]"; bench/dask_scale.py runs the full sizes; `dask --help`)
   bench [...]    the benchmark against torch, onnxruntime and ncnn (bench/run.py of a source
                  checkout, run from its root; `bench --help` for its options)
 """
@@ -20,6 +23,9 @@ def main(argv=None):
         from ._info import print_info
         print_info()
         return 0
+    if cmd == "dask":
+        from ._dask_scale import main as dask_main
+        return dask_main(argv[1:])
     if cmd == "bench":
         return _bench(argv[1:])
     if cmd == "examples":

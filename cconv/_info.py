@@ -48,3 +48,17 @@ def print_info(file=sys.stdout):
         "after a call, then sleep)",
     ]
     print("\n".join(lines), file=file)
+
+
+def machine_line():
+    """One line naming the CPU (from /proc/cpuinfo where there is one), cores and SIMD level."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {_threads.get_num_threads()} threads, {_dispatch.LEVEL}"

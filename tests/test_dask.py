@@ -208,3 +208,17 @@ def test_output_chunks_follow_the_input_chunks_through_the_stride(rng):
     assert y2.chunks == ((1, 1), (5,), (8,) * 4, (5, 7, 12))
     w5 = np.ones((5, 3, 5, 5), np.float32)
     assert cdask.conv2d(x, w5, padding=2, dilation=1).chunks[2:] == ((16,) * 4, (10, 14, 24))
+
+
+def test_python_m_cconv_dask_runs_and_checks_its_tiles(tmp_path):
+    # the main job's dask command at tiny sizes: both parts, the streamed tiles checked
+    out = subprocess.run([sys.executable, "-m", "cconv", "dask", "--images", "8", "--size", "32",
+                          "--side", "1024", "--chunk", "256", "--repeats", "1",
+                          "--store", str(tmp_path), "--json", str(tmp_path / "r.json")],
+                         capture_output=True, text=True, timeout=300, cwd=HERE)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    import json
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["stream"]["tiles_checked"] >= 3 and result["stream"]["rss_below_limit"]
+    assert {r.get("workers") for r in result["batch"]["runs"]} == {None, 1, 2}
+    assert (tmp_path / "out.zarr").exists()
