@@ -31,7 +31,8 @@ for level in $levels; do
     # _winograd's float64 task; the same code is clean with the check off, and in normal
     # builds the compiler aligns those arrays itself). So that check is off at this level.
     [ "$level" = avx512 ] && opts=${opts/detect_stack_use_after_return=1/detect_stack_use_after_return=0}
-    if ! ASAN_OPTIONS=$opts CCONV_SIMD=$level PYTHONPATH=$PWD LD_PRELOAD="$asan $ubsan" \
+    # (CCONV_REQUIRE_INSTALLED unset: this build is the one in this folder, on purpose)
+    if ! ASAN_OPTIONS=$opts CCONV_REQUIRE_INSTALLED= CCONV_SIMD=$level PYTHONPATH=$PWD LD_PRELOAD="$asan $ubsan" \
             python -m pytest -q -p no:cacheprovider -x tests -k "not test_main and not test_memory_stays_flat" \
             --ignore tests/test_dask.py > "test-$level.log" 2>&1; then
         grep -n -B5 -A40 "==ERROR\|runtime error\|Fatal Python error" "test-$level.log" | head -120 || true
