@@ -94,6 +94,9 @@ UNSEEN = [
     Layer("pw-odd-13", 1, 96, 13, 13, 200, 1),
     Layer("k11-stem", 1, 3, 227, 227, 96, 11, 4, 2),
     Layer("b32-3x3", 32, 64, 14, 14, 64, 3, 1, 1),
+    Layer("dw-small-14", 1, 576, 14, 14, 576, 3, 1, 1, 1, 576),
+    Layer("dw-small-7", 1, 960, 7, 7, 960, 3, 1, 1, 1, 960),
+    Layer("dw-s2-small", 1, 576, 14, 14, 576, 3, 2, 1, 1, 576),
 ]
 
 ALL = {layer.name: layer for layer in SUITE + UNSEEN}

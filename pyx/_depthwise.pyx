@@ -41,6 +41,7 @@ cdef enum:
     ALIGN = 64
     # Below this many multiply-adds a call runs on one thread.
     SERIAL_MACS = 1 << 16
+    SWEEP_ELEMS = 512
 
 
 cdef inline void dw_row(floating* tmp, Py_ssize_t ldt, const floating* inp,
@@ -57,7 +58,8 @@ cdef struct DepthwisePlan:
     Py_ssize_t c_in, multiplier, taps, bands, rows_per_band
     Py_ssize_t sx_n, sx_c, sx_h, sx_w
     Py_ssize_t plane_elems       # the phase plane plus slack for the last vectors' reads
-    Py_ssize_t row_elems         # one output row rounded up to two vectors
+    Py_ssize_t sweep_rows        # output rows computed in one sweep
+    Py_ssize_t row_elems         # one sweep's span rounded up to two vectors
     Py_ssize_t per_thread        # the phase plane, then CC_DW_MAX_CH output rows
     OutputSpec o
 
@@ -71,7 +73,7 @@ cdef void depthwise_task(const DepthwisePlan* dp, const floating* x, const float
     cdef Py_ssize_t n = plane // dp.c_in, c = plane % dp.c_in
     cdef Py_ssize_t oh0 = band * dp.rows_per_band
     cdef Py_ssize_t oh1 = min(oh0 + dp.rows_per_band, pp.h_out)
-    cdef Py_ssize_t j0, ch, j, oh, oc
+    cdef Py_ssize_t j0, ch, j, oh, oc, rows, r
     cdef floating* tmp = buf + dp.plane_elems
     cdef floating zeros[4]
     cdef const floating* bias
@@ -84,12 +86,21 @@ cdef void depthwise_task(const DepthwisePlan* dp, const floating* x, const float
         bias = zeros
         if o.bias != NULL:
             bias = <const floating*> o.bias + oc
-        for oh in range(oh0, oh1):
+        oh = oh0
+        while oh < oh1:
+            # several output rows in one sweep along the flattened phase plane: output
+            # (oh + r, ow) sits at r*ph_w + ow, every tap is still one contiguous run, and
+            # the ph_w - w_out values between rows are computed and dropped. Small planes
+            # (7x7, 14x14) then fill whole vectors instead of one part-filled vector a row.
+            rows = min(dp.sweep_rows, oh1 - oh)
             dw_row(tmp, dp.row_elems, buf + oh * pp.ph_w, pp.tap_offset, w + oc * dp.taps,
-                   dp.taps, pp.w_out, <int> ch, bias)
-            for j in range(ch):
-                store_run(o, <floating*> o.out + n * o.sn + (oc + j) * o.sc + oh * o.sh, o.sw,
-                          tmp + j * dp.row_elems, 1, pp.w_out, <floating*> NULL, 0)
+                   dp.taps, (rows - 1) * pp.ph_w + pp.w_out, <int> ch, bias)
+            for r in range(rows):
+                for j in range(ch):
+                    store_run(o, <floating*> o.out + n * o.sn + (oc + j) * o.sc
+                              + (oh + r) * o.sh, o.sw, tmp + j * dp.row_elems + r * pp.ph_w,
+                              1, pp.w_out, <floating*> NULL, 0)
+            oh += rows
         j0 += ch
 
 
@@ -133,7 +144,9 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
             raise MemoryError("cconv: cannot allocate the convolution plan")
         dp.plane_elems = round_up(dp.pp.n_phases * dp.pp.ph_plane + dp.pp.ph_w + 2 * vl,
                                   ALIGN // itemsize)
-        dp.row_elems = round_up(dp.pp.w_out, 2 * vl)
+        # rows per sweep: a span of about SWEEP_ELEMS values (the sweep's results stay in L1)
+        dp.sweep_rows = max(1, min(dp.pp.h_out, SWEEP_ELEMS // dp.pp.ph_w))
+        dp.row_elems = round_up((dp.sweep_rows - 1) * dp.pp.ph_w + dp.pp.w_out, 2 * vl)
         dp.per_thread = dp.plane_elems + CC_DW_MAX_CH * dp.row_elems
         planes = images * dp.c_in
         if planes * dp.multiplier * dp.pp.h_out * dp.pp.w_out * dp.taps < SERIAL_MACS:
