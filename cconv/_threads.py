@@ -75,15 +75,19 @@ def _env_threads():
     return n if n >= 1 else None
 
 
-def default_num_threads():
-    """OMP_NUM_THREADS if set, else min(affinity CPUs, cgroup quota)."""
-    n = _env_threads()
-    if n is None:
-        n = _affinity_cpus()
-        quota = _cgroup_cpu_limit()
-        if quota is not None:
-            n = min(n, quota)
+def usable_cpus():
+    """The CPUs this process may really use: min(affinity CPUs, cgroup quota)."""
+    n = _affinity_cpus()
+    quota = _cgroup_cpu_limit()
+    if quota is not None:
+        n = min(n, quota)
     return max(1, n)
+
+
+def default_num_threads():
+    """OMP_NUM_THREADS if set, else usable_cpus()."""
+    n = _env_threads()
+    return usable_cpus() if n is None else max(1, n)
 
 
 _configured = default_num_threads()

@@ -75,16 +75,19 @@ def _chunk_slices(chunks, lo, hi):
 
 def _threads_for_task(host_threads):
     """cconv threads for one block task, so that dask's threads x cconv's threads do not exceed
-    the cores: in a distributed worker, cores // (dask threads of all workers on this host); in
-    dask's local threaded scheduler, 1 (it already runs one task per core); else all."""
+    the cores: in a distributed worker, usable CPUs // (dask threads of all workers on this
+    host); in dask's local threaded scheduler, 1 (it already runs one task per core); else
+    (the synchronous scheduler) cconv.get_num_threads()."""
     host_threads = dict(host_threads)
     try:
         from distributed import get_worker
         worker = get_worker()
     except (ImportError, ValueError):
         worker = None
-    cores = _threads.default_num_threads()
     if worker is not None:
+        # a dask nanny starts its workers with OMP_NUM_THREADS=1 (so that libraries do not
+        # oversubscribe it); the sizing here does that job, from the CPUs really usable
+        cores = _threads.usable_cpus()
         busy = host_threads.get(worker.address.split("://")[-1].rsplit(":", 1)[0], None)
         if busy is None:
             busy = worker.state.nthreads
@@ -92,7 +95,7 @@ def _threads_for_task(host_threads):
     import threading
     if threading.current_thread() is not threading.main_thread():
         return 1
-    return cores
+    return _threads.get_num_threads()   # the synchronous scheduler: the caller's setting
 
 
 def _block(layer, pieces, pads, host_threads):

@@ -134,6 +134,12 @@ def test_local_cluster_two_worker_processes_and_a_killed_worker(tmp_path):
                 y = cdask.conv2d(dx, w, b, padding=1, stride=2, activation="relu")
                 got = y.compute()
                 assert np.allclose(got, expected, rtol=1e-5, atol=1e-5), "cluster result"
+                # 2 workers x 1 thread on this host: each block gets half the usable CPUs,
+                # although the nanny set OMP_NUM_THREADS=1 in the workers
+                from cconv import _threads
+                hosts = tuple(sorted(cdask._host_threads().items()))
+                n = client.submit(cdask._threads_for_task, hosts, pure=False).result()
+                assert n == max(1, _threads.usable_cpus() // 2), n
                 # a worker killed mid-computation: its tasks are re-run elsewhere
                 slow = da.map_blocks(slow_identity, dx, dtype=dx.dtype)
                 y2 = cdask.conv2d(slow, w, b, padding=1, stride=2, activation="relu")
