@@ -296,16 +296,8 @@ def main(argv=None):
 
 
 def machine():
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} CPUs"
+    from cconv._info import cpu_model
+    return f"{cpu_model()}, {os.cpu_count()} CPUs"
 
 
 if __name__ == "__main__":

@@ -50,15 +50,18 @@ def print_info(file=sys.stdout):
     print("\n".join(lines), file=file)
 
 
-def machine_line():
-    """One line naming the CPU (from /proc/cpuinfo where there is one), cores and SIMD level."""
-    model = platform.processor() or platform.machine()
+def cpu_model():
+    """The CPU's name from /proc/cpuinfo where there is one, else what platform knows."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"{model}, {_threads.get_num_threads()} threads, {_dispatch.LEVEL}"
+    return platform.processor() or platform.machine()
+
+
+def machine_line():
+    """One line naming the CPU, the threads cconv uses and its SIMD level."""
+    return f"{cpu_model()}, {_threads.get_num_threads()} threads, {_dispatch.LEVEL}"
