@@ -15,7 +15,6 @@
 import argparse
 import json
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -35,6 +34,7 @@ def _cluster(n_workers, memory_limit="auto"):
 
 
 def _peak_rss_mib():
+    import resource   # Unix only: imported where used
     # ru_maxrss: KiB on Linux, the process's largest resident set since it started
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
