@@ -522,7 +522,7 @@ cdef void init_plan(DirectPlan* pl, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
     pl.h_out, pl.w_out = h_out, w_out
     pl.k_len = pl.c_in_g * kh * kw
     pl.nr = nr
-    pl.pp.phase_a = pl.pp.phase_b = pl.pp.tap_offset = NULL
+    pl.pp.phase_a = pl.pp.phase_b = pl.pp.tap_offset = pl.pp.phase_cols = NULL
     pl.k_offset = NULL
     pl.ph = NULL
     pl.ph_n0 = 0

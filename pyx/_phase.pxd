@@ -26,6 +26,8 @@ cdef struct PhasePlan:
     Py_ssize_t* phase_a        # [n_phases] row and column phase of each
     Py_ssize_t* phase_b
     Py_ssize_t* tap_offset     # [kh*kw] where tap (r, s) starts in a channel's phases
+    Py_ssize_t* phase_cols     # [2*n_phases] per phase, its first and end column inside the
+                               # input (the same for every row: computed once, not per row)
 
 
 cdef inline int phase_plan_init(PhasePlan* pp) noexcept nogil:
@@ -36,7 +38,9 @@ cdef inline int phase_plan_init(PhasePlan* pp) noexcept nogil:
     pp.phase_a = <Py_ssize_t*> malloc(khw * sizeof(Py_ssize_t))
     pp.phase_b = <Py_ssize_t*> malloc(khw * sizeof(Py_ssize_t))
     pp.tap_offset = <Py_ssize_t*> malloc(khw * sizeof(Py_ssize_t))
-    if pp.phase_a == NULL or pp.phase_b == NULL or pp.tap_offset == NULL:
+    pp.phase_cols = <Py_ssize_t*> malloc(2 * khw * sizeof(Py_ssize_t))
+    if (pp.phase_a == NULL or pp.phase_b == NULL or pp.tap_offset == NULL
+            or pp.phase_cols == NULL):
         return -1
     pp.n_phases = 0
     for r in range(pp.kh):
@@ -63,6 +67,19 @@ cdef inline int phase_plan_init(PhasePlan* pp) noexcept nogil:
             i = r * pp.kw + s
             pp.tap_offset[i] = (pp.tap_offset[i] * pp.ph_plane + (r * pp.dil_h) // sh * pp.ph_w
                                 + (s * pp.dil_w) // sw)
+    cdef Py_ssize_t iw0, jlo, jhi
+    for ph in range(pp.n_phases):
+        # columns j with 0 <= b + sw*j - pad_left < W
+        iw0 = pp.phase_b[ph] - pp.pad_left
+        jlo = 0
+        if iw0 < 0:
+            jlo = (-iw0 + sw - 1) // sw
+        jhi = 0
+        if iw0 < pp.w:
+            jhi = (pp.w - 1 - iw0) // sw + 1
+        jhi = min(jhi, pp.ph_w)
+        pp.phase_cols[2 * ph] = min(jlo, jhi)
+        pp.phase_cols[2 * ph + 1] = jhi
     return 0
 
 
@@ -70,7 +87,8 @@ cdef inline void phase_plan_free(PhasePlan* pp) noexcept nogil:
     free(pp.phase_a)
     free(pp.phase_b)
     free(pp.tap_offset)
-    pp.phase_a = pp.phase_b = pp.tap_offset = NULL
+    free(pp.phase_cols)
+    pp.phase_a = pp.phase_b = pp.tap_offset = pp.phase_cols = NULL
 
 
 cdef inline void build_phase_plane(const PhasePlan* pp, const floating* plane, Py_ssize_t sx_h,
@@ -78,7 +96,7 @@ cdef inline void build_phase_plane(const PhasePlan* pp, const floating* plane, P
     """The phases of one input plane (element strides sx_h, sx_w) into dst:
     dst[ph][i][j] = xpad[a + sh*i, b + sw*j], zero where that falls in the padding."""
     cdef Py_ssize_t ph, i, a, b, ih, iw0, jlo, jhi
-    cdef Py_ssize_t sw = pp.stride_w, W = pp.w
+    cdef Py_ssize_t sw = pp.stride_w
     cdef floating* row
     # row by row, every phase of it: the input is read once, in order (phases share rows)
     for i in range(pp.ph_h):
@@ -90,16 +108,9 @@ cdef inline void build_phase_plane(const PhasePlan* pp, const floating* plane, P
             if ih < 0 or ih >= pp.h:
                 zero_fill(row, pp.ph_w)
                 continue
-            # columns j with 0 <= b + sw*j - pad_left < W
             iw0 = b - pp.pad_left
-            jlo = 0
-            if iw0 < 0:
-                jlo = (-iw0 + sw - 1) // sw
-            jhi = 0
-            if iw0 < W:
-                jhi = (W - 1 - iw0) // sw + 1
-            jhi = min(jhi, pp.ph_w)
-            jlo = min(jlo, jhi)
+            jlo = pp.phase_cols[2 * ph]
+            jhi = pp.phase_cols[2 * ph + 1]
             zero_fill(row, jlo)
             if floating is float:
                 cc_copy_strided_f32(row + jlo, plane + ih * sx_h + (iw0 + jlo * sw) * sx_w,
