@@ -200,7 +200,7 @@ def stream_bench(side=32768, channels=8, chunk=2048, store=None, workers=2, samp
     return result
 
 
-def _fit_side(side, channels, store, log):
+def _fit_side(side, channels, store):
     """Shrink the streamed image until its output takes at most half the free disk."""
     free = shutil.disk_usage(store or tempfile.gettempdir()).free
     while side > 1024 and channels * side * side * 4 > free / 2:
@@ -243,7 +243,7 @@ def main(argv=None, full=False):
               "mean per image")
         results["batch"] = batch_bench(args.images, args.size, repeats=args.repeats)
     if "stream" not in args.skip:
-        side = _fit_side(args.side, args.channels, args.store, print)
+        side = _fit_side(args.side, args.channels, args.store)
         if side != args.side:
             print(f"  (side {args.side} does not fit the disk: {side})")
         print(f"(b) 1x{args.channels}x{side}x{side} float32, 3x3 conv {args.channels} -> "

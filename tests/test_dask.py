@@ -10,7 +10,6 @@ import pytest
 import cconv
 
 da = pytest.importorskip("dask.array")
-import dask  # noqa: E402
 
 import cconv.dask as cdask  # noqa: E402
 from conftest import torch, torch_conv2d  # noqa: E402
@@ -94,7 +93,6 @@ def test_importing_cconv_does_not_import_dask():
 
 
 def test_bad_arguments(rng):
-    x = da.zeros((1, 4, 8, 8), chunks=4, dtype=np.float32)
     w = np.zeros((4, 4, 3, 3), np.float32)
     with pytest.raises(TypeError, match="x must be a dask.array.Array"):
         cdask.conv2d(np.zeros((1, 4, 8, 8), np.float32), w)
