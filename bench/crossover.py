@@ -5,9 +5,10 @@ cconv._select's rule for algorithm="auto".
 
 For 3x3 stride-1 padding-1 layers over a grid of channel counts (C_in = C_out), image sizes and
 batch sizes, times conv2d with algorithm="direct" and "winograd" (the weights transformed on
-every call, as conv2d does), interleaved, median of repetitions, and prints the speed-up of
-Winograd with the quantities the rule looks at: channels per group and output pixels per
-filter (N*H*W / (C_out*C_in)). Each thread count runs in its own process.
+every call, as conv2d does) and the same two as prepared Conv2d objects (weights packed or
+transformed once), interleaved, median of repetitions, and prints the speed-up of Winograd
+both ways with the quantities the rule looks at: channels per group, output pixels and output
+pixels per filter (N*H*W / (C_out*C_in)). Each thread count runs in its own process.
 """
 import argparse
 import os
@@ -36,6 +37,9 @@ def measure(threads, budget_s=0.08, rounds=5):
                 w = rng.standard_normal((c, c, 3, 3), dtype=np.float32)
                 fns = {a: (lambda a=a: cconv.conv2d(x, w, padding=1, algorithm=a))
                        for a in ("direct", "winograd")}
+                for a in ("direct", "winograd"):  # prepared: weights packed once
+                    fns[a + "_prepared"] = (lambda c=cconv.Conv2d(w, padding=1, algorithm=a):
+                                            c(x))
                 times = {a: [] for a in fns}
                 for f in fns.values():
                     f()
@@ -52,6 +56,8 @@ def measure(threads, budget_s=0.08, rounds=5):
                 rows.append(dict(c=c, hw=hw, n=n, direct_ms=med["direct"] * 1e3,
                                  winograd_ms=med["winograd"] * 1e3,
                                  speedup=med["direct"] / med["winograd"],
+                                 prepared_speedup=(med["direct_prepared"]
+                                                   / med["winograd_prepared"]),
                                  pixels_per_filter=n * hw * hw / (c * c)))
     return rows
 
@@ -71,7 +77,7 @@ def main(argv=None):
     lines = [f"Winograd F(2x2,3x3) vs direct, 3x3 stride 1 padding 1, C_in = C_out, float32; "
              f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs",
              f"{'threads':>7} {'C':>5} {'HxW':>5} {'N':>3} {'direct ms':>10} "
-             f"{'winograd ms':>12} {'speed-up':>9} {'px/filter':>10}"]
+             f"{'winograd ms':>12} {'speed-up':>9} {'prepared':>9} {'px/filter':>10}"]
     for t in args.threads:
         env = dict(os.environ, OMP_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS="1")
         out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", str(t)],
@@ -79,6 +85,7 @@ def main(argv=None):
         for r in json.loads(out):
             lines.append(f"{t:>7} {r['c']:>5} {r['hw']:>5} {r['n']:>3} {r['direct_ms']:>10.3f} "
                          f"{r['winograd_ms']:>12.3f} {r['speedup']:>9.2f} "
+                         f"{r['prepared_speedup']:>9.2f} "
                          f"{r['pixels_per_filter']:>10.3f}")
     text = "\n".join(lines)
     print(text)

@@ -10,19 +10,38 @@ transforming the weights, which conv2d does on every call (a prepared Conv2d doe
 """
 from typing import Sequence
 
-from . import _args
+from . import _args, _threads
 from ._types import IntPair, Padding
 
 ALGORITHMS = ("auto", "direct", "winograd")
 
 # From bench/crossover.txt (python bench/crossover.py: C_in = C_out from 8 to 512, images from
-# 7x7 to 112x112, batch 1 and 8, 1 and 2 threads). Winograd, its weights transformed per call,
-# won from 16 channels on, once the call had about 784 output pixels (28x28) with >= 64
-# channels, or about 3136 (56x56) with fewer; below, the direct kernel won by up to 3x.
+# 7x7 to 112x112, batch 1 and 8, 1 and 2 threads; 2026-11-28, AMD EPYC, AVX-512). conv2d,
+# transforming the weights on every call: Winograd won from 16 channels on once a call had
+# about 392 output pixels with >= 64 channels (1.24-1.71x) or 784 with fewer (1.36-1.64x);
+# at 196 it won or lost by up to 20% depending on the channels and threads, at 49 (7x7) it
+# lost by up to 2x. Prepared weights (Conv2d): it won from 196 pixels on with >= 32 channels
+# (0.97-1.64x), and at 1 thread even on a 7x7 image (1.11-1.89x); on 2 threads a 7x7 image with
+# >= 128 channels lost (0.78-0.94x: the transformed weights, 16/9 of the direct ones, stream
+# from L3 or memory on both cores at once).
 WINOGRAD_MIN_CHANNELS = 16        # input and output channels per group
-WINOGRAD_MIN_PIXELS_WIDE = 700    # N * H_out * W_out, with >= 64 channels per group
-WINOGRAD_MIN_PIXELS_NARROW = 2500 # with 16..63
-WINOGRAD_MIN_PIXELS_PREPARED = 150  # weights transformed ahead (a prepared Conv2d)
+WINOGRAD_MIN_PIXELS_WIDE = 350    # N * H_out * W_out, with >= 64 channels per group
+WINOGRAD_MIN_PIXELS_NARROW = 700  # with 16..63
+# prepared weights: >= 32 channels per group, by thread count; fewer channels need 700
+WINOGRAD_MIN_PIXELS_PREPARED = 150
+WINOGRAD_MIN_PIXELS_PREPARED_1T = 40
+WINOGRAD_PREPARED_WIDE_CHANNELS = 32
+
+
+def winograd_min_pixels(c_in_g, c_out_g, weights_prepared, threads):
+    """Output pixels per call (N * H_out * W_out) from which Winograd beats the direct kernel
+    (bench/crossover.txt)."""
+    c_min = min(c_in_g, c_out_g)
+    if not weights_prepared:
+        return WINOGRAD_MIN_PIXELS_WIDE if c_min >= 64 else WINOGRAD_MIN_PIXELS_NARROW
+    if c_min < WINOGRAD_PREPARED_WIDE_CHANNELS:
+        return WINOGRAD_MIN_PIXELS_NARROW
+    return WINOGRAD_MIN_PIXELS_PREPARED_1T if threads == 1 else WINOGRAD_MIN_PIXELS_PREPARED
 
 
 def winograd_ineligible(geom):
@@ -72,14 +91,11 @@ def choose(geom, algorithm, fname="conv2d", weights_prepared=False):
         return "direct", (f"{c_in_g} input and {c_out_g} output channels per group: below "
                           f"{WINOGRAD_MIN_CHANNELS}, the direct kernel is faster")
     pixels = geom.n * geom.h_out * geom.w_out
-    if weights_prepared:
-        need = WINOGRAD_MIN_PIXELS_PREPARED
-    elif min(c_in_g, c_out_g) >= 64:
-        need = WINOGRAD_MIN_PIXELS_WIDE
-    else:
-        need = WINOGRAD_MIN_PIXELS_NARROW
+    threads = _threads.effective_num_threads()
+    need = winograd_min_pixels(c_in_g, c_out_g, weights_prepared, threads)
     if pixels < need:
-        return "direct", (f"{pixels} output pixels per call: below {need}, transforming the "
+        return "direct", (f"{pixels} output pixels per call on {threads} thread"
+                          f"{'s' if threads > 1 else ''}: below {need}, transforming the "
                           "input and weights costs more than Winograd saves"
                           + ("" if weights_prepared else
                              " (a prepared Conv2d transforms the weights once)"))

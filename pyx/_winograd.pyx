@@ -45,6 +45,12 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
     void cc_gemm_ukernel_f64(Py_ssize_t kc, const double* a, Py_ssize_t lda, const double* b,
                              Py_ssize_t ldb, double* c, Py_ssize_t ldc, int mr, int nr,
                              int accumulate, const double* bias_rows)
+    void cc_gemm_ukernel_narrow_f32(Py_ssize_t kc, const float* a, Py_ssize_t lda,
+                                    const float* b, Py_ssize_t ldb, float* c, Py_ssize_t ldc,
+                                    int mr, int nr, int accumulate, const float* bias_rows)
+    void cc_gemm_ukernel_narrow_f64(Py_ssize_t kc, const double* a, Py_ssize_t lda,
+                                    const double* b, Py_ssize_t ldb, double* c, Py_ssize_t ldc,
+                                    int mr, int nr, int accumulate, const double* bias_rows)
 
 cdef extern from "cc_winograd.h" nogil:
     void cc_wino_weight_panel_f32(const float* w, Py_ssize_t co_stride, int rows, int R,
@@ -86,6 +92,34 @@ cdef inline Py_ssize_t skew(Py_ssize_t n, Py_ssize_t vl) noexcept nogil:
     return ceil_div(n, vl) * vl + vl
 
 
+cdef inline Py_ssize_t tile_panel_width(Py_ssize_t tiles, Py_ssize_t itemsize) noexcept nogil:
+    """Tiles per GEMM panel: the microkernel's NR, or one vector (its narrow variant) when an
+    image has so few tiles that NR-wide panels would be mostly padding (7x7 outputs: 16 tiles,
+    half of a 32-wide AVX-512 panel). The narrow kernel keeps MR accumulators of one vector;
+    with fewer than 8 (AVX2: 6) the FMA latency is not hidden, hence the MR/8 discount."""
+    cdef Py_ssize_t nr = CC_NR_F32 if itemsize == 4 else CC_NR_F64
+    cdef Py_ssize_t vl = CC_VL_F32 if itemsize == 4 else CC_VL_F64
+    cdef double wide = <double> tiles / (ceil_div(tiles, nr) * nr)
+    cdef double narrow = <double> tiles / (ceil_div(tiles, vl) * vl) * min(1.0, CC_MR / 8.0)
+    return vl if narrow > 1.05 * wide else nr
+
+
+cdef inline void gemm_ukernel(bint narrow, Py_ssize_t kc, const floating* a, const floating* b,
+                              Py_ssize_t ldb, floating* c, Py_ssize_t ldc, int nr,
+                              int accumulate) noexcept nogil:
+    """C[MR x nr] (+)= A B, A packed (MR-row panels), with the NR- or the VL-wide kernel."""
+    if floating is float:
+        if narrow:
+            cc_gemm_ukernel_narrow_f32(kc, a, 0, b, ldb, c, ldc, CC_MR, nr, accumulate, NULL)
+        else:
+            cc_gemm_ukernel_f32(kc, a, 0, b, ldb, c, ldc, CC_MR, nr, accumulate, NULL)
+    else:
+        if narrow:
+            cc_gemm_ukernel_narrow_f64(kc, a, 0, b, ldb, c, ldc, CC_MR, nr, accumulate, NULL)
+        else:
+            cc_gemm_ukernel_f64(kc, a, 0, b, ldb, c, ldc, CC_MR, nr, accumulate, NULL)
+
+
 # Bytes a task may keep hot in L2: half the L2 of this CPU, set at import from what the OS
 # reports (cconv._dispatch; 192 KiB until then, safe for a 384 KiB L2).
 cdef Py_ssize_t L2_BUDGET = 192 * 1024
@@ -107,35 +141,51 @@ def winograd_weights_size(Py_ssize_t c_out, Py_ssize_t c_in_g, Py_ssize_t groups
     return groups * 16 * ceil_div(c_out // groups, CC_MR) * c_in_g * CC_MR
 
 
+cdef inline Py_ssize_t k_block(Py_ssize_t c_in_g) noexcept nogil:
+    """Input channels per block: V (16 x kc x NT) and the accumulators M (16 x co x NT) share
+    L2; a smaller kc leaves room for more output channels per task, and every channel task
+    repeats the input transform. 64 keeps the microkernel's per-call overhead small."""
+    return ceil_div(c_in_g, ceil_div(c_in_g, KC_WINOGRAD))
+
+
 def transform_weights_winograd(const floating[:, :, :, ::1] weight, Py_ssize_t groups,
                                floating[::1] packed, int num_threads=1):
     """U = G g G^T for every (output, input channel) of C-contiguous (C_out, C_in/g, 3, 3)
-    weights, packed for the microkernel: packed[g][xi][mb][ci][i] = U[xi] of output channel
-    g*C_out/g + mb*MR + i and input channel ci (zero past the group's last output channel).
+    weights, packed for the microkernel in the order the tasks read them: per group, per
+    block of kc input channels (k_block), per xi, per block mb of MR output channels, kcb x MR
+    values, packed[g][block][xi][mb][ci - ci0][i] = U[xi] of output channel g*C_out/g + mb*MR
+    + i and input channel ci (zero past the group's last output channel). A task's GEMMs for
+    one block then read U front to back, one stream (512x512 weights are 16 MiB: they come
+    from L3 or memory at batch 1).
 
-    One task per (group, block of MR output channels), going through its input channels: the
-    16 regions it writes ([xi][mb] blocks) are each filled front to back."""
+    One task per (group, block of MR output channels), going through its input channels."""
     cdef Py_ssize_t c_out = weight.shape[0], c_in_g = weight.shape[1]
-    cdef Py_ssize_t c_out_g = c_out // groups, mblocks = ceil_div(c_out_g, CC_MR)
-    cdef Py_ssize_t xi_stride = mblocks * c_in_g * CC_MR
-    cdef Py_ssize_t blk, g, mb
-    cdef const floating* w0 = &weight[0, 0, 0, 0]
+    cdef Py_ssize_t mblocks = ceil_div(c_out // groups, CC_MR), blk
     with nogil:
         for blk in prange(groups * mblocks, num_threads=max(1, num_threads), schedule='static'):
-            g = blk // mblocks
-            mb = blk % mblocks
-            if floating is float:
-                cc_wino_weight_panel_f32(w0 + (g * c_out_g + mb * CC_MR) * c_in_g * 9,
-                                         c_in_g * 9, <int> min(CC_MR, c_out_g - mb * CC_MR),
-                                         CC_MR, c_in_g,
-                                         &packed[0] + g * 16 * xi_stride + mb * c_in_g * CC_MR,
-                                         xi_stride)
-            else:
-                cc_wino_weight_panel_f64(w0 + (g * c_out_g + mb * CC_MR) * c_in_g * 9,
-                                         c_in_g * 9, <int> min(CC_MR, c_out_g - mb * CC_MR),
-                                         CC_MR, c_in_g,
-                                         &packed[0] + g * 16 * xi_stride + mb * c_in_g * CC_MR,
-                                         xi_stride)
+            transform_weight_panel(&weight[0, 0, 0, 0], c_in_g, c_out // groups, mblocks,
+                                   blk // mblocks, blk % mblocks, &packed[0])
+
+
+cdef void transform_weight_panel(const floating* w0, Py_ssize_t c_in_g, Py_ssize_t c_out_g,
+                                 Py_ssize_t mblocks, Py_ssize_t g, Py_ssize_t mb,
+                                 floating* packed) noexcept nogil:
+    """transform_weights_winograd's panel (g, mb), every block of input channels."""
+    cdef Py_ssize_t kc = k_block(c_in_g), ci0 = 0, kcb
+    cdef const floating* wb
+    cdef floating* dst
+    cdef int rows = <int> min(CC_MR, c_out_g - mb * CC_MR)
+    while ci0 < c_in_g:
+        kcb = min(kc, c_in_g - ci0)
+        wb = w0 + (g * c_out_g + mb * CC_MR) * c_in_g * 9 + ci0 * 9
+        dst = packed + (g * c_in_g + ci0) * 16 * mblocks * CC_MR + mb * kcb * CC_MR
+        if floating is float:
+            cc_wino_weight_panel_f32(wb, c_in_g * 9, rows, CC_MR, kcb, dst,
+                                     mblocks * kcb * CC_MR)
+        else:
+            cc_wino_weight_panel_f64(wb, c_in_g * 9, rows, CC_MR, kcb, dst,
+                                     mblocks * kcb * CC_MR)
+        ci0 += kcb
 
 
 cdef struct WinoPlan:
@@ -147,6 +197,7 @@ cdef struct WinoPlan:
     const void* w               # the raw (C_out, C_in/g, 3, 3) weights, for exact_nonfinite
     OutputSpec o
     bint exact_nonfinite
+    Py_ssize_t nr_full         # the microkernel's NR; nr (tiles per panel) is it or VL
     Py_ssize_t nr, vl, kc, mblocks, panels, panels_per_task, mblocks_per_task
     Py_ssize_t pixel_tasks, m_tasks, nt, co_rows
     Py_ssize_t band_w           # a zero-padded band of 4 input rows, read by whole vectors
@@ -293,20 +344,15 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
                     run -= chunk
         # 16 GEMMs: M[xi] (+)= U[xi] V[xi]
         for xi in range(16):
-            u = (<const floating*> pl.u + ((g * 16 + xi) * pl.mblocks + mb0) * pl.c_in_g * CC_MR
-                 + ci0 * CC_MR)
+            # transform_weights_winograd's layout: this block's panels, one stream
+            u = (<const floating*> pl.u + (g * 16 * pl.c_in_g + ci0 * 16) * pl.mblocks * CC_MR
+                 + (xi * pl.mblocks + mb0) * kc * CC_MR)
             for j in range(npanels):
                 for mb in range(mb0, mb1):
-                    if floating is float:
-                        cc_gemm_ukernel_f32(kc, u + (mb - mb0) * pl.c_in_g * CC_MR, 0,
-                                            V + xi * vs + j * nr, NT,
-                                            M + xi * ms + (mb - mb0) * CC_MR * NT + j * nr,
-                                            NT, CC_MR, <int> nr, ci0 > 0, NULL)
-                    else:
-                        cc_gemm_ukernel_f64(kc, u + (mb - mb0) * pl.c_in_g * CC_MR, 0,
-                                            V + xi * vs + j * nr, NT,
-                                            M + xi * ms + (mb - mb0) * CC_MR * NT + j * nr,
-                                            NT, CC_MR, <int> nr, ci0 > 0, NULL)
+                    gemm_ukernel(nr != pl.nr_full, kc, u + (mb - mb0) * kc * CC_MR,
+                                 V + xi * vs + j * nr, NT,
+                                 M + xi * ms + (mb - mb0) * CC_MR * NT + j * nr, NT,
+                                 <int> nr, ci0 > 0)
         ci0 += kc
     # output transform, clipped at the edges, through the output pass
     cdef const OutputSpec* o = &pl.o
@@ -408,14 +454,12 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
     pl.w = &w[0]
     output_spec(&pl.o, out, residual, bias, act, alpha, False)
     pl.exact_nonfinite = exact_nonfinite
-    pl.nr = CC_NR_F32 if floating is float else CC_NR_F64
+    pl.nr_full = CC_NR_F32 if floating is float else CC_NR_F64
+    pl.nr = tile_panel_width(pl.tiles, itemsize)
     pl.vl = CC_VL_F32 if floating is float else CC_VL_F64
     pl.mblocks = ceil_div(pl.c_out_g, CC_MR)
     pl.panels = ceil_div(pl.tiles, pl.nr)
-    # Input channels per block. V (16 x kc x NT) and the accumulators M (16 x co x NT) share
-    # L2: a smaller kc leaves room for more output channels per task, and every channel task
-    # repeats the input transform. 64 keeps the microkernel's per-call overhead small.
-    pl.kc = ceil_div(pl.c_in_g, ceil_div(pl.c_in_g, KC_WINOGRAD))
+    pl.kc = k_block(pl.c_in_g)
     if images * pl.c_out * pl.h_out * pl.w_out * pl.c_in_g * 9 < SERIAL_MACS:
         threads = 1
     # a task of a panels x b blocks: 16 GEMM k-steps per input channel and tile panel x block
@@ -467,12 +511,13 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
 def split_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t c_out, Py_ssize_t groups,
                   Py_ssize_t h_out, Py_ssize_t w_out, Py_ssize_t itemsize, int threads):
     """The task split conv2d_winograd_nchw would choose (for explain() and tests)."""
-    cdef Py_ssize_t c_in_g = c_in // groups, nr = CC_NR_F32 if itemsize == 4 else CC_NR_F64
+    cdef Py_ssize_t c_in_g = c_in // groups
     cdef Py_ssize_t tiles = ceil_div(h_out, 2) * ceil_div(w_out, 2)
-    cdef Py_ssize_t kc = ceil_div(c_in_g, ceil_div(c_in_g, KC_WINOGRAD))
+    cdef Py_ssize_t nr = tile_panel_width(tiles, itemsize)
+    cdef Py_ssize_t kc = k_block(c_in_g)
     cdef Split sp = balanced_split(ceil_div(tiles, nr), ceil_div(c_out // groups, CC_MR),
                                    images * groups, threads, 16.0 * c_in_g + 12, 3.0 * c_in_g,
                                    200.0, 16.0 * kc * nr * itemsize, 0,
                                    16.0 * CC_MR * nr * itemsize, L2_BUDGET)
-    return dict(kc=kc, panels_per_task=sp.a_per_task, mblocks_per_task=sp.b_per_task,
+    return dict(kc=kc, tiles_per_panel=nr, panels_per_task=sp.a_per_task, mblocks_per_task=sp.b_per_task,
                 pixel_tasks=sp.a_tasks, m_tasks=sp.b_tasks)

@@ -148,3 +148,43 @@ def test_explain():
         cconv.explain((1, 8, 9, 9), (8, 8, 3, 3), groups=3)
     with pytest.raises(TypeError, match="explain: input_shape must be a sequence of ints"):
         cconv.explain(None, (8, 8, 3, 3))
+
+
+def test_tile_panels_are_narrow_only_when_tiles_are_few():
+    # 16 tiles (a 7x7 output) fill half of an AVX-512 microkernel tile (NR = 32 floats): the
+    # one-vector kernel takes them; many tiles keep the full width
+    from cconv import _dispatch
+    vl, nr = _dispatch.direct.NR_F32 // 2, _dispatch.direct.NR_F32
+    few = _dispatch.winograd.split_summary(1, 64, 64, 1, 7, 7, 4, 1)["tiles_per_panel"]
+    many = _dispatch.winograd.split_summary(1, 64, 64, 1, 56, 56, 4, 1)["tiles_per_panel"]
+    assert many == nr
+    assert few == (vl if 16 % nr and _dispatch.direct.MR >= 8 else nr)
+
+
+@pytest.mark.parametrize("hw", [(7, 7), (5, 9), (8, 8)])
+def test_narrow_tile_panels_against_reference(rng, hw):
+    # few tiles per image, several images and channel blocks: the narrow microkernel path
+    x, w, b = make(rng, (3, 40) + hw, 50)
+    winograd_error_ok(x, w, b, padding=1)
+    winograd_error_ok(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                      padding=1)
+
+
+def test_prepared_small_images_choose_by_thread_count(rng):
+    # bench/crossover.txt: with its weights transformed once, Winograd wins on a 7x7 image at
+    # 1 thread; on 2 threads (>= 32 channels) the direct kernel does
+    x, w, b = make(rng, (1, 32, 7, 7), 32)
+    conv = cconv.Conv2d(w, b, padding=1)
+    with cconv.threads(1):
+        assert conv.explain(x.shape)["algorithm"] == "winograd"
+        y1 = conv(x)
+    ref = conv2d_reference(x, w, b, padding=1)
+    assert (np.abs(y1 - ref) <= winograd_error_bound(x, w, b, x.dtype, padding=1)).all()
+    from cconv import _threads
+    with cconv.threads(2):
+        if _threads.effective_num_threads() < 2:
+            return  # no OpenMP or one CPU: 2 threads cannot be had here
+        e = conv.explain(x.shape)
+        assert e["algorithm"] == "direct" and "on 2 threads" in e["reason"], e
+        y2 = conv(x)
+    assert (np.abs(y2 - ref) <= error_bound(x, w, b, x.dtype, padding=1)).all()

@@ -15,6 +15,9 @@
 #include "cc_simd.h"
 
 #define CC_NV 2
+#ifndef CC_UK_PREFETCH
+#  define CC_UK_PREFETCH 64
+#endif
 #if CC_VECTOR_BYTES == 64
 #  define CC_MR 12
 #else
@@ -23,28 +26,50 @@
 #define CC_NR_F32 (CC_NV * CC_VL_F32)
 #define CC_NR_F64 (CC_NV * CC_VL_F64)
 
+/* Four instantiations: float and double, each with tiles NR = CC_NV vectors wide (the
+ * default) and one vector wide ("narrow": cc_gemm_ukernel_narrow_f32 ...). The narrow kernel
+ * serves GEMMs whose N is small and not a multiple of NR (the 16 tiles of a 7x7 Winograd
+ * output fill half of a 32-wide AVX-512 tile); it keeps MR, so A is packed the same way. */
+#define CC_UK_NV CC_NV
 #define CC_T float
 #define CC_V cc_vf32
 #define CC_VL CC_VL_F32
 #define CC_NR CC_NR_F32
 #define CC_FN(name) name##_f32
 #include "cc_gemm_ukernel_impl.h"
-#undef CC_T
-#undef CC_V
-#undef CC_VL
 #undef CC_NR
 #undef CC_FN
-
-#define CC_T double
-#define CC_V cc_vf64
-#define CC_VL CC_VL_F64
-#define CC_NR CC_NR_F64
-#define CC_FN(name) name##_f64
+#undef CC_UK_NV
+#define CC_UK_NV 1
+#define CC_NR CC_VL_F32
+#define CC_FN(name) name##_narrow_f32
 #include "cc_gemm_ukernel_impl.h"
 #undef CC_T
 #undef CC_V
 #undef CC_VL
 #undef CC_NR
 #undef CC_FN
+#undef CC_UK_NV
+
+#define CC_UK_NV CC_NV
+#define CC_T double
+#define CC_V cc_vf64
+#define CC_VL CC_VL_F64
+#define CC_NR CC_NR_F64
+#define CC_FN(name) name##_f64
+#include "cc_gemm_ukernel_impl.h"
+#undef CC_NR
+#undef CC_FN
+#undef CC_UK_NV
+#define CC_UK_NV 1
+#define CC_NR CC_VL_F64
+#define CC_FN(name) name##_narrow_f64
+#include "cc_gemm_ukernel_impl.h"
+#undef CC_T
+#undef CC_V
+#undef CC_VL
+#undef CC_NR
+#undef CC_FN
+#undef CC_UK_NV
 
 #endif /* CC_GEMM_UKERNEL_H */

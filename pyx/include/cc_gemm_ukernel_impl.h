@@ -1,18 +1,19 @@
-/* Body of the GEMM microkernel, included once per element type by cc_gemm_ukernel.h with
- * CC_T (element), CC_V (vector), CC_VL (lanes), CC_NR (tile width) and CC_FN (name suffix). */
+/* Body of the GEMM microkernel, included by cc_gemm_ukernel.h once per element type and tile
+ * width, with CC_T (element), CC_V (vector), CC_VL (lanes), CC_UK_NV (vectors per tile row),
+ * CC_NR (tile width, CC_UK_NV * CC_VL) and CC_FN (name suffix). */
 
-/* One step of k: load NR values of B (CC_NV vectors), broadcast MR values of A (A_I gives the
- * i-th), MR x CC_NV fused multiply-adds. */
+/* One step of k: load NR values of B (CC_UK_NV vectors), broadcast MR values of A (A_I gives the
+ * i-th), MR x CC_UK_NV fused multiply-adds. */
 #define CC_UK_STEP(A_I)                                                                   \
     do {                                                                                  \
-        CC_V bv[CC_NV];                                                                   \
+        CC_V bv[CC_UK_NV];                                                                \
         _Pragma("GCC unroll 4")                                                           \
-        for (int j = 0; j < CC_NV; ++j) memcpy(&bv[j], b + j * CC_VL, sizeof(CC_V));      \
+        for (int j = 0; j < CC_UK_NV; ++j) memcpy(&bv[j], b + j * CC_VL, sizeof(CC_V));   \
         _Pragma("GCC unroll 32")                                                          \
         for (int i = 0; i < CC_MR; ++i) {                                                 \
             const CC_T ai = (A_I);                                                        \
             _Pragma("GCC unroll 4")                                                       \
-            for (int j = 0; j < CC_NV; ++j) acc[i][j] += ai * bv[j];                      \
+            for (int j = 0; j < CC_UK_NV; ++j) acc[i][j] += ai * bv[j];                   \
         }                                                                                 \
         b += ldb;                                                                         \
     } while (0)
@@ -32,14 +33,19 @@ static inline void CC_FN(cc_gemm_ukernel)(
     CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
     const CC_T *restrict bias_rows)
 {
-    CC_V acc[CC_MR][CC_NV];
+    CC_V acc[CC_MR][CC_UK_NV];
 #pragma GCC unroll 32
     for (int i = 0; i < CC_MR; ++i)
 #pragma GCC unroll 4
-        for (int j = 0; j < CC_NV; ++j) acc[i][j] = (CC_V){0};
+        for (int j = 0; j < CC_UK_NV; ++j) acc[i][j] = (CC_V){0};
 
     if (lda == 0) {
-        for (ptrdiff_t p = 0; p < kc; ++p, a += CC_MR) CC_UK_STEP(a[i]);
+        for (ptrdiff_t p = 0; p < kc; ++p, a += CC_MR) {
+            /* packed A streams from L3 or memory when the weights outgrow L2 (512x512
+             * Winograd weights are 16 MiB): fetch a few steps ahead */
+            __builtin_prefetch(a + CC_UK_PREFETCH * CC_MR);
+            CC_UK_STEP(a[i]);
+        }
     } else {
         const CC_T *ap[CC_MR];
 #pragma GCC unroll 32
@@ -51,7 +57,7 @@ static inline void CC_FN(cc_gemm_ukernel)(
 #pragma GCC unroll 32
         for (int i = 0; i < CC_MR; ++i) {
 #pragma GCC unroll 4
-            for (int j = 0; j < CC_NV; ++j) {
+            for (int j = 0; j < CC_UK_NV; ++j) {
                 CC_T *cij = c + i * ldc + j * CC_VL;
                 CC_V v = acc[i][j];
                 if (accumulate) {
@@ -86,11 +92,11 @@ static inline void CC_FN(cc_gemm_ukernel_indirect)(
     const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int accumulate)
 {
     const ptrdiff_t ldb = CC_NR;
-    CC_V acc[CC_MR][CC_NV];
+    CC_V acc[CC_MR][CC_UK_NV];
 #pragma GCC unroll 32
     for (int i = 0; i < CC_MR; ++i)
 #pragma GCC unroll 4
-        for (int j = 0; j < CC_NV; ++j) acc[i][j] = (CC_V){0};
+        for (int j = 0; j < CC_UK_NV; ++j) acc[i][j] = (CC_V){0};
     for (ptrdiff_t p = 0; p < kc; ++p) {
         const CC_T *a = abase + offs[p];
         CC_UK_STEP(a[i]);
@@ -98,7 +104,7 @@ static inline void CC_FN(cc_gemm_ukernel_indirect)(
 #pragma GCC unroll 32
     for (int i = 0; i < CC_MR; ++i) {
 #pragma GCC unroll 4
-        for (int j = 0; j < CC_NV; ++j) {
+        for (int j = 0; j < CC_UK_NV; ++j) {
             CC_T *cij = c + i * ldc + j * CC_VL;
             CC_V v = acc[i][j];
             if (accumulate) {
