@@ -87,6 +87,8 @@ cdef enum:
     STREAM_BYTES = 8 * 1024 * 1024
     # Weights are packed (pack_weight_panel) when at least this many NR-pixel panels use them.
     PACK_MIN_PANELS = 10
+    # Pixels gathered at a time by store_block from a pixel-major block (a stack buffer)
+    STORE_CHUNK = 256
     # Phase images are built for this many bytes of images at a time (at least one image), so
     # that the tasks find them in L2 or at least L3 soon after they are written.
     PHASE_BUDGET = 1024 * 1024
@@ -339,8 +341,10 @@ cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
     activation): cblk[co - co0][q - q0] (rows ldc apart), or cblk[q - q0][co - co0] when
     pixel_major."""
     cdef const OutputSpec* o = &pl.o
-    cdef Py_ssize_t Wg = pl.grid_w, oh, ow_lo, ow_hi, ow, co
+    cdef Py_ssize_t Wg = pl.grid_w, oh, ow_lo, ow_hi, ow, co, m, j
     cdef const floating* bias = <const floating*> o.bias
+    cdef const floating* src
+    cdef floating run[STORE_CHUNK]
     cdef floating* outg = <floating*> o.out + n * o.sn + g * pl.c_out_g * o.sc
     if bias != NULL:
         bias = bias + g * pl.c_out_g
@@ -358,9 +362,17 @@ cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
             continue
         for co in range(co0, co1):
             if pixel_major:
-                store_run(o, outg + co * o.sc + oh * o.sh + ow_lo * o.sw, o.sw,
-                          cblk + (oh * Wg + ow_lo - q0) * ldc + (co - co0), ldc, ow_hi - ow_lo,
-                          bias + co if bias != NULL else NULL, 0)
+                # the channel's values lie ldc apart in the block: gather them into a
+                # contiguous run first, so that the output pass runs on whole vectors
+                ow = ow_lo
+                while ow < ow_hi:
+                    m = min(<Py_ssize_t> STORE_CHUNK, ow_hi - ow)
+                    src = cblk + (oh * Wg + ow - q0) * ldc + (co - co0)
+                    for j in range(m):
+                        run[j] = src[j * ldc]
+                    store_run(o, outg + co * o.sc + oh * o.sh + ow * o.sw, o.sw, run, 1, m,
+                              bias + co if bias != NULL else NULL, 0)
+                    ow += m
             else:
                 store_run(o, outg + co * o.sc + oh * o.sh + ow_lo * o.sw, o.sw,
                           cblk + (co - co0) * ldc + oh * Wg + ow_lo - q0, 1, ow_hi - ow_lo,
