@@ -36,12 +36,21 @@ cdef extern from "cc_depthwise.h" nogil:
     void cc_dw_row_f64(double* tmp, Py_ssize_t ldt, const double* inp,
                        const Py_ssize_t* tap_offset, const double* w, Py_ssize_t taps,
                        Py_ssize_t w_out, int ch, const double* bias)
+    void cc_dw_plane_f32(float* tmp, const float* inp, const Py_ssize_t* off,
+                         const unsigned* lanes, const float* w, Py_ssize_t taps,
+                         Py_ssize_t chunks, float bias)
+    void cc_dw_plane_f64(double* tmp, const double* inp, const Py_ssize_t* off,
+                         const unsigned* lanes, const double* w, Py_ssize_t taps,
+                         Py_ssize_t chunks, double bias)
 
 cdef enum:
     ALIGN = 64
     # Below this many multiply-adds a call runs on one thread.
     SERIAL_MACS = 1 << 16
     SWEEP_ELEMS = 512
+    # Planes up to this many values at stride 1 ("same" size) run straight from the input
+    # (cc_dw_plane): no phase plane. Its lane masks (taps x plane / VL) are made per call.
+    FLAT_MAX_ELEMS = 1024
 
 
 cdef inline void dw_row(floating* tmp, Py_ssize_t ldt, const floating* inp,
@@ -62,6 +71,11 @@ cdef struct DepthwisePlan:
     Py_ssize_t row_elems         # one sweep's span rounded up to two vectors
     Py_ssize_t per_thread        # the phase plane, then CC_DW_MAX_CH output rows
     OutputSpec o
+    # flat planes (cc_dw_plane): the input plane contiguous, stride 1, output the same size
+    bint flat
+    Py_ssize_t chunks            # vectors per plane
+    Py_ssize_t* flat_off         # [taps] input offset of each tap
+    unsigned* flat_lanes         # [taps][chunks] the lanes that read the input
 
 
 cdef void depthwise_task(const DepthwisePlan* dp, const floating* x, const floating* w,
@@ -78,6 +92,9 @@ cdef void depthwise_task(const DepthwisePlan* dp, const floating* x, const float
     cdef floating zeros[4]
     cdef const floating* bias
     zeros[0] = zeros[1] = zeros[2] = zeros[3] = 0
+    if dp.flat:
+        flat_plane_task(dp, x + n * dp.sx_n + c * dp.sx_c, w, n, c, buf)
+        return
     build_phase_plane(pp, x + n * dp.sx_n + c * dp.sx_c, dp.sx_h, dp.sx_w, buf)
     j0 = 0
     while j0 < dp.multiplier:
@@ -102,6 +119,60 @@ cdef void depthwise_task(const DepthwisePlan* dp, const floating* x, const float
                               1, pp.w_out, <floating*> NULL, 0)
             oh += rows
         j0 += ch
+
+
+cdef void flat_plane_task(const DepthwisePlan* dp, const floating* plane, const floating* w,
+                          Py_ssize_t n, Py_ssize_t c, floating* tmp) noexcept nogil:
+    """Every output channel of input plane (n, c), straight from the plane (cc_dw_plane)."""
+    cdef const OutputSpec* o = &dp.o
+    cdef const PhasePlan* pp = &dp.pp
+    cdef Py_ssize_t j, oc, oh
+    cdef floating bias
+    cdef floating* dst
+    for j in range(dp.multiplier):
+        oc = c * dp.multiplier + j
+        bias = 0
+        if o.bias != NULL:
+            bias = (<const floating*> o.bias)[oc]
+        if floating is float:
+            cc_dw_plane_f32(tmp, plane, dp.flat_off, dp.flat_lanes, w + oc * dp.taps, dp.taps,
+                            dp.chunks, bias)
+        else:
+            cc_dw_plane_f64(tmp, plane, dp.flat_off, dp.flat_lanes, w + oc * dp.taps, dp.taps,
+                            dp.chunks, bias)
+        dst = <floating*> o.out + n * o.sn + oc * o.sc
+        if o.sw == 1 and o.sh == pp.w_out:
+            # a contiguous output plane: one run
+            store_run(o, dst, 1, tmp, 1, pp.h_out * pp.w_out, <floating*> NULL, 0)
+        else:
+            for oh in range(pp.h_out):
+                store_run(o, dst + oh * o.sh, o.sw, tmp + oh * pp.w_out, 1, pp.w_out,
+                          <floating*> NULL, 0)
+
+
+cdef int plan_flat(DepthwisePlan* dp, Py_ssize_t vl) noexcept nogil:
+    """The taps' offsets and lane masks of the flat-plane kernel. -1 when out of memory."""
+    cdef const PhasePlan* pp = &dp.pp
+    cdef Py_ssize_t hw = pp.h * pp.w, t, r, s, q, i, p, ih, iw, dr, ds
+    cdef unsigned m
+    dp.chunks = (hw + vl - 1) // vl
+    dp.flat_off = <Py_ssize_t*> malloc(dp.taps * sizeof(Py_ssize_t))
+    dp.flat_lanes = <unsigned*> malloc(dp.taps * dp.chunks * sizeof(unsigned))
+    if dp.flat_off == NULL or dp.flat_lanes == NULL:
+        return -1
+    for t in range(dp.taps):
+        r, s = t // pp.kw, t % pp.kw
+        dr, ds = r * pp.dil_h - pp.pad_top, s * pp.dil_w - pp.pad_left
+        dp.flat_off[t] = dr * pp.w + ds
+        for q in range(dp.chunks):
+            m = 0
+            for i in range(vl):
+                p = q * vl + i
+                ih, iw = p // pp.w + dr, p % pp.w + ds
+                if p < hw and 0 <= ih < pp.h and 0 <= iw < pp.w:
+                    m |= 1u << i
+            dp.flat_lanes[t * dp.chunks + q] = m
+    return 0
 
 
 def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, bias,
@@ -139,7 +210,14 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
     dp.sx_h = x.strides[2] // itemsize
     dp.sx_w = x.strides[3] // itemsize
     output_spec(&dp.o, out, residual, bias, act, alpha, False)
+    dp.flat_off = NULL
+    dp.flat_lanes = NULL
+    dp.flat = (stride_h == 1 and stride_w == 1 and dp.pp.h_out == dp.pp.h
+               and dp.pp.w_out == dp.pp.w and dp.sx_w == 1 and dp.sx_h == dp.pp.w
+               and dp.pp.h * dp.pp.w <= FLAT_MAX_ELEMS)
     try:
+        if dp.flat and plan_flat(&dp, vl) < 0:
+            raise MemoryError("cconv: cannot allocate the convolution plan")
         if phase_plan_init(&dp.pp) < 0:
             raise MemoryError("cconv: cannot allocate the convolution plan")
         dp.plane_elems = round_up(dp.pp.n_phases * dp.pp.ph_plane + dp.pp.ph_w + 2 * vl,
@@ -148,13 +226,15 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
         dp.sweep_rows = max(1, min(dp.pp.h_out, SWEEP_ELEMS // dp.pp.ph_w))
         dp.row_elems = round_up((dp.sweep_rows - 1) * dp.pp.ph_w + dp.pp.w_out, 2 * vl)
         dp.per_thread = dp.plane_elems + CC_DW_MAX_CH * dp.row_elems
+        if dp.flat:
+            dp.per_thread = round_up(dp.chunks * vl, ALIGN // itemsize)
         planes = images * dp.c_in
         if planes * dp.multiplier * dp.pp.h_out * dp.pp.w_out * dp.taps < SERIAL_MACS:
             threads = 1
         # Split output rows into bands only when there are too few planes to share out;
         # each band rebuilds its plane's phases.
         dp.bands = 1
-        if threads > 1 and planes < 4 * threads:
+        if threads > 1 and planes < 4 * threads and not dp.flat:
             dp.bands = min(dp.pp.h_out, (4 * threads + planes - 1) // planes)
         dp.rows_per_band = (dp.pp.h_out + dp.bands - 1) // dp.bands
         dp.bands = (dp.pp.h_out + dp.rows_per_band - 1) // dp.rows_per_band
@@ -166,7 +246,7 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
         buf0 = <floating*> (scratch + (ALIGN - <uintptr_t> scratch % ALIGN))
         with nogil:
             # the slack read by the last vector of a row is defined (then ignored)
-            for t in range(threads):
+            for t in range(threads if not dp.flat else 0):
                 zero_tail(buf0 + t * dp.per_thread, dp.pp.n_phases * dp.pp.ph_plane,
                           dp.plane_elems)
             if threads == 1:
@@ -178,6 +258,8 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
                                    buf0 + threadid() * dp.per_thread)
     finally:
         free(scratch)
+        free(dp.flat_off)
+        free(dp.flat_lanes)
         phase_plan_free(&dp.pp)
 
 

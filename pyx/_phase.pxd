@@ -17,6 +17,13 @@ cdef extern from "cc_copy.h" nogil:
     void cc_copy_strided_f64(double* dst, const double* src, Py_ssize_t n, Py_ssize_t stride)
     void cc_zero_f32(float* dst, Py_ssize_t n)
     void cc_zero_f64(double* dst, Py_ssize_t n)
+    void cc_copy_strided_over_f32(float* dst, const float* src, Py_ssize_t n, Py_ssize_t stride)
+    void cc_copy_strided_over_f64(double* dst, const double* src, Py_ssize_t n,
+                                  Py_ssize_t stride)
+    void cc_zero_over_f32(float* dst, Py_ssize_t n)
+    void cc_zero_over_f64(double* dst, Py_ssize_t n)
+    const int CC_VL_F32
+    const int CC_VL_F64
 
 
 cdef struct PhasePlan:
@@ -94,31 +101,61 @@ cdef inline void phase_plan_free(PhasePlan* pp) noexcept nogil:
 cdef inline void build_phase_plane(const PhasePlan* pp, const floating* plane, Py_ssize_t sx_h,
                                    Py_ssize_t sx_w, floating* dst) noexcept nogil:
     """The phases of one input plane (element strides sx_h, sx_w) into dst:
-    dst[ph][i][j] = xpad[a + sh*i, b + sw*j], zero where that falls in the padding."""
+    dst[ph][i][j] = xpad[a + sh*i, b + sw*j], zero where that falls in the padding.
+
+    Rows are written front to back with whole vectors (no masked stores: the kernels load
+    these rows right away, and a load overlapping a masked store waits for it to retire; on a
+    7x7 depthwise plane that was most of the time). A whole-vector write may run past its
+    piece by up to a vector, into what is written next: the rest of the row, or the phase's
+    next rows. Rows whose overrun could leave their phase plane (into the next phase's first
+    rows, written earlier, or past the last plane) are written exactly, so nothing outside
+    the phase planes is touched."""
     cdef Py_ssize_t ph, i, a, b, ih, iw0, jlo, jhi
     cdef Py_ssize_t sw = pp.stride_w
     cdef floating* row
+    cdef bint exact
+    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64
     # row by row, every phase of it: the input is read once, in order (phases share rows)
     for i in range(pp.ph_h):
+        exact = (i + 1) * pp.ph_w + vl > pp.ph_plane
         for ph in range(pp.n_phases):
             a = pp.phase_a[ph]
             b = pp.phase_b[ph]
             row = dst + ph * pp.ph_plane + i * pp.ph_w
             ih = a + pp.stride_h * i - pp.pad_top
             if ih < 0 or ih >= pp.h:
-                zero_fill(row, pp.ph_w)
+                zero_run(row, pp.ph_w, exact)
                 continue
             iw0 = b - pp.pad_left
             jlo = pp.phase_cols[2 * ph]
             jhi = pp.phase_cols[2 * ph + 1]
-            zero_fill(row, jlo)
-            if floating is float:
-                cc_copy_strided_f32(row + jlo, plane + ih * sx_h + (iw0 + jlo * sw) * sx_w,
-                                    jhi - jlo, sw * sx_w)
-            else:
-                cc_copy_strided_f64(row + jlo, plane + ih * sx_h + (iw0 + jlo * sw) * sx_w,
-                                    jhi - jlo, sw * sx_w)
-            zero_fill(row + jhi, pp.ph_w - jhi)
+            zero_run(row, jlo, exact)
+            copy_run(row + jlo, plane + ih * sx_h + (iw0 + jlo * sw) * sx_w, jhi - jlo,
+                     sw * sx_w, exact)
+            zero_run(row + jhi, pp.ph_w - jhi, exact)
+
+
+cdef inline void zero_run(floating* dst, Py_ssize_t n, bint exact) noexcept nogil:
+    if exact:
+        zero_fill(dst, n)
+    elif floating is float:
+        cc_zero_over_f32(dst, n)
+    else:
+        cc_zero_over_f64(dst, n)
+
+
+cdef inline void copy_run(floating* dst, const floating* src, Py_ssize_t n, Py_ssize_t stride,
+                          bint exact) noexcept nogil:
+    if floating is float:
+        if exact:
+            cc_copy_strided_f32(dst, src, n, stride)
+        else:
+            cc_copy_strided_over_f32(dst, src, n, stride)
+    else:
+        if exact:
+            cc_copy_strided_f64(dst, src, n, stride)
+        else:
+            cc_copy_strided_over_f64(dst, src, n, stride)
 
 
 cdef inline void zero_fill(floating* dst, Py_ssize_t n) noexcept nogil:

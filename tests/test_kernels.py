@@ -66,6 +66,12 @@ def test_direct_methods(rng, case, method, packed, threads, dtype):
     ((1, 6, 9, 9), (6, 1, 3, 2), (2, 1), (0, 3), (1, 2)),
     ((1, 1, 17, 40), (9, 1, 3, 3), 1, 1, 1),      # C_in == 1: multiplier 9
     ((3, 2, 1, 3), (2, 1, 3, 3), 1, 1, 1),        # rows shorter than a vector
+    # small planes at stride 1, output the input's size: run straight from the input plane
+    ((2, 7, 7, 7), (7, 1, 3, 3), 1, 1, 1),
+    ((1, 3, 5, 17), (6, 1, 3, 3), 1, 1, 1),       # multiplier 2, rows across vectors
+    ((1, 4, 9, 6), (4, 1, 5, 3), 1, (4, 2), (2, 2)),
+    ((1, 3, 6, 6), (3, 1, 3, 3), 1, ((0, 2), (2, 0)), 1),   # uneven padding
+    ((1, 2, 32, 32), (2, 1, 3, 3), 1, 1, 1),      # the largest such plane
 ])
 def test_depthwise_kernel(rng, case, threads, dtype):
     xs, ws, stride, padding, dilation = case
@@ -85,3 +91,30 @@ def test_depthwise_kernel(rng, case, threads, dtype):
 
 def test_kernel_modules_match_the_chosen_level():
     assert _dispatch.direct.ISA == _dispatch.LEVEL
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("width", [1, 2, 5, 9, 16, 17, 33])
+def test_phase_planes_of_narrow_images(rng, stride, width):
+    # phase planes are written with whole vectors that may run into the next rows (never past
+    # the phase plane): rows narrower than a vector, several phases, every kernel
+    for xs, ws, groups in [((2, 3, 7, width), (3, 1, 3, 3), 3), ((1, 4, 6, width), (5, 4, 3, 3), 1)]:
+        x = rng.standard_normal(xs).astype(np.float32)
+        w = rng.standard_normal(ws).astype(np.float32)
+        params = dict(stride=stride, padding=1, dilation=1, groups=groups)
+        ref = conv2d_reference(x, w, None, **params)
+        x4, w4, _, g, _ = _args.parse_conv2d(x, w, None, stride, 1, 1, groups)
+        if groups == 1:
+            got = [_run_direct(x, w, None, stride, 1, 1, 1, m, t, False)
+                   for m in (PANELS, INDIRECT) for t in (1, 3)]
+        else:
+            got = []
+            for t in (1, 3):
+                out = np.full(g.out_shape, np.nan, np.float32)
+                _dispatch.depthwise.conv2d_depthwise_nchw(
+                    x4, np.ascontiguousarray(w4).reshape(-1), None, out, g.kh, g.kw,
+                    g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.dil_h, g.dil_w, t)
+                got.append(out)
+        for y in got:
+            err = np.abs(y - ref)
+            assert (err <= error_bound(x, w, None, np.float32, **params)).all(), np.nanmax(err)

@@ -171,6 +171,41 @@ static inline cc_vf64 cc_load_tail_f64(const double *src, ptrdiff_t n)
 }
 #endif
 
+/* The lanes of src whose bit is set in `lanes` (bit i: lane i), the others zero; the lanes
+ * not set are never read (they may lie outside any array). */
+#if defined(__AVX512F__)
+static inline cc_vf32 cc_load_lanes_f32(const float *src, unsigned lanes)
+{ return (cc_vf32)_mm512_maskz_loadu_ps((__mmask16)lanes, src); }
+static inline cc_vf64 cc_load_lanes_f64(const double *src, unsigned lanes)
+{ return (cc_vf64)_mm512_maskz_loadu_pd((__mmask8)lanes, src); }
+#elif defined(__AVX2__)
+static inline cc_vf32 cc_load_lanes_f32(const float *src, unsigned lanes)
+{
+    __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    __m256i m = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)lanes), bit), bit);
+    return (cc_vf32)_mm256_maskload_ps(src, m);
+}
+static inline cc_vf64 cc_load_lanes_f64(const double *src, unsigned lanes)
+{
+    __m256i bit = _mm256_setr_epi64x(1, 2, 4, 8);
+    __m256i m = _mm256_cmpeq_epi64(_mm256_and_si256(_mm256_set1_epi64x(lanes), bit), bit);
+    return (cc_vf64)_mm256_maskload_pd(src, m);
+}
+#else
+static inline cc_vf32 cc_load_lanes_f32(const float *src, unsigned lanes)
+{
+    float l[CC_VL_F32] = {0};
+    for (int j = 0; j < CC_VL_F32; ++j) if ((lanes >> j) & 1) l[j] = src[j];
+    cc_vf32 v; memcpy(&v, l, sizeof v); return v;
+}
+static inline cc_vf64 cc_load_lanes_f64(const double *src, unsigned lanes)
+{
+    double l[CC_VL_F64] = {0};
+    for (int j = 0; j < CC_VL_F64; ++j) if ((lanes >> j) & 1) l[j] = src[j];
+    cc_vf64 v; memcpy(&v, l, sizeof v); return v;
+}
+#endif
+
 /* Store the first n < VL lanes of v at dst, writing nothing else (a masked store from the
  * register: no round trip through memory). */
 #if defined(__AVX512F__)
@@ -218,6 +253,36 @@ static inline void cc_copy_over_##SFX(T *restrict dst, const T *restrict src, pt
     for (; j + VL <= n; j += VL) { V v; memcpy(&v, src + j, sizeof v);                     \
                                    memcpy(dst + j, &v, sizeof v); }                        \
     if (j < n) { V v = cc_load_tail_##SFX(src + j, n - j); memcpy(dst + j, &v, sizeof v); }\
+}                                                                                          \
+/* dst[j] = src[j * stride], j < n, the same way (the strided source not read past its     \
+ * run); strides other than 1 and 2 are copied value by value, exactly. */                 \
+static inline void cc_copy_strided_over_##SFX(T *restrict dst, const T *restrict src,      \
+                                              ptrdiff_t n, ptrdiff_t stride)               \
+{                                                                                          \
+    ptrdiff_t j = 0;                                                                       \
+    if (stride == 1) { cc_copy_over_##SFX(dst, src, n); return; }                          \
+    if (CC_HAVE_SHUFFLE && stride == 2) {                                                  \
+        for (; j + VL < n; j += VL) {                                                      \
+            V lo, hi; memcpy(&lo, src + 2 * j, sizeof lo);                                 \
+            memcpy(&hi, src + 2 * j + VL, sizeof hi);                                      \
+            V even = __builtin_shuffle(lo, hi, CC_EVEN_MASK_##SFX);                        \
+            memcpy(dst + j, &even, sizeof even);                                           \
+        }                                                                                  \
+        if (j < n) {                                                                       \
+            ptrdiff_t need = 2 * (n - j) - 1;    /* source values read, < 2 VL */          \
+            V lo, hi = {0};                                                                \
+            if (need >= VL) {                                                              \
+                memcpy(&lo, src + 2 * j, sizeof lo);                                       \
+                if (need > VL) hi = cc_load_tail_##SFX(src + 2 * j + VL, need - VL);       \
+            } else {                                                                       \
+                lo = cc_load_tail_##SFX(src + 2 * j, need);                                \
+            }                                                                              \
+            V even = __builtin_shuffle(lo, hi, CC_EVEN_MASK_##SFX);                        \
+            memcpy(dst + j, &even, sizeof even);                                           \
+        }                                                                                  \
+        return;                                                                            \
+    }                                                                                      \
+    for (; j < n; ++j) dst[j] = src[j * stride];                                           \
 }
 
 CC_DEFINE_OVER(float, cc_vf32, CC_VL_F32, f32)

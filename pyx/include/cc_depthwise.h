@@ -11,6 +11,7 @@
 #ifndef CC_DEPTHWISE_H
 #define CC_DEPTHWISE_H
 #include "cc_simd.h"
+#include "cc_copy.h"   /* lane-masked loads */
 
 #define CC_DW_MAX_CH 4
 
@@ -55,5 +56,32 @@ static inline void cc_dw_row_##SFX(T *restrict tmp, ptrdiff_t ldt, const T *rest
 
 CC_DEFINE_DW(float, cc_vf32, CC_VL_F32, f32)
 CC_DEFINE_DW(double, cc_vf64, CC_VL_F64, f64)
+
+/* A whole small plane at stride 1 with the output the input's size, straight from the input
+ * (no phase plane): with both planes flattened, output p reads input p + off[t] for tap t,
+ * where that pixel exists; lanes[t * chunks + q] has bit i set when output q*VL + i reads a
+ * pixel of the input (not the padding, not a wrap to the next row, not past the plane), and
+ * only those lanes are loaded.
+ *
+ *   tmp[p] = bias + sum_t w[t] * in[p + off[t]],   p < chunks * VL (whole vectors)
+ */
+#define CC_DEFINE_DW_PLANE(T, V, VL, SFX)                                                     \
+static inline void cc_dw_plane_##SFX(T *restrict tmp, const T *restrict in,                 \
+                                     const ptrdiff_t *restrict off,                        \
+                                     const unsigned *restrict lanes, const T *restrict w,  \
+                                     ptrdiff_t taps, ptrdiff_t chunks, T bias)             \
+{                                                                                          \
+    for (ptrdiff_t q = 0; q < chunks; ++q) {                                               \
+        V acc = (V){0} + bias;                                                             \
+        for (ptrdiff_t t = 0; t < taps; ++t) {                                             \
+            unsigned m = lanes[t * chunks + q];                                            \
+            if (m) acc += w[t] * cc_load_lanes_##SFX(in + q * VL + off[t], m);             \
+        }                                                                                  \
+        memcpy(tmp + q * VL, &acc, sizeof acc);                                            \
+    }                                                                                      \
+}
+
+CC_DEFINE_DW_PLANE(float, cc_vf32, CC_VL_F32, f32)
+CC_DEFINE_DW_PLANE(double, cc_vf64, CC_VL_F64, f64)
 
 #endif /* CC_DEPTHWISE_H */
