@@ -43,13 +43,18 @@ cdef extern from "cc_depthwise.h" nogil:
                          const unsigned* lanes, const double* w, Py_ssize_t taps,
                          Py_ssize_t chunks, double bias)
 
+cdef extern from "cc_copy.h" nogil:
+    void cc_copy_strided_over_f32(float* dst, const float* src, Py_ssize_t n, Py_ssize_t stride)
+    void cc_copy_strided_over_f64(double* dst, const double* src, Py_ssize_t n,
+                                  Py_ssize_t stride)
+
 cdef enum:
     ALIGN = 64
     # Below this many multiply-adds a call runs on one thread.
     SERIAL_MACS = 1 << 16
     SWEEP_ELEMS = 512
-    # Planes up to this many values at stride 1 ("same" size) run straight from the input
-    # (cc_dw_plane): no phase plane. Its lane masks (taps x plane / VL) are made per call.
+    # Planes up to this many values run straight from the input (cc_dw_plane): no phase
+    # plane. Its lane masks (taps x plane / VL) are made per call.
     FLAT_MAX_ELEMS = 1024
 
 
@@ -71,9 +76,11 @@ cdef struct DepthwisePlan:
     Py_ssize_t row_elems         # one sweep's span rounded up to two vectors
     Py_ssize_t per_thread        # the phase plane, then CC_DW_MAX_CH output rows
     OutputSpec o
-    # flat planes (cc_dw_plane): the input plane contiguous, stride 1, output the same size
+    # flat planes (cc_dw_plane): the input plane contiguous and small; the stride-1 result
+    # on the input's grid, then every stride-th row and column of it
     bint flat
     Py_ssize_t chunks            # vectors per plane
+    Py_ssize_t flat_out          # where the strided result is compacted (stride > 1)
     Py_ssize_t* flat_off         # [taps] input offset of each tap
     unsigned* flat_lanes         # [taps][chunks] the lanes that read the input
 
@@ -123,12 +130,16 @@ cdef void depthwise_task(const DepthwisePlan* dp, const floating* x, const float
 
 cdef void flat_plane_task(const DepthwisePlan* dp, const floating* plane, const floating* w,
                           Py_ssize_t n, Py_ssize_t c, floating* tmp) noexcept nogil:
-    """Every output channel of input plane (n, c), straight from the plane (cc_dw_plane)."""
+    """Every output channel of input plane (n, c), straight from the plane (cc_dw_plane): the
+    stride-1 result on the input's grid; at a larger stride (or a smaller output), every
+    stride-th row and column of it, compacted (a 14x14 plane at stride 2 computes 4x the outputs it keeps, and still
+    costs less than building its four phase planes)."""
     cdef const OutputSpec* o = &dp.o
     cdef const PhasePlan* pp = &dp.pp
     cdef Py_ssize_t j, oc, oh
     cdef floating bias
     cdef floating* dst
+    cdef floating* res = tmp
     for j in range(dp.multiplier):
         oc = c * dp.multiplier + j
         bias = 0
@@ -140,38 +151,50 @@ cdef void flat_plane_task(const DepthwisePlan* dp, const floating* plane, const 
         else:
             cc_dw_plane_f64(tmp, plane, dp.flat_off, dp.flat_lanes, w + oc * dp.taps, dp.taps,
                             dp.chunks, bias)
+        if pp.stride_h > 1 or pp.stride_w > 1 or pp.w_out != pp.w:
+            res = tmp + dp.flat_out
+            for oh in range(pp.h_out):
+                if floating is float:
+                    cc_copy_strided_over_f32(res + oh * pp.w_out, tmp + oh * pp.stride_h * pp.w,
+                                             pp.w_out, pp.stride_w)
+                else:
+                    cc_copy_strided_over_f64(res + oh * pp.w_out, tmp + oh * pp.stride_h * pp.w,
+                                             pp.w_out, pp.stride_w)
         dst = <floating*> o.out + n * o.sn + oc * o.sc
         if o.sw == 1 and o.sh == pp.w_out:
             # a contiguous output plane: one run
-            store_run(o, dst, 1, tmp, 1, pp.h_out * pp.w_out, <floating*> NULL, 0)
+            store_run(o, dst, 1, res, 1, pp.h_out * pp.w_out, <floating*> NULL, 0)
         else:
             for oh in range(pp.h_out):
-                store_run(o, dst + oh * o.sh, o.sw, tmp + oh * pp.w_out, 1, pp.w_out,
+                store_run(o, dst + oh * o.sh, o.sw, res + oh * pp.w_out, 1, pp.w_out,
                           <floating*> NULL, 0)
 
 
 cdef int plan_flat(DepthwisePlan* dp, Py_ssize_t vl) noexcept nogil:
     """The taps' offsets and lane masks of the flat-plane kernel. -1 when out of memory."""
     cdef const PhasePlan* pp = &dp.pp
-    cdef Py_ssize_t hw = pp.h * pp.w, t, r, s, q, i, p, ih, iw, dr, ds
-    cdef unsigned m
+    cdef Py_ssize_t hw = pp.h * pp.w, t, r, s, q, i, p, ih, iw, dr, ds, lo, hi
     dp.chunks = (hw + vl - 1) // vl
     dp.flat_off = <Py_ssize_t*> malloc(dp.taps * sizeof(Py_ssize_t))
     dp.flat_lanes = <unsigned*> malloc(dp.taps * dp.chunks * sizeof(unsigned))
     if dp.flat_off == NULL or dp.flat_lanes == NULL:
         return -1
+    for q in range(dp.taps * dp.chunks):
+        dp.flat_lanes[q] = 0
     for t in range(dp.taps):
         r, s = t // pp.kw, t % pp.kw
         dr, ds = r * pp.dil_h - pp.pad_top, s * pp.dil_w - pp.pad_left
         dp.flat_off[t] = dr * pp.w + ds
-        for q in range(dp.chunks):
-            m = 0
-            for i in range(vl):
-                p = q * vl + i
-                ih, iw = p // pp.w + dr, p % pp.w + ds
-                if p < hw and 0 <= ih < pp.h and 0 <= iw < pp.w:
-                    m |= 1u << i
-            dp.flat_lanes[t * dp.chunks + q] = m
+        # output (ih - dr, iw - ds) reads input (ih, iw): the rows and columns inside the input
+        lo, hi = max(0, -ds), min(pp.w, pp.w - ds)
+        for ih in range(max(0, dr), min(pp.h, pp.h + dr)):
+            p = (ih - dr) * pp.w + lo
+            q, i = p // vl, p % vl
+            for iw in range(lo, hi):
+                dp.flat_lanes[t * dp.chunks + q] |= 1u << i
+                i += 1
+                if i == vl:
+                    q, i = q + 1, 0
     return 0
 
 
@@ -212,9 +235,9 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
     output_spec(&dp.o, out, residual, bias, act, alpha, False)
     dp.flat_off = NULL
     dp.flat_lanes = NULL
-    dp.flat = (stride_h == 1 and stride_w == 1 and dp.pp.h_out == dp.pp.h
-               and dp.pp.w_out == dp.pp.w and dp.sx_w == 1 and dp.sx_h == dp.pp.w
-               and dp.pp.h * dp.pp.w <= FLAT_MAX_ELEMS)
+    # flat: the kept outputs lie on the input's grid (rows and columns (o*stride))
+    dp.flat = (stride_h * (dp.pp.h_out - 1) < dp.pp.h and stride_w * (dp.pp.w_out - 1) < dp.pp.w
+               and dp.sx_w == 1 and dp.sx_h == dp.pp.w and dp.pp.h * dp.pp.w <= FLAT_MAX_ELEMS)
     try:
         if dp.flat and plan_flat(&dp, vl) < 0:
             raise MemoryError("cconv: cannot allocate the convolution plan")
@@ -227,7 +250,10 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
         dp.row_elems = round_up((dp.sweep_rows - 1) * dp.pp.ph_w + dp.pp.w_out, 2 * vl)
         dp.per_thread = dp.plane_elems + CC_DW_MAX_CH * dp.row_elems
         if dp.flat:
-            dp.per_thread = round_up(dp.chunks * vl, ALIGN // itemsize)
+            # the stride-1 plane, then the compacted one (whole-vector writes: + a vector)
+            dp.flat_out = round_up(dp.chunks * vl, ALIGN // itemsize)
+            dp.per_thread = dp.flat_out + round_up(dp.pp.h_out * dp.pp.w_out + vl,
+                                                   ALIGN // itemsize)
         planes = images * dp.c_in
         if planes * dp.multiplier * dp.pp.h_out * dp.pp.w_out * dp.taps < SERIAL_MACS:
             threads = 1

@@ -72,6 +72,11 @@ def test_direct_methods(rng, case, method, packed, threads, dtype):
     ((1, 4, 9, 6), (4, 1, 5, 3), 1, (4, 2), (2, 2)),
     ((1, 3, 6, 6), (3, 1, 3, 3), 1, ((0, 2), (2, 0)), 1),   # uneven padding
     ((1, 2, 32, 32), (2, 1, 3, 3), 1, 1, 1),      # the largest such plane
+    # ... and at other strides or output sizes: every stride-th output of the stride-1 plane
+    ((2, 6, 14, 14), (6, 1, 3, 3), 2, 1, 1),
+    ((1, 3, 9, 11), (6, 1, 3, 3), (2, 3), (1, 0), 1),
+    ((1, 2, 10, 7), (2, 1, 3, 3), 1, 0, 1),        # valid: smaller output
+    ((1, 2, 13, 12), (2, 1, 5, 5), 3, 2, (1, 2)),
 ])
 def test_depthwise_kernel(rng, case, threads, dtype):
     xs, ws, stride, padding, dilation = case

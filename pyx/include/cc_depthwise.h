@@ -65,13 +65,32 @@ CC_DEFINE_DW(double, cc_vf64, CC_VL_F64, f64)
  *
  *   tmp[p] = bias + sum_t w[t] * in[p + off[t]],   p < chunks * VL (whole vectors)
  */
+/* CC_DW_PLANE_ILP vectors at a time: independent accumulators, so that the FMA latency (4
+ * cycles) does not set the pace of a 9-tap chain. */
+#define CC_DW_PLANE_ILP 4
 #define CC_DEFINE_DW_PLANE(T, V, VL, SFX)                                                     \
 static inline void cc_dw_plane_##SFX(T *restrict tmp, const T *restrict in,                 \
                                      const ptrdiff_t *restrict off,                        \
                                      const unsigned *restrict lanes, const T *restrict w,  \
                                      ptrdiff_t taps, ptrdiff_t chunks, T bias)             \
 {                                                                                          \
-    for (ptrdiff_t q = 0; q < chunks; ++q) {                                               \
+    ptrdiff_t q = 0;                                                                       \
+    for (; q + CC_DW_PLANE_ILP <= chunks; q += CC_DW_PLANE_ILP) {                          \
+        V acc[CC_DW_PLANE_ILP];                                                            \
+        _Pragma("GCC unroll 8")                                                            \
+        for (int u = 0; u < CC_DW_PLANE_ILP; ++u) acc[u] = (V){0} + bias;                  \
+        for (ptrdiff_t t = 0; t < taps; ++t) {                                             \
+            const unsigned *m = lanes + t * chunks + q;                                    \
+            const T *src = in + q * VL + off[t];                                           \
+            _Pragma("GCC unroll 8")                                                        \
+            for (int u = 0; u < CC_DW_PLANE_ILP; ++u)                                      \
+                acc[u] += w[t] * cc_load_lanes_##SFX(src + u * VL, m[u]);                  \
+        }                                                                                  \
+        _Pragma("GCC unroll 8")                                                            \
+        for (int u = 0; u < CC_DW_PLANE_ILP; ++u)                                          \
+            memcpy(tmp + (q + u) * VL, &acc[u], sizeof(V));                                \
+    }                                                                                      \
+    for (; q < chunks; ++q) {                                                              \
         V acc = (V){0} + bias;                                                             \
         for (ptrdiff_t t = 0; t < taps; ++t) {                                             \
             unsigned m = lanes[t * chunks + q];                                            \
