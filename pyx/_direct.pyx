@@ -44,12 +44,14 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
     const int CC_MR
     const int CC_NR_F32
     const int CC_NR_F64
+    const int CC_UK_RELU
+    const int CC_UK_RELU6
     void cc_gemm_ukernel_f32(Py_ssize_t kc, const float* a, Py_ssize_t lda, const float* b,
                              Py_ssize_t ldb, float* c, Py_ssize_t ldc, int mr, int nr,
-                             int accumulate, const float* bias_rows)
+                             int accumulate, const float* bias_rows, int act)
     void cc_gemm_ukernel_f64(Py_ssize_t kc, const double* a, Py_ssize_t lda, const double* b,
                              Py_ssize_t ldb, double* c, Py_ssize_t ldc, int mr, int nr,
-                             int accumulate, const double* bias_rows)
+                             int accumulate, const double* bias_rows, int act)
     void cc_gemm_ukernel_indirect_f32(Py_ssize_t kc, const float* abase, const Py_ssize_t* offs,
                                       const float* b, float* c, Py_ssize_t ldc, int accumulate)
     void cc_gemm_ukernel_indirect_f64(Py_ssize_t kc, const double* abase,
@@ -120,11 +122,11 @@ cdef inline int tile_width(floating* dummy) noexcept nogil:
 cdef inline void gemm_ukernel(Py_ssize_t kc, const floating* a, Py_ssize_t lda,
                               const floating* b, Py_ssize_t ldb, floating* c, Py_ssize_t ldc,
                               int mr, int nr, int accumulate,
-                              const floating* bias_rows) noexcept nogil:
+                              const floating* bias_rows, int act) noexcept nogil:
     if floating is float:
-        cc_gemm_ukernel_f32(kc, a, lda, b, ldb, c, ldc, mr, nr, accumulate, bias_rows)
+        cc_gemm_ukernel_f32(kc, a, lda, b, ldb, c, ldc, mr, nr, accumulate, bias_rows, act)
     else:
-        cc_gemm_ukernel_f64(kc, a, lda, b, ldb, c, ldc, mr, nr, accumulate, bias_rows)
+        cc_gemm_ukernel_f64(kc, a, lda, b, ldb, c, ldc, mr, nr, accumulate, bias_rows, act)
 
 
 cdef inline void gemm_ukernel_indirect(Py_ssize_t kc, const floating* abase,
@@ -263,10 +265,11 @@ cdef struct DirectPlan:
 cdef void gemm_block(const DirectPlan* pl, Py_ssize_t kc, const floating* a, Py_ssize_t lda,
                      Py_ssize_t a_step, Py_ssize_t mb0, Py_ssize_t mb1, const floating* b,
                      Py_ssize_t ldb, floating* c, Py_ssize_t ldc, int nr_valid, int accumulate,
-                     const floating* bias) noexcept nogil:
+                     const floating* bias, int act) noexcept nogil:
     """PANELS: one NR-pixel panel (b) against output-channel blocks mb0..mb1 of a group: block
     mb's weights at a + (mb - mb0) * a_step (rows lda apart, or packed when lda == 0), its C rows
-    at c + (mb - mb0) * MR * ldc; bias (NULL, or the group's) added to the rows."""
+    at c + (mb - mb0) * MR * ldc; bias (NULL, or the group's) added to the rows, then act
+    (0, or relu/relu6 applied in registers)."""
     cdef Py_ssize_t mb
     cdef const floating* bias_rows = NULL
     for mb in range(mb0, mb1):
@@ -274,7 +277,7 @@ cdef void gemm_block(const DirectPlan* pl, Py_ssize_t kc, const floating* a, Py_
             bias_rows = bias + mb * CC_MR
         gemm_ukernel(kc, a + (mb - mb0) * a_step, lda, b, ldb, c + (mb - mb0) * CC_MR * ldc,
                      ldc, <int> min(pl.c_out_g - mb * CC_MR, CC_MR), nr_valid, accumulate,
-                     bias_rows)
+                     bias_rows, act)
 
 
 cdef const floating* weight_block(const DirectPlan* pl, const floating* w, Py_ssize_t g,
@@ -307,9 +310,19 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
     cdef const floating* bias = NULL
     cdef const floating* a
     cdef Py_ssize_t k0 = 0, kc, kk, j, nr_valid, a_step
+    # relu and relu6 without a residual: applied by the microkernel, in registers (cc_epilogue's
+    # CC_ACT_RELU and CC_ACT_RELU6 are the microkernel's CC_UK_RELU and CC_UK_RELU6)
+    cdef int act_in_kernel = 0
+    if pl.o.residual == NULL and (pl.o.act == CC_UK_RELU or pl.o.act == CC_UK_RELU6):
+        act_in_kernel = pl.o.act
+    cdef bint epilogue_pass = has_epilogue(&pl.o) and not act_in_kernel
+    cdef int act
     while k0 < K:
         kc = min(pl.kc, K - k0)
         bias = NULL
+        act = 0
+        if k0 + kc == K:
+            act = act_in_kernel
         if k0 + kc == K and pl.o.bias != NULL:
             bias = <const floating*> pl.o.bias + g * pl.c_out_g
         a = weight_block(pl, <const floating*> pl.w, g, k0, kc, mb0, &a_step)
@@ -318,14 +331,14 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
             if nr_valid == nr:
                 gemm_block(pl, kc, a, pl.lda, a_step, mb0, mb1,
                            xg + k0 * pl.sx_c + p0 + j * nr, pl.sx_c, outg + j * nr, pl.o.sc,
-                           <int> nr, k0 > 0, bias)
+                           <int> nr, k0 > 0, bias, act)
             else:
                 for kk in range(kc):
                     copy(buf + kk * nr, xg + (k0 + kk) * pl.sx_c + p0 + j * nr, nr_valid)
                     zero(buf + kk * nr + nr_valid, nr - nr_valid)
                 gemm_block(pl, kc, a, pl.lda, a_step, mb0, mb1, buf, nr, outg + j * nr,
-                           pl.o.sc, <int> nr_valid, k0 > 0, bias)
-            if k0 + kc == K and has_epilogue(&pl.o):
+                           pl.o.sc, <int> nr_valid, k0 > 0, bias, act)
+            if k0 + kc == K and epilogue_pass:
                 # residual and activation on the tile just written (still in L1)
                 for co in range(co_end):
                     store_run(&pl.o, outg + co * pl.o.sc + j * nr, 1,
@@ -405,7 +418,7 @@ cdef void task_panels(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
         a = weight_block(pl, <const floating*> pl.w, g, k0, kc, mb0, &a_step)
         for j in range(npanels):
             gemm_block(pl, kc, a, pl.lda, a_step, mb0, mb1, bblk + j * kc * nr, nr,
-                       cblk + j * nr, ldc, <int> nr, k0 > 0, NULL)
+                       cblk + j * nr, ldc, <int> nr, k0 > 0, NULL, 0)
         k0 += kc
     store_block(pl, n, g, q0, npix, mb0 * CC_MR, min(mb1 * CC_MR, pl.c_out_g), cblk, ldc, False)
 

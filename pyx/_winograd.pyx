@@ -41,16 +41,18 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
     const int CC_VL_F64
     void cc_gemm_ukernel_f32(Py_ssize_t kc, const float* a, Py_ssize_t lda, const float* b,
                              Py_ssize_t ldb, float* c, Py_ssize_t ldc, int mr, int nr,
-                             int accumulate, const float* bias_rows)
+                             int accumulate, const float* bias_rows, int act)
     void cc_gemm_ukernel_f64(Py_ssize_t kc, const double* a, Py_ssize_t lda, const double* b,
                              Py_ssize_t ldb, double* c, Py_ssize_t ldc, int mr, int nr,
-                             int accumulate, const double* bias_rows)
+                             int accumulate, const double* bias_rows, int act)
     void cc_gemm_ukernel_narrow_f32(Py_ssize_t kc, const float* a, Py_ssize_t lda,
                                     const float* b, Py_ssize_t ldb, float* c, Py_ssize_t ldc,
-                                    int mr, int nr, int accumulate, const float* bias_rows)
+                                    int mr, int nr, int accumulate, const float* bias_rows,
+                                    int act)
     void cc_gemm_ukernel_narrow_f64(Py_ssize_t kc, const double* a, Py_ssize_t lda,
                                     const double* b, Py_ssize_t ldb, double* c, Py_ssize_t ldc,
-                                    int mr, int nr, int accumulate, const double* bias_rows)
+                                    int mr, int nr, int accumulate, const double* bias_rows,
+                                    int act)
 
 cdef extern from "cc_winograd.h" nogil:
     void cc_wino_weight_panel_f32(const float* w, Py_ssize_t co_stride, int rows, int R,
@@ -110,14 +112,16 @@ cdef inline void gemm_ukernel(bint narrow, Py_ssize_t kc, const floating* a, con
     """C[MR x nr] (+)= A B, A packed (MR-row panels), with the NR- or the VL-wide kernel."""
     if floating is float:
         if narrow:
-            cc_gemm_ukernel_narrow_f32(kc, a, 0, b, ldb, c, ldc, CC_MR, nr, accumulate, NULL)
+            cc_gemm_ukernel_narrow_f32(kc, a, 0, b, ldb, c, ldc, CC_MR, nr, accumulate, NULL,
+                                       0)
         else:
-            cc_gemm_ukernel_f32(kc, a, 0, b, ldb, c, ldc, CC_MR, nr, accumulate, NULL)
+            cc_gemm_ukernel_f32(kc, a, 0, b, ldb, c, ldc, CC_MR, nr, accumulate, NULL, 0)
     else:
         if narrow:
-            cc_gemm_ukernel_narrow_f64(kc, a, 0, b, ldb, c, ldc, CC_MR, nr, accumulate, NULL)
+            cc_gemm_ukernel_narrow_f64(kc, a, 0, b, ldb, c, ldc, CC_MR, nr, accumulate, NULL,
+                                       0)
         else:
-            cc_gemm_ukernel_f64(kc, a, 0, b, ldb, c, ldc, CC_MR, nr, accumulate, NULL)
+            cc_gemm_ukernel_f64(kc, a, 0, b, ldb, c, ldc, CC_MR, nr, accumulate, NULL, 0)
 
 
 # Bytes a task may keep hot in L2: half the L2 of this CPU, set at import from what the OS

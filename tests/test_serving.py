@@ -74,6 +74,28 @@ def test_fused_bias_residual_activation(rng, activation, dtype, algorithm, wshap
         np.testing.assert_array_equal(layer(x, residual=res), y)
 
 
+@pytest.mark.parametrize("activation", ["relu", "relu6"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_activation_in_the_microkernel(rng, activation, dtype):
+    # 1x1 layers apply relu/relu6 in registers after the last block of K: several K blocks,
+    # whole and partial tiles, NaN and Inf where they land in the sum
+    x = rng.standard_normal((2, 300, 8, 9)).astype(dtype)
+    x[0, 5, 2, 3] = np.nan
+    x[1, 7, 0, 0] = np.inf
+    x[1, 9, 7, 8] = -np.inf
+    w = rng.standard_normal((40, 300, 1, 1)).astype(dtype)
+    b = rng.standard_normal(40).astype(dtype)
+    y = cconv.Conv2d(w, b, activation=activation)(x)
+    pre = conv2d_reference(x, w, b)
+    ref = reference_activation(pre, activation)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+    finite = np.isfinite(ref)
+    np.testing.assert_array_equal(y[~finite & ~np.isnan(ref)], ref[~finite & ~np.isnan(ref)])
+    err = np.abs(y[finite] - ref[finite])
+    bound = error_bound(np.nan_to_num(x, posinf=0, neginf=0), w, b, dtype)[finite]
+    assert (err <= bound).all(), err.max()
+
+
 @pytest.mark.skipif(torch is None, reason="torch not installed")
 @pytest.mark.parametrize("activation,torch_fn", [
     ("relu", "relu"), ("relu6", "relu6"), ("silu", "silu"), ("sigmoid", "sigmoid"),

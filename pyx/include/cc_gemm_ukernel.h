@@ -23,6 +23,28 @@
 #else
 #  define CC_MR 6
 #endif
+/* Activations the microkernel applies in registers (cc_epilogue.h's numbers) */
+#define CC_UK_RELU 1
+#define CC_UK_RELU6 2
+
+typedef int cc_uk_i32 __attribute__((vector_size(CC_VECTOR_BYTES)));
+typedef long long cc_uk_i64 __attribute__((vector_size(CC_VECTOR_BYTES)));
+/* relu or relu6 on a vector; lanes compare false on NaN, so NaN stays NaN (as in torch) */
+#define CC_UK_DEFINE_ACT(V, VI, SFX)                                                       \
+static inline V cc_uk_act_##SFX(V v, int act)                                            \
+{                                                                                        \
+    const V zero = (V){0}, six = zero + 6;                                               \
+    VI neg = (VI)(v < zero);                                                             \
+    v = (V)((VI)v & ~neg);                                                               \
+    if (act == CC_UK_RELU6) {                                                            \
+        VI big = (VI)(v > six);                                                          \
+        v = (V)(((VI)v & ~big) | ((VI)six & big));                                       \
+    }                                                                                    \
+    return v;                                                                            \
+}
+CC_UK_DEFINE_ACT(cc_vf32, cc_uk_i32, f32)
+CC_UK_DEFINE_ACT(cc_vf64, cc_uk_i64, f64)
+
 #define CC_NR_F32 (CC_NV * CC_VL_F32)
 #define CC_NR_F64 (CC_NV * CC_VL_F64)
 
@@ -31,6 +53,7 @@
  * serves GEMMs whose N is small and not a multiple of NR (the 16 tiles of a 7x7 Winograd
  * output fill half of a 32-wide AVX-512 tile); it keeps MR, so A is packed the same way. */
 #define CC_UK_NV CC_NV
+#define cc_uk_act cc_uk_act_f32
 #define CC_T float
 #define CC_V cc_vf32
 #define CC_VL CC_VL_F32
@@ -51,7 +74,9 @@
 #undef CC_FN
 #undef CC_UK_NV
 
+#undef cc_uk_act
 #define CC_UK_NV CC_NV
+#define cc_uk_act cc_uk_act_f64
 #define CC_T double
 #define CC_V cc_vf64
 #define CC_VL CC_VL_F64
@@ -71,5 +96,6 @@
 #undef CC_NR
 #undef CC_FN
 #undef CC_UK_NV
+#undef cc_uk_act
 
 #endif /* CC_GEMM_UKERNEL_H */

@@ -26,12 +26,14 @@
  * B: kc rows of at least NR values, ldb apart (a packed panel has ldb == NR).
  * C: rows ldc apart, columns contiguous. accumulate: add to what C holds (a later block of K).
  * bias_rows: NULL, or MR values added to the rows after the sum (on the last block of K only).
+ * act: CC_UK_RELU or CC_UK_RELU6 applied to the result in registers (the last block of K
+ *      only; NaN stays NaN, as in torch), or 0.
  */
 static inline void CC_FN(cc_gemm_ukernel)(
     ptrdiff_t kc, const CC_T *restrict a, ptrdiff_t lda,
     const CC_T *restrict b, ptrdiff_t ldb,
     CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
-    const CC_T *restrict bias_rows)
+    const CC_T *restrict bias_rows, int act)
 {
     CC_V acc[CC_MR][CC_UK_NV];
 #pragma GCC unroll 32
@@ -66,6 +68,7 @@ static inline void CC_FN(cc_gemm_ukernel)(
                     v = old + v;
                 }
                 if (bias_rows) v = v + bias_rows[i];
+                if (act) v = cc_uk_act(v, act);
                 memcpy(cij, &v, sizeof v);
             }
         }
@@ -77,6 +80,10 @@ static inline void CC_FN(cc_gemm_ukernel)(
                 CC_T v = tile[i][j];
                 if (accumulate) v = c[i * ldc + j] + v;
                 if (bias_rows) v = v + bias_rows[i];
+                if (act) {   /* NaN compares false: it stays */
+                    v = v < 0 ? (CC_T)0 : v;
+                    if (act == CC_UK_RELU6) v = v > 6 ? (CC_T)6 : v;
+                }
                 c[i * ldc + j] = v;
             }
         }
