@@ -19,13 +19,14 @@ ALGORITHMS = ("auto", "direct", "winograd")
 # 7x7 to 112x112, batch 1 and 8, 1 and 2 threads; 2026-11-28, AMD EPYC, AVX-512). conv2d,
 # transforming the weights on every call: Winograd won from 16 channels on once a call had
 # about 392 output pixels with >= 64 channels (1.24-1.71x) or 784 with fewer (1.36-1.64x);
-# at 196 it won or lost by up to 20% depending on the channels and threads, at 49 (7x7) it
-# lost by up to 2x. Prepared weights (Conv2d): it won from 196 pixels on with >= 32 channels
+# at 196 (14x14) with >= 64 channels it won at 1 thread (1.16-1.43x) and won or lost by up to
+# 20% on 2; at 49 (7x7) it lost by up to 2x. Prepared weights (Conv2d): it won from 196 pixels on with >= 32 channels
 # (0.97-1.64x), and at 1 thread even on a 7x7 image (1.11-1.89x); on 2 threads a 7x7 image with
 # >= 128 channels lost (0.78-0.94x: the transformed weights, 16/9 of the direct ones, stream
 # from L3 or memory on both cores at once).
 WINOGRAD_MIN_CHANNELS = 16        # input and output channels per group
 WINOGRAD_MIN_PIXELS_WIDE = 350    # N * H_out * W_out, with >= 64 channels per group
+WINOGRAD_MIN_PIXELS_WIDE_1T = 150 # the same, on 1 thread
 WINOGRAD_MIN_PIXELS_NARROW = 700  # with 16..63
 # prepared weights: >= 32 channels per group, by thread count; fewer channels need 700
 WINOGRAD_MIN_PIXELS_PREPARED = 150
@@ -38,7 +39,9 @@ def winograd_min_pixels(c_in_g, c_out_g, weights_prepared, threads):
     (bench/crossover.txt)."""
     c_min = min(c_in_g, c_out_g)
     if not weights_prepared:
-        return WINOGRAD_MIN_PIXELS_WIDE if c_min >= 64 else WINOGRAD_MIN_PIXELS_NARROW
+        if c_min < 64:
+            return WINOGRAD_MIN_PIXELS_NARROW
+        return WINOGRAD_MIN_PIXELS_WIDE_1T if threads == 1 else WINOGRAD_MIN_PIXELS_WIDE
     if c_min < WINOGRAD_PREPARED_WIDE_CHANNELS:
         return WINOGRAD_MIN_PIXELS_NARROW
     return WINOGRAD_MIN_PIXELS_PREPARED_1T if threads == 1 else WINOGRAD_MIN_PIXELS_PREPARED

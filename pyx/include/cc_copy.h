@@ -101,6 +101,21 @@ static inline void cc_copy_##SFX(T *restrict dst, const T *restrict src, ptrdiff
                                    memcpy(dst + j, &v, sizeof v); }                      \
     if (j < n) cc_tail_##SFX(dst + j, src + j, n - j);                                   \
 }                                                                                        \
+/* dst[j] = src[2 j] for whole vectors of j that end before n - 1 (reading whole vectors \
+ * of src stays inside the run); returns where it stopped: the tail is the caller's.     \
+ * Two vectors of input, their even lanes: one shuffle. */                               \
+static inline ptrdiff_t cc_copy_even_##SFX(T *restrict dst, const T *restrict src,       \
+                                           ptrdiff_t n)                                  \
+{                                                                                        \
+    ptrdiff_t j = 0;                                                                     \
+    for (; j + VL < n; j += VL) {                                                        \
+        V lo, hi; memcpy(&lo, src + 2 * j, sizeof lo);                                   \
+        memcpy(&hi, src + 2 * j + VL, sizeof hi);                                        \
+        V even = __builtin_shuffle(lo, hi, CC_EVEN_MASK_##SFX);                          \
+        memcpy(dst + j, &even, sizeof even);                                             \
+    }                                                                                    \
+    return j;                                                                            \
+}                                                                                        \
 /* dst[j] = src[j * stride], j < n; never reads past src[(n-1) * stride] */              \
 static inline void cc_copy_strided_##SFX(T *restrict dst, const T *restrict src,         \
                                          ptrdiff_t n, ptrdiff_t stride)                  \
@@ -108,13 +123,7 @@ static inline void cc_copy_strided_##SFX(T *restrict dst, const T *restrict src,
     ptrdiff_t j = 0;                                                                     \
     if (stride == 1) { cc_copy_##SFX(dst, src, n); return; }                             \
     if (CC_HAVE_SHUFFLE && stride == 2) {                                                \
-        /* two vectors of input, their even lanes: one shuffle */                        \
-        for (; j + VL < n; j += VL) {                                                    \
-            V lo, hi; memcpy(&lo, src + 2 * j, sizeof lo);                               \
-            memcpy(&hi, src + 2 * j + VL, sizeof hi);                                    \
-            V even = __builtin_shuffle(lo, hi, CC_EVEN_MASK_##SFX);                      \
-            memcpy(dst + j, &even, sizeof even);                                         \
-        }                                                                                \
+        j = cc_copy_even_##SFX(dst, src, n);                                             \
         if (j < n && cc_tail_stride2_##SFX(dst + j, src + 2 * j, n - j)) return;         \
     }                                                                                    \
     for (; j < n; ++j) dst[j] = src[j * stride];                                         \
@@ -262,12 +271,7 @@ static inline void cc_copy_strided_over_##SFX(T *restrict dst, const T *restrict
     ptrdiff_t j = 0;                                                                       \
     if (stride == 1) { cc_copy_over_##SFX(dst, src, n); return; }                          \
     if (CC_HAVE_SHUFFLE && stride == 2) {                                                  \
-        for (; j + VL < n; j += VL) {                                                      \
-            V lo, hi; memcpy(&lo, src + 2 * j, sizeof lo);                                 \
-            memcpy(&hi, src + 2 * j + VL, sizeof hi);                                      \
-            V even = __builtin_shuffle(lo, hi, CC_EVEN_MASK_##SFX);                        \
-            memcpy(dst + j, &even, sizeof even);                                           \
-        }                                                                                  \
+        j = cc_copy_even_##SFX(dst, src, n);                                               \
         if (j < n) {                                                                       \
             ptrdiff_t need = 2 * (n - j) - 1;    /* source values read, < 2 VL */          \
             V lo, hi = {0};                                                                \
@@ -285,10 +289,10 @@ static inline void cc_copy_strided_over_##SFX(T *restrict dst, const T *restrict
     for (; j < n; ++j) dst[j] = src[j * stride];                                           \
 }
 
-CC_DEFINE_OVER(float, cc_vf32, CC_VL_F32, f32)
-CC_DEFINE_OVER(double, cc_vf64, CC_VL_F64, f64)
-
 CC_DEFINE_COPIES(float, cc_vf32, CC_VL_F32, f32)
 CC_DEFINE_COPIES(double, cc_vf64, CC_VL_F64, f64)
+
+CC_DEFINE_OVER(float, cc_vf32, CC_VL_F32, f32)
+CC_DEFINE_OVER(double, cc_vf64, CC_VL_F64, f64)
 
 #endif /* CC_COPY_H */
