@@ -153,15 +153,21 @@ def fold(conv, bn, **kwargs):
 
 
 def maxpool3x3s2(x):
-    """3x3, stride 2, padding 1 max pooling of NCHW x, separably (rows, then columns)."""
-    n, c, h, w = x.shape
-    ho, wo = (h - 1) // 2 + 1, (w - 1) // 2 + 1
-    p = np.full((n, c, h + 2, w + 2), -np.inf, x.dtype)
-    p[:, :, 1:-1, 1:-1] = x
-    rows = np.maximum(np.maximum(p[:, :, 0:2 * ho - 1:2], p[:, :, 1:2 * ho:2]),
-                      p[:, :, 2:2 * ho + 1:2])
-    return np.maximum(np.maximum(rows[..., 0:2 * wo - 1:2], rows[..., 1:2 * wo:2]),
-                      rows[..., 2:2 * wo + 1:2])
+    """3x3, stride 2, padding 1 max pooling of NCHW x, separably (rows, then columns), without
+    a padded copy: output i takes inputs 2i-1, 2i, 2i+1 of each axis, where they exist."""
+    def pool(a, axis):
+        n = a.shape[axis]
+        no = (n - 1) // 2 + 1
+        take = lambda start, stop: a[(slice(None),) * axis + (slice(start, stop, 2),)]
+        out = take(0, 2 * no - 1).copy()                       # 2i
+        right = take(1, 2 * no)                                # 2i + 1, i < n // 2
+        head = (slice(None),) * axis
+        np.maximum(out[head + (slice(0, right.shape[axis]),)], right,
+                   out=out[head + (slice(0, right.shape[axis]),)])
+        left = take(1, 2 * no - 2)                             # 2i - 1, i >= 1
+        np.maximum(out[head + (slice(1, no),)], left, out=out[head + (slice(1, no),)])
+        return out
+    return pool(pool(x, 2), 3)
 
 
 class ResNet18Cconv:
