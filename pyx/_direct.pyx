@@ -57,6 +57,12 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
     void cc_gemm_ukernel_indirect_f64(Py_ssize_t kc, const double* abase,
                                       const Py_ssize_t* offs, const double* b, double* c,
                                       Py_ssize_t ldc, int accumulate)
+    void cc_gemm_ukernel_indirect_rows_f32(Py_ssize_t kc, const float* const* rows,
+                                           const Py_ssize_t* offs, const float* b, float* c,
+                                           Py_ssize_t ldc, int accumulate)
+    void cc_gemm_ukernel_indirect_rows_f64(Py_ssize_t kc, const double* const* rows,
+                                           const Py_ssize_t* offs, const double* b,
+                                           double* c, Py_ssize_t ldc, int accumulate)
 
 cdef extern from "cc_copy.h" nogil:
     void cc_copy_f32(float* dst, const float* src, Py_ssize_t n)
@@ -136,6 +142,16 @@ cdef inline void gemm_ukernel_indirect(Py_ssize_t kc, const floating* abase,
         cc_gemm_ukernel_indirect_f32(kc, abase, offs, b, c, ldc, accumulate)
     else:
         cc_gemm_ukernel_indirect_f64(kc, abase, offs, b, c, ldc, accumulate)
+
+
+cdef inline void gemm_ukernel_indirect_rows(Py_ssize_t kc, const floating* const* rows,
+                                            const Py_ssize_t* offs, const floating* b,
+                                            floating* c, Py_ssize_t ldc,
+                                            int accumulate) noexcept nogil:
+    if floating is float:
+        cc_gemm_ukernel_indirect_rows_f32(kc, rows, offs, b, c, ldc, accumulate)
+    else:
+        cc_gemm_ukernel_indirect_rows_f64(kc, rows, offs, b, c, ldc, accumulate)
 
 
 cdef inline void copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
@@ -254,6 +270,9 @@ cdef struct DirectPlan:
     Py_ssize_t* k_offset       # [K] where tap k starts in a group's phase image
     # the pixel grid the GEMM runs over: grid_w wide, grid_pixels in all
     Py_ssize_t grid_w, grid_pixels
+    # the pixels the tasks share out: the grid's (PANELS), or only the output pixels
+    # (INDIRECT: its tiles gather their MR pixels, the grid's extra columns are not computed)
+    Py_ssize_t task_pixels
     # blocking: pixels in units of unit_px (NR panels or MR tiles), output channels in units of
     # unit_co (MR blocks or NR panels); a task is p_per_task x m_per_task units
     Py_ssize_t nr, unit_px, unit_co, p_units, m_units, p_per_task, m_per_task
@@ -347,14 +366,14 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
 
 
 cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t q0,
-                      Py_ssize_t npix, Py_ssize_t co0, Py_ssize_t co1, const floating* cblk,
-                      Py_ssize_t ldc, bint pixel_major) noexcept nogil:
-    """Write the output pixels among grid pixels [q0, q0+npix) for the group's channels
-    [co0, co1) from an accumulator block, through the output pass (bias, residual,
-    activation): cblk[co - co0][q - q0] (rows ldc apart), or cblk[q - q0][co - co0] when
-    pixel_major."""
+                      Py_ssize_t npix, Py_ssize_t Wg, Py_ssize_t co0, Py_ssize_t co1,
+                      const floating* cblk, Py_ssize_t ldc, bint pixel_major) noexcept nogil:
+    """Write the output pixels among pixels [q0, q0+npix) of a grid Wg wide (pixel q is
+    (q // Wg, q % Wg); columns from w_out on are dropped) for the group's channels [co0, co1)
+    from an accumulator block, through the output pass (bias, residual, activation):
+    cblk[co - co0][q - q0] (rows ldc apart), or cblk[q - q0][co - co0] when pixel_major."""
     cdef const OutputSpec* o = &pl.o
-    cdef Py_ssize_t Wg = pl.grid_w, oh, ow_lo, ow_hi, ow, co, m, j
+    cdef Py_ssize_t oh, ow_lo, ow_hi, ow, co, m, j
     cdef const floating* bias = <const floating*> o.bias
     cdef const floating* src
     cdef floating run[STORE_CHUNK]
@@ -420,33 +439,60 @@ cdef void task_panels(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
             gemm_block(pl, kc, a, pl.lda, a_step, mb0, mb1, bblk + j * kc * nr, nr,
                        cblk + j * nr, ldc, <int> nr, k0 > 0, NULL, 0)
         k0 += kc
-    store_block(pl, n, g, q0, npix, mb0 * CC_MR, min(mb1 * CC_MR, pl.c_out_g), cblk, ldc, False)
+    store_block(pl, n, g, q0, npix, pl.grid_w, mb0 * CC_MR, min(mb1 * CC_MR, pl.c_out_g), cblk,
+                ldc, False)
 
 
 cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t pt,
                         Py_ssize_t ct, floating* buf) noexcept nogil:
-    """INDIRECT: MR-pixel tiles of task pt against NR-channel panels of task ct, all of K per
-    microkernel call, into a [pixel][channel] block; then store."""
+    """INDIRECT: MR-pixel tiles of task pt (output pixels, numbered oh*w_out + ow) against
+    NR-channel panels of task ct, all of K per microkernel call, into a [pixel][channel]
+    block; then store. A tile inside one output row reads MR consecutive pixels of the phase
+    image; a tile across rows gathers its pixels' bases (cc_gemm_ukernel_indirect_rows)."""
     cdef Py_ssize_t nr = pl.nr, K = pl.k_len
     cdef Py_ssize_t q0 = pt * pl.p_per_task * CC_MR
-    cdef Py_ssize_t npix = min(pl.grid_pixels - q0, pl.p_per_task * CC_MR)
+    cdef Py_ssize_t npix = min(pl.task_pixels - q0, pl.p_per_task * CC_MR)
     cdef Py_ssize_t ntiles = ceil_div(npix, CC_MR)
     cdef Py_ssize_t cp0 = ct * pl.m_per_task
     cdef Py_ssize_t cp1 = min(cp0 + pl.m_per_task, pl.m_units)
-    cdef const floating* src = (<const floating*> pl.ph + (n - pl.ph_n0) * pl.ph_image
-                                + g * pl.c_in_g * pl.ph_channel + q0)
+    cdef const floating* img = (<const floating*> pl.ph + (n - pl.ph_n0) * pl.ph_image
+                                + g * pl.c_in_g * pl.ph_channel)
     cdef const floating* wk
-    cdef Py_ssize_t ldc = pl.m_per_task * nr, cp, t, k0 = 0, kc
+    cdef const floating* rows[32]   # CC_MR <= 32
+    cdef const floating* base
+    cdef Py_ssize_t ldc = pl.m_per_task * nr, cp, t, k0 = 0, kc, v0, oh, ow, i, last
     while k0 < K:  # the weight micro-panel (kc x NR) stays in L1 across the tiles
         kc = min(pl.kc, K - k0)
         # this K block's panels (pack_weight_panel's layout)
         wk = <const floating*> pl.w + (k0 * pl.groups * pl.m_units + g * pl.m_units * kc) * nr
-        for cp in range(cp0, cp1):
-            for t in range(ntiles):
-                gemm_ukernel_indirect(kc, src + t * CC_MR, pl.k_offset + k0, wk + cp * kc * nr,
-                                      buf + t * CC_MR * ldc + (cp - cp0) * nr, ldc, k0 > 0)
+        for t in range(ntiles):
+            v0 = q0 + t * CC_MR
+            oh, ow = v0 // pl.w_out, v0 % pl.w_out
+            base = NULL
+            if ow + CC_MR <= pl.w_out:
+                base = img + oh * pl.grid_w + ow
+            else:
+                # pixels past the last repeat it (their results are not stored)
+                last = pl.task_pixels - 1
+                for i in range(CC_MR):
+                    if v0 + i > last:
+                        rows[i] = rows[i - 1]
+                        continue
+                    rows[i] = img + oh * pl.grid_w + ow
+                    ow += 1
+                    if ow == pl.w_out:
+                        oh, ow = oh + 1, 0
+            for cp in range(cp0, cp1):
+                if base != NULL:
+                    gemm_ukernel_indirect(kc, base, pl.k_offset + k0, wk + cp * kc * nr,
+                                          buf + t * CC_MR * ldc + (cp - cp0) * nr, ldc, k0 > 0)
+                else:
+                    gemm_ukernel_indirect_rows(kc, rows, pl.k_offset + k0, wk + cp * kc * nr,
+                                               buf + t * CC_MR * ldc + (cp - cp0) * nr, ldc,
+                                               k0 > 0)
         k0 += kc
-    store_block(pl, n, g, q0, npix, cp0 * nr, min(cp1 * nr, pl.c_out_g), buf, ldc, True)
+    store_block(pl, n, g, q0, npix, pl.w_out, cp0 * nr, min(cp1 * nr, pl.c_out_g), buf, ldc,
+                True)
 
 
 cdef void run_task(const DirectPlan* pl, Py_ssize_t task, Py_ssize_t n0,
@@ -481,7 +527,7 @@ cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
         pl.unit_px, pl.unit_co = CC_MR, nr
     else:
         pl.unit_px, pl.unit_co = nr, CC_MR
-    pl.p_units = ceil_div(pl.grid_pixels, pl.unit_px)
+    pl.p_units = ceil_div(pl.task_pixels, pl.unit_px)
     pl.m_units = ceil_div(pl.c_out_g, pl.unit_co)
     # task footprint: PANELS keeps its B block (kc x px), weight block (co x kc) and
     # accumulator block (co x px) hot; INDIRECT its weight panels (co x kc) and accumulators.
@@ -530,6 +576,9 @@ cdef int plan_phases(DirectPlan* pl) noexcept nogil:
         pl.k_offset[k] = (k // khw) * pl.ph_channel + pl.pp.tap_offset[k % khw]
     pl.grid_w = pl.pp.ph_w
     pl.grid_pixels = pl.h_out * pl.pp.ph_w
+    pl.task_pixels = pl.grid_pixels
+    if pl.method == METHOD_INDIRECT:
+        pl.task_pixels = pl.h_out * pl.w_out
     return 0
 
 
@@ -538,8 +587,9 @@ cdef void init_plan(DirectPlan* pl, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
                     Py_ssize_t stride_h, Py_ssize_t stride_w, Py_ssize_t pad_top,
                     Py_ssize_t pad_left, Py_ssize_t dil_h, Py_ssize_t dil_w, Py_ssize_t h_out,
                     Py_ssize_t w_out, Py_ssize_t nr, int method, bint planes_contiguous,
-                    Py_ssize_t images) noexcept nogil:
-    """The shape part of a plan, and the method (METHOD_AUTO resolved)."""
+                    Py_ssize_t images, bint weights_packed) noexcept nogil:
+    """The shape part of a plan, and the method (METHOD_AUTO resolved; weights_packed: both
+    methods' weight panels are at hand, packed ahead)."""
     pl.h, pl.w_in, pl.c_in, pl.c_out, pl.groups = h, w_in, c_in, c_out, groups
     pl.c_in_g, pl.c_out_g = c_in // groups, c_out // groups
     pl.kh, pl.kw, pl.stride_h, pl.stride_w = kh, kw, stride_h, stride_w
@@ -555,7 +605,7 @@ cdef void init_plan(DirectPlan* pl, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
                             and pad_top == 0 and pad_left == 0 and h_out == h
                             and w_out == w_in and planes_contiguous)
     if method == METHOD_AUTO:
-        method = METHOD_PANELS if one_by_one else choose_method(pl, images)
+        method = METHOD_PANELS if one_by_one else choose_method(pl, images, weights_packed)
     pl.method = method
     pl.b_in_place = method == METHOD_PANELS and one_by_one
 
@@ -565,28 +615,33 @@ cdef double tile_efficiency(Py_ssize_t n, Py_ssize_t unit) noexcept nogil:
     return <double> n / (ceil_div(n, unit) * unit)
 
 
-cdef int choose_method(const DirectPlan* pl, Py_ssize_t images) noexcept nogil:
+cdef int choose_method(const DirectPlan* pl, Py_ssize_t images,
+                       bint weights_packed) noexcept nogil:
     """PANELS or INDIRECT, by an estimate of each one's cycles for a group of `images` images.
 
     Both: multiply-adds / (lanes * 2 FMA/cycle), inflated by the share of each MR x NR tile that
     is padding (pixels in tiles of NR or MR, channels in tiles of MR or NR) and by the
     microkernel's efficiency (PANELS reading OIHW rows ~0.90, INDIRECT ~0.95, measured).
     PANELS adds its copies of X (K values per grid pixel, for each of ~C_out/256 channel
-    tasks); INDIRECT transposes every weight (about half a cycle each), writes the output
-    through a transposition (about half a cycle per value) and stores its tile to the
-    accumulator block after every K block (~30 cycles). Extended-grid pixels count as pixels. The constants come from timing both methods on the bench suite (bench/run.py).
+    tasks) and computes the grid's extra columns; INDIRECT computes only the output pixels,
+    transposes every weight (about half a cycle each), writes the output through a
+    transposition (about half a cycle per value) and stores its tile to the accumulator block
+    after every K block (~30 cycles). The constants come from timing both methods on the bench
+    suite (bench/run.py).
     """
     cdef double lanes = pl.nr  # multiply-adds per cycle: NR/2 lanes per vector, 2 FMA ports
     cdef Py_ssize_t grid = pl.h_out * (pl.w_out + (pl.kw - 1) * pl.dil_w // pl.stride_w)
-    cdef double macs = <double> pl.c_out_g * grid * pl.k_len
+    cdef Py_ssize_t pixels = pl.h_out * pl.w_out
     cdef double panels = images * (
-        macs / lanes / 0.90 / tile_efficiency(pl.c_out_g, CC_MR) / tile_efficiency(grid, pl.nr)
+        <double> pl.c_out_g * grid * pl.k_len / lanes / 0.90
+        / tile_efficiency(pl.c_out_g, CC_MR) / tile_efficiency(grid, pl.nr)
         + 0.15 * grid * pl.k_len * ceil_div(pl.c_out_g, 256))
     cdef double indirect = images * (
-        macs / lanes / 0.95 / tile_efficiency(pl.c_out_g, pl.nr) / tile_efficiency(grid, CC_MR)
-        + 0.5 * pl.c_out_g * pl.h_out * pl.w_out
-        + 30.0 * ceil_div(grid, CC_MR) * ceil_div(pl.c_out_g, pl.nr) * ceil_div(pl.k_len, 128)
-    ) + 0.5 * pl.c_out_g * pl.k_len
+        <double> pl.c_out_g * pixels * pl.k_len / lanes / 0.95
+        / tile_efficiency(pl.c_out_g, pl.nr) / tile_efficiency(pixels, CC_MR)
+        + 0.5 * pl.c_out_g * pixels
+        + 30.0 * ceil_div(pixels, CC_MR) * ceil_div(pl.c_out_g, pl.nr) * ceil_div(pl.k_len, 128)
+    ) + (0 if weights_packed else 0.5 * pl.c_out_g * pl.k_len)
     return METHOD_INDIRECT if indirect < panels else METHOD_PANELS
 
 
@@ -634,7 +689,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
               tile_width(&dummy), method,
               x.strides[3] == itemsize and x.strides[2] == x.shape[3] * itemsize
               and out.strides[3] == itemsize and out.strides[2] == out.shape[3] * itemsize,
-              images)
+              images, w_indirect is not None and w_panels is not None)
     pl.x = &x[0, 0, 0, 0]
     pl.sx_n = x.strides[0] // itemsize
     pl.sx_c = x.strides[1] // itemsize
@@ -646,7 +701,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
                 images * pl.c_out * pl.h_out * pl.w_out * itemsize > STREAM_BYTES)
     if pl.b_in_place:
         pl.grid_w = pl.w_out
-        pl.grid_pixels = pl.h_out * pl.w_out
+        pl.grid_pixels = pl.task_pixels = pl.h_out * pl.w_out
         chunk = images
     else:
         if plan_phases(&pl) < 0:
@@ -741,14 +796,15 @@ def plan_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
                  Py_ssize_t stride_h, Py_ssize_t stride_w, Py_ssize_t pad_top,
                  Py_ssize_t pad_left, Py_ssize_t dil_h, Py_ssize_t dil_w, Py_ssize_t h_out,
                  Py_ssize_t w_out, Py_ssize_t itemsize, int num_threads,
-                 int method=METHOD_AUTO):
-    """The plan conv2d_direct_nchw would make for contiguous input (for explain() and tests)."""
+                 int method=METHOD_AUTO, bint weights_packed=False):
+    """The plan conv2d_direct_nchw would make for contiguous input (for explain() and tests;
+    weights_packed: a prepared convolution's, packed ahead for both methods)."""
     cdef DirectPlan pl
     init_plan(&pl, c_in, h, w_in, c_out, groups, kh, kw, stride_h, stride_w, pad_top,
               pad_left, dil_h, dil_w, h_out, w_out,
-              CC_NR_F32 if itemsize == 4 else CC_NR_F64, method, True, images)
+              CC_NR_F32 if itemsize == 4 else CC_NR_F64, method, True, images, weights_packed)
     if pl.b_in_place:
-        pl.grid_w, pl.grid_pixels = w_out, h_out * w_out
+        pl.grid_w, pl.grid_pixels, pl.task_pixels = w_out, h_out * w_out, h_out * w_out
     elif plan_phases(&pl) < 0:
         free_plan(&pl)
         raise MemoryError()

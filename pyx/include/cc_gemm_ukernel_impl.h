@@ -91,22 +91,26 @@ static inline void CC_FN(cc_gemm_ukernel)(
 }
 
 /* C[MR x NR] (+)= sum_p A[:, p] B[p, :] with A read through an offset table: step p's MR
- * values are abase[offs[p] + i], contiguous (MR consecutive pixels of a phase image,
- * pyx/_direct.pyx); B packed, kc rows of NR. The whole tile is written, rows ldc apart;
+ * values are rows[i][offs[p]], i < MR, one base per row: MR pixels of a phase image
+ * (pyx/_direct.pyx), consecutive ones (rows[i] = base + i) or the pixels of a tile that
+ * spans output rows. B packed, kc rows of NR. The whole tile is written, rows ldc apart;
  * accumulate: added to what C holds (a later block of K). */
-static inline void CC_FN(cc_gemm_ukernel_indirect)(
-    ptrdiff_t kc, const CC_T *restrict abase, const ptrdiff_t *restrict offs,
+static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
+    ptrdiff_t kc, const CC_T *const *restrict rows, const ptrdiff_t *restrict offs,
     const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int accumulate)
 {
     const ptrdiff_t ldb = CC_NR;
+    const CC_T *ap[CC_MR];
     CC_V acc[CC_MR][CC_UK_NV];
 #pragma GCC unroll 32
-    for (int i = 0; i < CC_MR; ++i)
+    for (int i = 0; i < CC_MR; ++i) {
+        ap[i] = rows[i];
 #pragma GCC unroll 4
         for (int j = 0; j < CC_UK_NV; ++j) acc[i][j] = (CC_V){0};
+    }
     for (ptrdiff_t p = 0; p < kc; ++p) {
-        const CC_T *a = abase + offs[p];
-        CC_UK_STEP(a[i]);
+        const ptrdiff_t o = offs[p];
+        CC_UK_STEP(ap[i][o]);
     }
 #pragma GCC unroll 32
     for (int i = 0; i < CC_MR; ++i) {
@@ -122,6 +126,17 @@ static inline void CC_FN(cc_gemm_ukernel_indirect)(
             memcpy(cij, &v, sizeof v);
         }
     }
+}
+
+/* The same, for MR consecutive pixels: abase + i. */
+static inline void CC_FN(cc_gemm_ukernel_indirect)(
+    ptrdiff_t kc, const CC_T *restrict abase, const ptrdiff_t *restrict offs,
+    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int accumulate)
+{
+    const CC_T *rows[CC_MR];
+#pragma GCC unroll 32
+    for (int i = 0; i < CC_MR; ++i) rows[i] = abase + i;
+    CC_FN(cc_gemm_ukernel_indirect_rows)(kc, rows, offs, b, c, ldc, accumulate);
 }
 
 #undef CC_UK_STEP
