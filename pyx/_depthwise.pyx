@@ -30,6 +30,7 @@ cdef extern from "cc_depthwise.h" nogil:
     const int CC_VL_F32
     const int CC_VL_F64
     const int CC_DW_MAX_CH
+    const int CC_DW_ROW_VECS
     void cc_dw_row_f32(float* tmp, Py_ssize_t ldt, const float* inp,
                        const Py_ssize_t* tap_offset, const float* w, Py_ssize_t taps,
                        Py_ssize_t w_out, int ch, const float* bias)
@@ -73,7 +74,7 @@ cdef struct DepthwisePlan:
     Py_ssize_t sx_n, sx_c, sx_h, sx_w
     Py_ssize_t plane_elems       # the phase plane plus slack for the last vectors' reads
     Py_ssize_t sweep_rows        # output rows computed in one sweep
-    Py_ssize_t row_elems         # one sweep's span rounded up to two vectors
+    Py_ssize_t row_elems         # one sweep's span rounded up to CC_DW_ROW_VECS vectors
     Py_ssize_t per_thread        # the phase plane, then CC_DW_MAX_CH output rows
     OutputSpec o
     # flat planes (cc_dw_plane): the input plane contiguous and small; the stride-1 result
@@ -243,11 +244,13 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
             raise MemoryError("cconv: cannot allocate the convolution plan")
         if phase_plan_init(&dp.pp) < 0:
             raise MemoryError("cconv: cannot allocate the convolution plan")
-        dp.plane_elems = round_up(dp.pp.n_phases * dp.pp.ph_plane + dp.pp.ph_w + 2 * vl,
+        dp.plane_elems = round_up(dp.pp.n_phases * dp.pp.ph_plane + dp.pp.ph_w
+                                  + CC_DW_ROW_VECS * vl,
                                   ALIGN // itemsize)
         # rows per sweep: a span of about SWEEP_ELEMS values (the sweep's results stay in L1)
         dp.sweep_rows = max(1, min(dp.pp.h_out, SWEEP_ELEMS // dp.pp.ph_w))
-        dp.row_elems = round_up((dp.sweep_rows - 1) * dp.pp.ph_w + dp.pp.w_out, 2 * vl)
+        dp.row_elems = round_up((dp.sweep_rows - 1) * dp.pp.ph_w + dp.pp.w_out,
+                                CC_DW_ROW_VECS * vl)
         dp.per_thread = dp.plane_elems + CC_DW_MAX_CH * dp.row_elems
         if dp.flat:
             # the stride-1 plane, then the compacted one (whole-vector writes: + a vector)

@@ -4,16 +4,18 @@
  *
  * in is the output row's start in a phase plane (pyx/_phase.pxd): every tap of any stride and
  * dilation is a contiguous run. Whole vectors are computed into tmp (rows ldt apart, room for
- * w_out rounded up to two vectors); the caller passes them through the output pass. Up to
- * CC_DW_MAX_CH channels that read the same input (a channel multiplier, or C_in == 1) share
- * each loaded vector; one channel works on two vectors at once (two FMA chains). Reads up to
- * 2*VL-1 values past the row's run (the caller leaves that slack). */
+ * w_out rounded up to CC_DW_ROW_VECS vectors); the caller passes them through the output
+ * pass. Up to CC_DW_MAX_CH channels that read the same input (a channel multiplier, or
+ * C_in == 1) share each loaded vector; one channel works on CC_DW_ROW_VECS vectors at once
+ * (as many FMA chains: one 9-tap chain would wait on the FMA latency). Reads up to
+ * CC_DW_ROW_VECS*VL-1 values past the row's run (the caller leaves that slack). */
 #ifndef CC_DEPTHWISE_H
 #define CC_DEPTHWISE_H
 #include "cc_simd.h"
 #include "cc_copy.h"   /* lane-masked loads */
 
 #define CC_DW_MAX_CH 4
+#define CC_DW_ROW_VECS 4
 
 #define CC_DEFINE_DW(T, V, VL, SFX)                                                          \
 static inline void cc_dw_row_##SFX(T *restrict tmp, ptrdiff_t ldt, const T *restrict in,     \
@@ -39,17 +41,21 @@ static inline void cc_dw_row_##SFX(T *restrict tmp, ptrdiff_t ldt, const T *rest
     }                                                                                      \
     for (int c = 0; c < ch; ++c) {                                                         \
         const T *wc = w + c * taps;                                                        \
-        for (ptrdiff_t q = 0; q < w_out; q += 2 * VL) {                                    \
-            V a0 = (V){0} + bias[c], a1 = a0;                                              \
+        for (ptrdiff_t q = 0; q < w_out; q += CC_DW_ROW_VECS * VL) {                       \
+            V a[CC_DW_ROW_VECS];                                                           \
+            _Pragma("GCC unroll 4")                                                        \
+            for (int u = 0; u < CC_DW_ROW_VECS; ++u) a[u] = (V){0} + bias[c];              \
             for (ptrdiff_t t = 0; t < taps; ++t) {                                         \
-                V x0, x1;                                                                  \
-                memcpy(&x0, in + tap_offset[t] + q, sizeof x0);                            \
-                memcpy(&x1, in + tap_offset[t] + q + VL, sizeof x1);                       \
-                a0 += wc[t] * x0;                                                          \
-                a1 += wc[t] * x1;                                                          \
+                _Pragma("GCC unroll 4")                                                    \
+                for (int u = 0; u < CC_DW_ROW_VECS; ++u) {                                 \
+                    V x;                                                                   \
+                    memcpy(&x, in + tap_offset[t] + q + u * VL, sizeof x);                 \
+                    a[u] += wc[t] * x;                                                     \
+                }                                                                          \
             }                                                                              \
-            memcpy(tmp + c * ldt + q, &a0, sizeof a0);                                     \
-            memcpy(tmp + c * ldt + q + VL, &a1, sizeof a1);                                \
+            _Pragma("GCC unroll 4")                                                        \
+            for (int u = 0; u < CC_DW_ROW_VECS; ++u)                                       \
+                memcpy(tmp + c * ldt + q + u * VL, &a[u], sizeof(V));                      \
         }                                                                                  \
     }                                                                                      \
 }
