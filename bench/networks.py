@@ -5,7 +5,10 @@
 The real architectures with random weights. The torch model is the reference (eval mode, its
 batch norms separate); cconv runs the same network built from cconv.Conv2d with each batch
 norm folded into its convolution (as inference engines do) and ReLU/ReLU6 and the residual
-Add fused into the convolution's output pass; pooling and the classifier are NumPy.
+Add fused into the convolution's output pass; pooling and the classifier are NumPy. Each
+cconv layer writes into an output buffer it keeps per input shape (`out=`), as an inference
+engine's memory arena does (onnxruntime reuses its arena the same way; a new 38 MB output per
+call would cost its fresh pages every time, ~4000 page faults per MobileNetV2 batch of 8).
 onnxruntime runs the torch model exported to ONNX (its own graph optimisations on). For each
 network, batch size and thread count: the largest logit difference to torch, and the median
 end-to-end latency of each engine, interleaved, after warm-up.
@@ -140,16 +143,17 @@ def _randomise(model, seed):
 
 
 def fold(conv, bn, **kwargs):
-    """A cconv.Conv2d computing bn(conv(x)) (eval mode), with its own kwargs (activation)."""
+    """A cconv.Conv2d computing bn(conv(x)) (eval mode), with its own kwargs (activation),
+    writing into buffers of its own (Buffered)."""
     import cconv
     w = conv.weight.detach().numpy().astype(np.float64)
     scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach().numpy().astype(np.float64)
     shift = (bn.bias.detach().numpy() - bn.running_mean.detach().numpy() * scale)
     if conv.bias is not None:
         shift = shift + conv.bias.detach().numpy() * scale
-    return cconv.Conv2d((w * scale[:, None, None, None]).astype(np.float32),
-                        shift.astype(np.float32), stride=conv.stride, padding=conv.padding,
-                        groups=conv.groups, **kwargs)
+    return Buffered(cconv.Conv2d((w * scale[:, None, None, None]).astype(np.float32),
+                                 shift.astype(np.float32), stride=conv.stride,
+                                 padding=conv.padding, groups=conv.groups, **kwargs))
 
 
 def maxpool3x3s2(x):
@@ -168,6 +172,20 @@ def maxpool3x3s2(x):
         np.maximum(out[head + (slice(1, no),)], left, out=out[head + (slice(1, no),)])
         return out
     return pool(pool(x, 2), 3)
+
+
+class Buffered:
+    """A cconv.Conv2d writing into an output buffer of its own, one per input shape."""
+
+    def __init__(self, conv):
+        self.conv = conv
+        self.buffers = {}
+
+    def __call__(self, x, residual=None):
+        out = self.buffers.get(x.shape)
+        if out is None:
+            out = self.buffers[x.shape] = np.empty(self.conv.output_shape(x.shape), x.dtype)
+        return self.conv(x, out=out, residual=residual)
 
 
 class ResNet18Cconv:
