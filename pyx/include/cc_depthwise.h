@@ -27,7 +27,7 @@ static inline void cc_dw_row_##SFX(T *restrict tmp, ptrdiff_t ldt, const T *rest
         for (ptrdiff_t q = 0; q < w_out; q += VL) {                                        \
             V acc[CC_DW_MAX_CH];                                                           \
             _Pragma("GCC unroll 4")                                                        \
-            for (int c = 0; c < CC_DW_MAX_CH; ++c) acc[c] = (V){0} + bias[c];              \
+            for (int c = 0; c < CC_DW_MAX_CH; ++c) acc[c] = (V){0};                        \
             for (ptrdiff_t t = 0; t < taps; ++t) {                                         \
                 V x;                                                                       \
                 memcpy(&x, in + tap_offset[t] + q, sizeof x);                              \
@@ -35,7 +35,10 @@ static inline void cc_dw_row_##SFX(T *restrict tmp, ptrdiff_t ldt, const T *rest
                 for (int c = 0; c < CC_DW_MAX_CH; ++c) acc[c] += w[c * taps + t] * x;      \
             }                                                                              \
             _Pragma("GCC unroll 4")                                                        \
-            for (int c = 0; c < CC_DW_MAX_CH; ++c) memcpy(tmp + c * ldt + q, &acc[c], sizeof(V)); \
+            for (int c = 0; c < CC_DW_MAX_CH; ++c) {                                       \
+                acc[c] += bias[c];           /* after the sum, as the GEMM paths do */     \
+                memcpy(tmp + c * ldt + q, &acc[c], sizeof(V));                             \
+            }                                                                              \
         }                                                                                  \
         return;                                                                            \
     }                                                                                      \
@@ -44,7 +47,7 @@ static inline void cc_dw_row_##SFX(T *restrict tmp, ptrdiff_t ldt, const T *rest
         for (ptrdiff_t q = 0; q < w_out; q += CC_DW_ROW_VECS * VL) {                       \
             V a[CC_DW_ROW_VECS];                                                           \
             _Pragma("GCC unroll 4")                                                        \
-            for (int u = 0; u < CC_DW_ROW_VECS; ++u) a[u] = (V){0} + bias[c];              \
+            for (int u = 0; u < CC_DW_ROW_VECS; ++u) a[u] = (V){0};                        \
             for (ptrdiff_t t = 0; t < taps; ++t) {                                         \
                 _Pragma("GCC unroll 4")                                                    \
                 for (int u = 0; u < CC_DW_ROW_VECS; ++u) {                                 \
@@ -54,8 +57,10 @@ static inline void cc_dw_row_##SFX(T *restrict tmp, ptrdiff_t ldt, const T *rest
                 }                                                                          \
             }                                                                              \
             _Pragma("GCC unroll 4")                                                        \
-            for (int u = 0; u < CC_DW_ROW_VECS; ++u)                                       \
+            for (int u = 0; u < CC_DW_ROW_VECS; ++u) {                                     \
+                a[u] += bias[c];                                                           \
                 memcpy(tmp + c * ldt + q + u * VL, &a[u], sizeof(V));                      \
+            }                                                                              \
         }                                                                                  \
     }                                                                                      \
 }
@@ -84,7 +89,7 @@ static inline void cc_dw_plane_##SFX(T *restrict tmp, const T *restrict in,     
     for (; q + CC_DW_PLANE_ILP <= chunks; q += CC_DW_PLANE_ILP) {                          \
         V acc[CC_DW_PLANE_ILP];                                                            \
         _Pragma("GCC unroll 8")                                                            \
-        for (int u = 0; u < CC_DW_PLANE_ILP; ++u) acc[u] = (V){0} + bias;                  \
+        for (int u = 0; u < CC_DW_PLANE_ILP; ++u) acc[u] = (V){0};                         \
         for (ptrdiff_t t = 0; t < taps; ++t) {                                             \
             const unsigned *m = lanes + t * chunks + q;                                    \
             const T *src = in + q * VL + off[t];                                           \
@@ -93,15 +98,18 @@ static inline void cc_dw_plane_##SFX(T *restrict tmp, const T *restrict in,     
                 acc[u] += w[t] * cc_load_lanes_##SFX(src + u * VL, m[u]);                  \
         }                                                                                  \
         _Pragma("GCC unroll 8")                                                            \
-        for (int u = 0; u < CC_DW_PLANE_ILP; ++u)                                          \
+        for (int u = 0; u < CC_DW_PLANE_ILP; ++u) {                                        \
+            acc[u] += bias;                  /* after the sum, as the GEMM paths do */     \
             memcpy(tmp + (q + u) * VL, &acc[u], sizeof(V));                                \
+        }                                                                                  \
     }                                                                                      \
     for (; q < chunks; ++q) {                                                              \
-        V acc = (V){0} + bias;                                                             \
+        V acc = (V){0};                                                                    \
         for (ptrdiff_t t = 0; t < taps; ++t) {                                             \
             unsigned m = lanes[t * chunks + q];                                            \
             if (m) acc += w[t] * cc_load_lanes_##SFX(in + q * VL + off[t], m);             \
         }                                                                                  \
+        acc += bias;                                                                       \
         memcpy(tmp + q * VL, &acc, sizeof acc);                                            \
     }                                                                                      \
 }
