@@ -10,9 +10,10 @@ X (the im2col matrix) is never materialised. Instead:
 1. The input is rewritten once into a *phase image*: zero-padded and split into the stride's
    phases, xph[c][a, b][r, q] = xpad[a + stride_h*r, b + stride_w*q], only for the phases the
    kernel taps use. Output pixel (oh, ow) numbered p' = oh*Wph + ow on a grid Wph wide (a few
-   columns wider than the output: the extra ones are computed and dropped), tap (ci, kh, kw)
-   reads xph at p' + a constant: every row of X is a contiguous run of the phase image, for any
-   stride, dilation and padding, with no bounds to check.
+   columns wider than the output), tap (ci, kh, kw) reads xph at p' + a constant: every row of
+   X is a contiguous run of the phase image, for any stride, dilation and padding, with no
+   bounds to check. PANELS computes the grid's extra columns and drops them; INDIRECT
+   computes output pixels only.
 2. Each task (image, group, block of NC grid pixels, block of output channels) copies the kc x NC
    block of X it needs into a per-thread buffer of NR-wide panels (kc x NR stays in L1), runs the
    GEMM microkernel (cc_gemm_ukernel.h) into a per-thread accumulator block over all of K, then
@@ -212,10 +213,11 @@ cdef void pack_weight_panel(const floating* w, Py_ssize_t lda, Py_ssize_t c_out_
 #             copies the kc x NC block of X it needs into L1-sized panels. Weights are read as
 #             OIHW rows in place, or packed in MR-row panels (pack_weight_panel). Cheap for few
 #             pixels per weight (the weights need no transposing), and for small K.
-#   INDIRECT: rows of C are MR consecutive pixels read straight from the phase image through the
-#             tap offset table (broadcast), columns NR output channels of weights packed in
-#             NR-channel panels. No copies of X at all; the weights must be transposed once.
-#             Best when many pixels share each weight.
+#   INDIRECT: rows of C are MR output pixels read straight from the phase image through the
+#             tap offset table (broadcast; consecutive, or gathered when a tile spans output
+#             rows), columns NR output channels of weights packed in NR-channel panels. No
+#             copies of X at all; the weights must be transposed once. Best when many pixels
+#             share each weight.
 cdef enum:
     METHOD_AUTO = 0
     METHOD_PANELS = 1
