@@ -153,22 +153,23 @@ class Conv2d:
     def _run(self, x4, geom, out4, residual4):
         """The kernels on NCHW views, with the layer's prepared weights."""
         algo = self._algorithm
-        if algo == "winograd" and self._requested == "auto" and self._too_small(geom):
+        threads = _threads.effective_num_threads()
+        if algo == "winograd" and self._requested == "auto" and self._too_small(geom, threads):
             # too few pixels for the transforms to pay (a 7x7 image): the direct kernel
             algo = "direct"
             if self._prepared.panels is None:
                 with self._lock:
                     _pack_direct(self._prepared, self._spec)
         _conv.run(x4, self._prepared, self._spec.bias, geom, out4, algo,
-                  _threads.effective_num_threads(), self._requested == "auto", residual4,
+                  threads, self._requested == "auto", residual4,
                   self._act, self._alpha)
 
     @staticmethod
-    def _too_small(geom):
-        """Too few output pixels for Winograd to win, even with its weights transformed."""
+    def _too_small(geom, threads):
+        """Too few output pixels for Winograd to win on `threads` threads, even with its
+        weights transformed."""
         return geom.n * geom.h_out * geom.w_out < _select.winograd_min_pixels(
-            geom.c_in // geom.groups, geom.c_out // geom.groups, True,
-            _threads.effective_num_threads())
+            geom.c_in // geom.groups, geom.c_out // geom.groups, True, threads)
 
     def _call_with_padding(self, input, padding):
         """The layer with another padding ((top, bottom), (left, right)): the same prepared
@@ -195,7 +196,8 @@ class Conv2d:
         _, geom, _ = _args.parse_input(probe, self._spec, fname, "input_shape")
         algo = self._algorithm
         reason = "prepared for it when the layer was built"
-        if algo == "winograd" and self._requested == "auto" and self._too_small(geom):
+        if (algo == "winograd" and self._requested == "auto"
+                and self._too_small(geom, _threads.effective_num_threads())):
             algo, reason = "direct", _select.choose(geom, "auto", "Conv2d", True)[1]
         kernel = "depthwise" if algo == "direct" and geom.c_in // geom.groups == 1 else algo
         return dict(algorithm=algo, kernel=kernel, reason=reason,

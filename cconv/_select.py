@@ -20,10 +20,10 @@ ALGORITHMS = ("auto", "direct", "winograd")
 # transforming the weights on every call: Winograd won from 16 channels on once a call had
 # about 392 output pixels with >= 64 channels (1.24-1.71x) or 784 with fewer (1.36-1.64x);
 # at 196 (14x14) with >= 64 channels it won at 1 thread (1.16-1.43x) and won or lost by up to
-# 20% on 2; at 49 (7x7) it lost by up to 2x. Prepared weights (Conv2d): it won from 196 pixels on with >= 32 channels
-# (0.97-1.64x), and at 1 thread even on a 7x7 image (1.11-1.89x); on 2 threads a 7x7 image with
-# >= 128 channels lost (0.78-0.94x: the transformed weights, 16/9 of the direct ones, stream
-# from L3 or memory on both cores at once).
+# 20% on 2; at 49 (7x7) it lost by up to 2x. Prepared weights (Conv2d): it won from 196 pixels
+# on with >= 32 channels (0.97-1.64x), and at 1 thread even on a 7x7 image (1.11-1.89x); on 2
+# threads a 7x7 image with >= 128 channels lost (0.78-0.94x: the transformed weights, 16/9 of
+# the direct ones, stream from L3 or memory on both cores at once).
 WINOGRAD_MIN_CHANNELS = 16        # input and output channels per group
 WINOGRAD_MIN_PIXELS_WIDE = 350    # N * H_out * W_out, with >= 64 channels per group
 WINOGRAD_MIN_PIXELS_WIDE_1T = 150 # the same, on 1 thread

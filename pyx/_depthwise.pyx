@@ -23,7 +23,7 @@ from libc.stdlib cimport malloc, free
 from libc.stdint cimport uintptr_t
 from cython cimport floating
 
-from _phase cimport PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane
+from _phase cimport PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane, copy_run
 from _epilogue cimport OutputSpec, output_spec, store_run
 
 cdef extern from "cc_depthwise.h" nogil:
@@ -43,11 +43,6 @@ cdef extern from "cc_depthwise.h" nogil:
     void cc_dw_plane_f64(double* tmp, const double* inp, const Py_ssize_t* off,
                          const unsigned* lanes, const double* w, Py_ssize_t taps,
                          Py_ssize_t chunks, double bias)
-
-cdef extern from "cc_copy.h" nogil:
-    void cc_copy_strided_over_f32(float* dst, const float* src, Py_ssize_t n, Py_ssize_t stride)
-    void cc_copy_strided_over_f64(double* dst, const double* src, Py_ssize_t n,
-                                  Py_ssize_t stride)
 
 cdef enum:
     ALIGN = 64
@@ -133,8 +128,8 @@ cdef void flat_plane_task(const DepthwisePlan* dp, const floating* plane, const 
                           Py_ssize_t n, Py_ssize_t c, floating* tmp) noexcept nogil:
     """Every output channel of input plane (n, c), straight from the plane (cc_dw_plane): the
     stride-1 result on the input's grid; at a larger stride (or a smaller output), every
-    stride-th row and column of it, compacted (a 14x14 plane at stride 2 computes 4x the outputs it keeps, and still
-    costs less than building its four phase planes)."""
+    stride-th row and column of it, compacted (a 14x14 plane at stride 2 computes 4x the
+    outputs it keeps, and still costs less than building its four phase planes)."""
     cdef const OutputSpec* o = &dp.o
     cdef const PhasePlan* pp = &dp.pp
     cdef Py_ssize_t j, oc, oh
@@ -154,13 +149,9 @@ cdef void flat_plane_task(const DepthwisePlan* dp, const floating* plane, const 
                             dp.chunks, bias)
         if pp.stride_h > 1 or pp.stride_w > 1 or pp.w_out != pp.w:
             res = tmp + dp.flat_out
-            for oh in range(pp.h_out):
-                if floating is float:
-                    cc_copy_strided_over_f32(res + oh * pp.w_out, tmp + oh * pp.stride_h * pp.w,
-                                             pp.w_out, pp.stride_w)
-                else:
-                    cc_copy_strided_over_f64(res + oh * pp.w_out, tmp + oh * pp.stride_h * pp.w,
-                                             pp.w_out, pp.stride_w)
+            for oh in range(pp.h_out):   # whole-vector writes (the buffer has a vector of slack)
+                copy_run(res + oh * pp.w_out, tmp + oh * pp.stride_h * pp.w, pp.w_out,
+                         pp.stride_w, False)
         dst = <floating*> o.out + n * o.sn + oc * o.sc
         if o.sw == 1 and o.sh == pp.w_out:
             # a contiguous output plane: one run

@@ -466,14 +466,8 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
     pl.kc = k_block(pl.c_in_g)
     if images * pl.c_out * pl.h_out * pl.w_out * pl.c_in_g * 9 < SERIAL_MACS:
         threads = 1
-    # a task of a panels x b blocks: 16 GEMM k-steps per input channel and tile panel x block
-    # (+ the output transform), plus the input transform of its panels (~3 k-steps per channel
-    # and panel, repeated by every channel task), keeping V (16 x kc x NT), its band of input
-    # rows and M (16 x MR*b x NT) in L2
-    sp = balanced_split(pl.panels, pl.mblocks, images * groups, threads,
-                        16.0 * pl.c_in_g + 12, 3.0 * pl.c_in_g, 200.0,
-                        16.0 * pl.kc * pl.nr * itemsize, 0, 16.0 * CC_MR * pl.nr * itemsize,
-                        L2_BUDGET)
+    sp = winograd_split(images * groups, pl.tiles, pl.nr, pl.c_in_g, pl.c_out_g, pl.kc,
+                        itemsize, threads)
     pl.panels_per_task, pl.mblocks_per_task = sp.a_per_task, sp.b_per_task
     pl.pixel_tasks, pl.m_tasks = sp.a_tasks, sp.b_tasks
     pl.nt = pl.panels_per_task * pl.nr
@@ -512,6 +506,18 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
         give_scratch(&scratch_cache, scratch, scratch_bytes)
 
 
+cdef Split winograd_split(Py_ssize_t instances, Py_ssize_t tiles, Py_ssize_t nr,
+                          Py_ssize_t c_in_g, Py_ssize_t c_out_g, Py_ssize_t kc,
+                          Py_ssize_t itemsize, int threads) noexcept nogil:
+    """Tasks of a panels x b blocks: 16 GEMM k-steps per input channel and tile panel x block
+    (+ the output transform), plus the input transform of its panels (~3 k-steps per channel
+    and panel, repeated by every channel task), keeping V (16 x kc x NT), its band of input
+    rows and M (16 x MR*b x NT) in L2."""
+    return balanced_split(ceil_div(tiles, nr), ceil_div(c_out_g, CC_MR), instances, threads,
+                          16.0 * c_in_g + 12, 3.0 * c_in_g, 200.0, 16.0 * kc * nr * itemsize,
+                          0, 16.0 * CC_MR * nr * itemsize, L2_BUDGET)
+
+
 def split_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t c_out, Py_ssize_t groups,
                   Py_ssize_t h_out, Py_ssize_t w_out, Py_ssize_t itemsize, int threads):
     """The task split conv2d_winograd_nchw would choose (for explain() and tests)."""
@@ -519,9 +525,7 @@ def split_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t c_out, Py_ssize
     cdef Py_ssize_t tiles = ceil_div(h_out, 2) * ceil_div(w_out, 2)
     cdef Py_ssize_t nr = tile_panel_width(tiles, itemsize)
     cdef Py_ssize_t kc = k_block(c_in_g)
-    cdef Split sp = balanced_split(ceil_div(tiles, nr), ceil_div(c_out // groups, CC_MR),
-                                   images * groups, threads, 16.0 * c_in_g + 12, 3.0 * c_in_g,
-                                   200.0, 16.0 * kc * nr * itemsize, 0,
-                                   16.0 * CC_MR * nr * itemsize, L2_BUDGET)
-    return dict(kc=kc, tiles_per_panel=nr, panels_per_task=sp.a_per_task, mblocks_per_task=sp.b_per_task,
-                pixel_tasks=sp.a_tasks, m_tasks=sp.b_tasks)
+    cdef Split sp = winograd_split(images * groups, tiles, nr, c_in_g, c_out // groups, kc,
+                                   itemsize, threads)
+    return dict(kc=kc, tiles_per_panel=nr, panels_per_task=sp.a_per_task,
+                mblocks_per_task=sp.b_per_task, pixel_tasks=sp.a_tasks, m_tasks=sp.b_tasks)

@@ -103,7 +103,8 @@ def test_kernel_modules_match_the_chosen_level():
 def test_phase_planes_of_narrow_images(rng, stride, width):
     # phase planes are written with whole vectors that may run into the next rows (never past
     # the phase plane): rows narrower than a vector, several phases, every kernel
-    for xs, ws, groups in [((2, 3, 7, width), (3, 1, 3, 3), 3), ((1, 4, 6, width), (5, 4, 3, 3), 1)]:
+    for xs, ws, groups in [((2, 3, 7, width), (3, 1, 3, 3), 3),
+                           ((1, 4, 6, width), (5, 4, 3, 3), 1)]:
         x = rng.standard_normal(xs).astype(np.float32)
         w = rng.standard_normal(ws).astype(np.float32)
         params = dict(stride=stride, padding=1, dilation=1, groups=groups)
