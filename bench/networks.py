@@ -143,17 +143,16 @@ def _randomise(model, seed):
 
 
 def fold(conv, bn, **kwargs):
-    """A cconv.Conv2d computing bn(conv(x)) (eval mode), with its own kwargs (activation),
-    writing into buffers of its own (Buffered)."""
+    """A cconv.Conv2d computing bn(conv(x)) (eval mode), with its own kwargs (activation)."""
     import cconv
     w = conv.weight.detach().numpy().astype(np.float64)
     scale = (bn.weight / (bn.running_var + bn.eps).sqrt()).detach().numpy().astype(np.float64)
     shift = (bn.bias.detach().numpy() - bn.running_mean.detach().numpy() * scale)
     if conv.bias is not None:
         shift = shift + conv.bias.detach().numpy() * scale
-    return Buffered(cconv.Conv2d((w * scale[:, None, None, None]).astype(np.float32),
+    return cconv.Conv2d((w * scale[:, None, None, None]).astype(np.float32),
                                  shift.astype(np.float32), stride=conv.stride,
-                                 padding=conv.padding, groups=conv.groups, **kwargs))
+                                 padding=conv.padding, groups=conv.groups, **kwargs)
 
 
 def maxpool3x3s2(x):
@@ -174,18 +173,25 @@ def maxpool3x3s2(x):
     return pool(pool(x, 2), 3)
 
 
-class Buffered:
-    """A cconv.Conv2d writing into an output buffer of its own, one per input shape."""
+class Arena:
+    """Output buffers reused across layers, as an inference engine's memory planner does: a
+    layer takes a buffer of its output shape, the network gives it back after its last reader.
+    The most recently given buffer is taken first (it is the one still in cache), so the
+    working set stays a few activations, not the sum of all of them (MobileNetV2 at batch 1:
+    ~20 MB of outputs, more than this host's share of L3)."""
 
-    def __init__(self, conv):
-        self.conv = conv
-        self.buffers = {}
+    def __init__(self):
+        self.free = {}
 
-    def __call__(self, x, residual=None):
-        out = self.buffers.get(x.shape)
-        if out is None:
-            out = self.buffers[x.shape] = np.empty(self.conv.output_shape(x.shape), x.dtype)
-        return self.conv(x, out=out, residual=residual)
+    def call(self, conv, x, residual=None):
+        shape = conv.output_shape(x.shape)
+        stack = self.free.get((shape, x.dtype))
+        out = stack.pop() if stack else np.empty(shape, x.dtype)
+        return conv(x, out=out, residual=residual)
+
+    def give(self, *arrays):
+        for a in arrays:
+            self.free.setdefault((a.shape, a.dtype), []).append(a)
 
 
 class ResNet18Cconv:
@@ -199,13 +205,22 @@ class ResNet18Cconv:
                                     fold(b.conv2, b.bn2, activation="relu"), down))
         self.fc_w = tm.fc.weight.detach().numpy().T.copy()
         self.fc_b = tm.fc.bias.detach().numpy().copy()
+        self.arena = Arena()
 
     def __call__(self, x):
-        x = maxpool3x3s2(self.stem(x))
+        run, give = self.arena.call, self.arena.give
+        stem = run(self.stem, x)
+        x = maxpool3x3s2(stem)
+        give(stem)
         for conv1, conv2, down in self.blocks:
-            identity = x if down is None else down(x)
-            x = conv2(conv1(x), residual=identity)   # relu(bn2(conv2(.)) + identity), fused
-        return x.mean(axis=(2, 3)) @ self.fc_w + self.fc_b
+            identity = x if down is None else run(down, x)
+            h = run(conv1, x)
+            y = run(conv2, h, residual=identity)   # relu(bn2(conv2(.)) + identity), fused
+            give(h, x) if down is None else give(h, identity, x)
+            x = y
+        logits = x.mean(axis=(2, 3)) @ self.fc_w + self.fc_b
+        give(x)
+        return logits
 
 
 class MobileNetV2Cconv:
@@ -223,14 +238,27 @@ class MobileNetV2Cconv:
                 self.layers.append((convs, m.use_res))
         self.fc_w = tm.classifier.weight.detach().numpy().T.copy()
         self.fc_b = tm.classifier.bias.detach().numpy().copy()
+        self.arena = Arena()
 
     def __call__(self, x):
+        run, give = self.arena.call, self.arena.give
+        network_input = x
         for convs, use_res in self.layers:
             y = x
             for conv in convs[:-1]:
-                y = conv(y)
-            x = convs[-1](y, residual=x if use_res else None)
-        return x.mean(axis=(2, 3)) @ self.fc_w + self.fc_b
+                h = run(conv, y)
+                if y is not x:
+                    give(y)
+                y = h
+            out = run(convs[-1], y, residual=x if use_res else None)
+            if y is not x:
+                give(y)
+            if x is not network_input:
+                give(x)
+            x = out
+        logits = x.mean(axis=(2, 3)) @ self.fc_w + self.fc_b
+        give(x)
+        return logits
 
 
 NETWORKS = {"resnet18": (resnet18_torch, ResNet18Cconv),
