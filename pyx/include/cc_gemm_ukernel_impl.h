@@ -41,7 +41,18 @@ static inline void CC_FN(cc_gemm_ukernel)(
 #pragma GCC unroll 4
         for (int j = 0; j < CC_UK_NV; ++j) acc[i][j] = (CC_V){0};
 
-    if (lda == 0) {
+    if (lda == 0 && ldb != CC_NR) {
+        /* B read in place (a 1x1 convolution's input planes, one row per input channel):
+         * kc rows far apart, more streams than the hardware prefetcher follows when the
+         * input is not in cache. Fetch the next tile's part of each row (its two cache
+         * lines) while this one computes. */
+        for (ptrdiff_t p = 0; p < kc; ++p, a += CC_MR) {
+            __builtin_prefetch(a + CC_UK_PREFETCH * CC_MR);
+            __builtin_prefetch(b + CC_NR);
+            __builtin_prefetch((const char *)(b + CC_NR) + 64);
+            CC_UK_STEP(a[i]);
+        }
+    } else if (lda == 0) {
         for (ptrdiff_t p = 0; p < kc; ++p, a += CC_MR) {
             /* packed A streams from L3 or memory when the weights outgrow L2 (512x512
              * Winograd weights are 16 MiB): fetch a few steps ahead */
