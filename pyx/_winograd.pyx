@@ -156,11 +156,12 @@ def transform_weights_winograd(const floating[:, :, :, ::1] weight, Py_ssize_t g
                                floating[::1] packed, int num_threads=1):
     """U = G g G^T for every (output, input channel) of C-contiguous (C_out, C_in/g, 3, 3)
     weights, packed for the microkernel in the order the tasks read them: per group, per
-    block of kc input channels (k_block), per xi, per block mb of MR output channels, kcb x MR
-    values, packed[g][block][xi][mb][ci - ci0][i] = U[xi] of output channel g*C_out/g + mb*MR
+    block of kc input channels (k_block), per block mb of MR output channels, per xi, kcb x MR
+    values, packed[g][block][mb][xi][ci - ci0][i] = U[xi] of output channel g*C_out/g + mb*MR
     + i and input channel ci (zero past the group's last output channel). A task's GEMMs for
-    one block then read U front to back, one stream (512x512 weights are 16 MiB: they come
-    from L3 or memory at batch 1).
+    one block (its run of mb, all 16 xi) then read one contiguous range of U front to back,
+    whatever the split: 512x512 weights are 16 MiB and stream from L3 or memory at batch 1,
+    and short runs far apart (xi outermost) kept two threads at one thread's speed.
 
     One task per (group, block of MR output channels), going through its input channels."""
     cdef Py_ssize_t c_out = weight.shape[0], c_in_g = weight.shape[1]
@@ -182,13 +183,11 @@ cdef void transform_weight_panel(const floating* w0, Py_ssize_t c_in_g, Py_ssize
     while ci0 < c_in_g:
         kcb = min(kc, c_in_g - ci0)
         wb = w0 + (g * c_out_g + mb * CC_MR) * c_in_g * 9 + ci0 * 9
-        dst = packed + (g * c_in_g + ci0) * 16 * mblocks * CC_MR + mb * kcb * CC_MR
+        dst = packed + (g * c_in_g + ci0) * 16 * mblocks * CC_MR + mb * 16 * kcb * CC_MR
         if floating is float:
-            cc_wino_weight_panel_f32(wb, c_in_g * 9, rows, CC_MR, kcb, dst,
-                                     mblocks * kcb * CC_MR)
+            cc_wino_weight_panel_f32(wb, c_in_g * 9, rows, CC_MR, kcb, dst, kcb * CC_MR)
         else:
-            cc_wino_weight_panel_f64(wb, c_in_g * 9, rows, CC_MR, kcb, dst,
-                                     mblocks * kcb * CC_MR)
+            cc_wino_weight_panel_f64(wb, c_in_g * 9, rows, CC_MR, kcb, dst, kcb * CC_MR)
         ci0 += kcb
 
 
@@ -346,17 +345,17 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
                     t += chunk
                     tw += chunk
                     run -= chunk
-        # 16 GEMMs: M[xi] (+)= U[xi] V[xi]
-        for xi in range(16):
-            # transform_weights_winograd's layout: this block's panels, one stream
-            u = (<const floating*> pl.u + (g * 16 * pl.c_in_g + ci0 * 16) * pl.mblocks * CC_MR
-                 + (xi * pl.mblocks + mb0) * kc * CC_MR)
-            for j in range(npanels):
-                for mb in range(mb0, mb1):
-                    gemm_ukernel(nr != pl.nr_full, kc, u + (mb - mb0) * kc * CC_MR,
-                                 V + xi * vs + j * nr, NT,
+        # 16 GEMMs: M[xi] (+)= U[xi] V[xi], in transform_weights_winograd's order: U read
+        # front to back, one stream (V, 16 x kc x NT, comes from L2)
+        u = (<const floating*> pl.u + (g * 16 * pl.c_in_g + ci0 * 16) * pl.mblocks * CC_MR
+             + mb0 * 16 * kc * CC_MR)
+        for mb in range(mb0, mb1):
+            for xi in range(16):
+                for j in range(npanels):
+                    gemm_ukernel(nr != pl.nr_full, kc, u, V + xi * vs + j * nr, NT,
                                  M + xi * ms + (mb - mb0) * CC_MR * NT + j * nr, NT,
                                  <int> nr, ci0 > 0)
+                u += kc * CC_MR
         ci0 += kc
     # output transform, clipped at the edges, through the output pass
     cdef const OutputSpec* o = &pl.o
@@ -466,7 +465,7 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
     pl.kc = k_block(pl.c_in_g)
     if images * pl.c_out * pl.h_out * pl.w_out * pl.c_in_g * 9 < SERIAL_MACS:
         threads = 1
-    sp = winograd_split(images * groups, pl.tiles, pl.nr, pl.c_in_g, pl.c_out_g, pl.kc,
+    sp = winograd_split(images * groups, pl.tiles, pl.tiles_w, pl.nr, pl.c_in_g, pl.c_out_g, pl.kc,
                         itemsize, threads)
     pl.panels_per_task, pl.mblocks_per_task = sp.a_per_task, sp.b_per_task
     pl.pixel_tasks, pl.m_tasks = sp.a_tasks, sp.b_tasks
@@ -506,15 +505,25 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
         give_scratch(&scratch_cache, scratch, scratch_bytes)
 
 
-cdef Split winograd_split(Py_ssize_t instances, Py_ssize_t tiles, Py_ssize_t nr,
-                          Py_ssize_t c_in_g, Py_ssize_t c_out_g, Py_ssize_t kc,
+cdef double A_BASE = 3.0
+cdef double A_RUN = 6.0
+
+
+def set_split_costs(double a_base, double a_run):
+    global A_BASE, A_RUN
+    A_BASE, A_RUN = a_base, a_run
+
+
+cdef Split winograd_split(Py_ssize_t instances, Py_ssize_t tiles, Py_ssize_t tiles_w,
+                          Py_ssize_t nr, Py_ssize_t c_in_g, Py_ssize_t c_out_g, Py_ssize_t kc,
                           Py_ssize_t itemsize, int threads) noexcept nogil:
     """Tasks of a panels x b blocks: 16 GEMM k-steps per input channel and tile panel x block
     (+ the output transform), plus the input transform of its panels (~3 k-steps per channel
     and panel, repeated by every channel task), keeping V (16 x kc x NT), its band of input
     rows and M (16 x MR*b x NT) in L2."""
+    cdef double runs = <double> min(nr, tiles) / tiles_w + 1
     return balanced_split(ceil_div(tiles, nr), ceil_div(c_out_g, CC_MR), instances, threads,
-                          16.0 * c_in_g + 12, 3.0 * c_in_g, 200.0, 16.0 * kc * nr * itemsize,
+                          16.0 * c_in_g + 12, c_in_g * (A_BASE + A_RUN * runs), 200.0, 16.0 * kc * nr * itemsize,
                           0, 16.0 * CC_MR * nr * itemsize, L2_BUDGET)
 
 
@@ -525,7 +534,7 @@ def split_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t c_out, Py_ssize
     cdef Py_ssize_t tiles = ceil_div(h_out, 2) * ceil_div(w_out, 2)
     cdef Py_ssize_t nr = tile_panel_width(tiles, itemsize)
     cdef Py_ssize_t kc = k_block(c_in_g)
-    cdef Split sp = winograd_split(images * groups, tiles, nr, c_in_g, c_out // groups, kc,
+    cdef Split sp = winograd_split(images * groups, tiles, ceil_div(w_out, 2), nr, c_in_g, c_out // groups, kc,
                                    itemsize, threads)
     return dict(kc=kc, tiles_per_panel=nr, panels_per_task=sp.a_per_task,
                 mblocks_per_task=sp.b_per_task, pixel_tasks=sp.a_tasks, m_tasks=sp.b_tasks)
