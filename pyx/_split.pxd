@@ -24,8 +24,12 @@ cdef inline Split balanced_split(Py_ssize_t a_units, Py_ssize_t b_units, Py_ssiz
     A task of a x b units costs unit_cost*a*b + a_cost*a (a per-a-unit overhead, such as
     gathering its inputs, repeated by every b-task) + task_cost (scheduling, and the cache
     refill when a task starts), and keeps fp_a*a + fp_b*b + fp_ab*a*b bytes hot. The makespan
-    of dynamic scheduling is estimated by the greedy bound: total / threads + the largest task
-    * (threads - 1) / threads.
+    of dynamic scheduling on more than one thread is estimated as rounds of the largest task,
+    ceil(tasks / threads) of them (the tasks are near equal), or total / threads if larger.
+    (The greedy list-scheduling bound, total / threads + the largest task * (threads - 1) /
+    threads, charged one large task per thread half again and so chose many small tasks:
+    512x512 Winograd on a 7x7 image took 15 tasks, each repeating the input transform, and
+    ran no faster on 2 threads than on 1.)
     """
     cdef Split best_split
     cdef Py_ssize_t na, nb, a, b, tasks
@@ -47,8 +51,11 @@ cdef inline Split balanced_split(Py_ssize_t a_units, Py_ssize_t b_units, Py_ssiz
             total = (outer * (unit_cost * a_units * b_units
                               + a_cost * a_units * split_ceil(b_units, b))
                      + task_cost * tasks)
-            cost = (total / threads + (unit_cost * a * b + a_cost * a + task_cost)
-                    * (threads - 1) / threads)
+            if threads == 1:
+                cost = total
+            else:
+                cost = max(total / threads, split_ceil(tasks, threads)
+                           * (unit_cost * a * b + a_cost * a + task_cost))
             if best < 0 or cost < best * 0.999:
                 best, best_split.a_per_task, best_split.b_per_task = cost, a, b
     best_split.a_tasks = split_ceil(a_units, best_split.a_per_task)
