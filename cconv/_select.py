@@ -16,22 +16,23 @@ from ._types import IntPair, Padding
 ALGORITHMS = ("auto", "direct", "winograd")
 
 # From bench/crossover.txt (python bench/crossover.py: C_in = C_out from 8 to 512, images from
-# 7x7 to 112x112, batch 1 and 8, 1 and 2 threads; 2026-11-28, AMD EPYC, AVX-512). conv2d,
+# 7x7 to 112x112, batch 1 and 8, 1 and 2 threads; 2026-11-29, AMD EPYC, AVX-512). conv2d,
 # transforming the weights on every call: Winograd won from 16 channels on once a call had
-# about 392 output pixels with >= 64 channels (1.24-1.71x) or 784 with fewer (1.36-1.64x);
-# at 196 (14x14) with >= 64 channels it won at 1 thread (1.16-1.43x) and won or lost by up to
-# 20% on 2; at 49 (7x7) it lost by up to 2x. Prepared weights (Conv2d): it won from 196 pixels
-# on with >= 32 channels (0.97-1.64x), and at 1 thread even on a 7x7 image (1.11-1.89x); on 2
-# threads a 7x7 image with >= 128 channels lost (0.78-0.94x: the transformed weights, 16/9 of
-# the direct ones, stream from L3 or memory on both cores at once).
+# about 392 output pixels with >= 64 channels or 784 with fewer; at 196 (14x14) with >= 64
+# channels it won at 1 thread and won or lost by up to 10-20% on 2; at 49 (7x7) it lost.
+# Prepared weights (Conv2d): at 1 thread it won from 32 channels on even on a 7x7 image; on 2
+# threads a 7x7 image needs >= 128 channels (1.05-1.6x; 0.92-0.93x with 32 and 64), 14x14
+# >= 64 (1.05-1.4x).
 WINOGRAD_MIN_CHANNELS = 16        # input and output channels per group
 WINOGRAD_MIN_PIXELS_WIDE = 350    # N * H_out * W_out, with >= 64 channels per group
 WINOGRAD_MIN_PIXELS_WIDE_1T = 150 # the same, on 1 thread
 WINOGRAD_MIN_PIXELS_NARROW = 700  # with 16..63
-# prepared weights: >= 32 channels per group, by thread count; fewer channels need 700
+# prepared weights, >= 32 channels per group: 40 pixels on 1 thread or with >= 128 channels,
+# else 150; fewer channels need 700
 WINOGRAD_MIN_PIXELS_PREPARED = 150
-WINOGRAD_MIN_PIXELS_PREPARED_1T = 40
+WINOGRAD_MIN_PIXELS_PREPARED_FEW = 40
 WINOGRAD_PREPARED_WIDE_CHANNELS = 32
+WINOGRAD_PREPARED_MANY_CHANNELS = 128
 
 
 def winograd_min_pixels(c_in_g, c_out_g, weights_prepared, threads):
@@ -44,7 +45,9 @@ def winograd_min_pixels(c_in_g, c_out_g, weights_prepared, threads):
         return WINOGRAD_MIN_PIXELS_WIDE_1T if threads == 1 else WINOGRAD_MIN_PIXELS_WIDE
     if c_min < WINOGRAD_PREPARED_WIDE_CHANNELS:
         return WINOGRAD_MIN_PIXELS_NARROW
-    return WINOGRAD_MIN_PIXELS_PREPARED_1T if threads == 1 else WINOGRAD_MIN_PIXELS_PREPARED
+    if threads == 1 or c_min >= WINOGRAD_PREPARED_MANY_CHANNELS:
+        return WINOGRAD_MIN_PIXELS_PREPARED_FEW
+    return WINOGRAD_MIN_PIXELS_PREPARED
 
 
 def winograd_ineligible(geom):

@@ -172,7 +172,7 @@ def test_narrow_tile_panels_against_reference(rng, hw):
 
 def test_prepared_small_images_choose_by_thread_count(rng):
     # bench/crossover.txt: with its weights transformed once, Winograd wins on a 7x7 image at
-    # 1 thread; on 2 threads (>= 32 channels) the direct kernel does
+    # 1 thread; on 2 threads the direct kernel does below 128 channels
     x, w, b = make(rng, (1, 32, 7, 7), 32)
     conv = cconv.Conv2d(w, b, padding=1)
     with cconv.threads(1):
@@ -187,4 +187,12 @@ def test_prepared_small_images_choose_by_thread_count(rng):
         e = conv.explain(x.shape)
         assert e["algorithm"] == "direct" and "on 2 threads" in e["reason"], e
         y2 = conv(x)
+        # with >= 128 channels it wins on 2 threads too
+        x128, w128, b128 = make(rng, (1, 128, 7, 7), 128)
+        conv128 = cconv.Conv2d(w128, b128, padding=1)
+        assert conv128.explain(x128.shape)["algorithm"] == "winograd"
+        y128 = conv128(x128)
     assert (np.abs(y2 - ref) <= error_bound(x, w, b, x.dtype, padding=1)).all()
+    ref128 = conv2d_reference(x128, w128, b128, padding=1)
+    assert (np.abs(y128 - ref128)
+            <= winograd_error_bound(x128, w128, b128, x128.dtype, padding=1)).all()
