@@ -45,6 +45,8 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
     const int CC_MR
     const int CC_NR_F32
     const int CC_NR_F64
+    const int CC_VL_F32
+    const int CC_VL_F64
     const int CC_UK_RELU
     const int CC_UK_RELU6
     void cc_gemm_ukernel_f32(Py_ssize_t kc, const float* a, Py_ssize_t lda, const float* b,
@@ -72,6 +74,10 @@ cdef extern from "cc_copy.h" nogil:
     void cc_copy_strided_f64(double* dst, const double* src, Py_ssize_t n, Py_ssize_t stride)
     void cc_zero_f32(float* dst, Py_ssize_t n)
     void cc_zero_f64(double* dst, Py_ssize_t n)
+    void cc_transpose_f32(float* dst, Py_ssize_t ldd, const float* src, Py_ssize_t lds,
+                          Py_ssize_t rows, int cols)
+    void cc_transpose_f64(double* dst, Py_ssize_t ldd, const double* src, Py_ssize_t lds,
+                          Py_ssize_t rows, int cols)
 
 cdef extern from "cc_pack.h" nogil:
     void cc_pack_rows_f32(float* dst, const float* src, Py_ssize_t lda, Py_ssize_t rows,
@@ -96,8 +102,10 @@ cdef enum:
     STREAM_BYTES = 8 * 1024 * 1024
     # Weights are packed (pack_weight_panel) when at least this many NR-pixel panels use them.
     PACK_MIN_PANELS = 10
-    # Pixels gathered at a time by store_block from a pixel-major block (a stack buffer)
-    STORE_CHUNK = 256
+    # Pixels x channels store_block transposes at a time from a pixel-major block (a stack
+    # buffer of 8 KiB, 16 KiB for float64; STORE_CHANNELS >= the widest vector's lanes)
+    STORE_CHUNK = 128
+    STORE_CHANNELS = 16
     # Phase images are built for this many bytes of images at a time (at least one image), so
     # that the tasks find them in L2 or at least L3 soon after they are written.
     PHASE_BUDGET = 1024 * 1024
@@ -168,6 +176,14 @@ cdef inline void copy_strided(floating* dst, const floating* src, Py_ssize_t n,
         cc_copy_strided_f32(dst, src, n, stride)
     else:
         cc_copy_strided_f64(dst, src, n, stride)
+
+
+cdef inline void transpose(floating* dst, Py_ssize_t ldd, const floating* src, Py_ssize_t lds,
+                           Py_ssize_t rows, int cols) noexcept nogil:
+    if floating is float:
+        cc_transpose_f32(dst, ldd, src, lds, rows, cols)
+    else:
+        cc_transpose_f64(dst, ldd, src, lds, rows, cols)
 
 
 cdef inline void zero(floating* dst, Py_ssize_t n) noexcept nogil:
@@ -377,8 +393,8 @@ cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
     cdef const OutputSpec* o = &pl.o
     cdef Py_ssize_t oh, ow_lo, ow_hi, ow, co, m, j
     cdef const floating* bias = <const floating*> o.bias
-    cdef const floating* src
-    cdef floating run[STORE_CHUNK]
+    cdef floating runs[STORE_CHANNELS * STORE_CHUNK]
+    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64, nc
     cdef floating* outg = <floating*> o.out + n * o.sn + g * pl.c_out_g * o.sc
     if bias != NULL:
         bias = bias + g * pl.c_out_g
@@ -394,23 +410,28 @@ cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
                           cblk + (oh * Wg + ow - q0) * ldc, 1, co1 - co0,
                           bias + co0 if bias != NULL else NULL, 1)
             continue
-        for co in range(co0, co1):
-            if pixel_major:
-                # the channel's values lie ldc apart in the block: gather them into a
-                # contiguous run first, so that the output pass runs on whole vectors
+        if pixel_major:
+            # a channel's values lie ldc apart in the block: turn VL channels at a time into
+            # contiguous runs first (a transpose), so that the output pass runs on vectors
+            co = co0
+            while co < co1:
+                nc = min(vl, co1 - co)
                 ow = ow_lo
                 while ow < ow_hi:
                     m = min(<Py_ssize_t> STORE_CHUNK, ow_hi - ow)
-                    src = cblk + (oh * Wg + ow - q0) * ldc + (co - co0)
-                    for j in range(m):
-                        run[j] = src[j * ldc]
-                    store_run(o, outg + co * o.sc + oh * o.sh + ow * o.sw, o.sw, run, 1, m,
-                              bias + co if bias != NULL else NULL, 0)
+                    transpose(runs, STORE_CHUNK, cblk + (oh * Wg + ow - q0) * ldc + (co - co0),
+                              ldc, m, <int> nc)
+                    for j in range(nc):
+                        store_run(o, outg + (co + j) * o.sc + oh * o.sh + ow * o.sw, o.sw,
+                                  runs + j * STORE_CHUNK, 1, m,
+                                  bias + co + j if bias != NULL else NULL, 0)
                     ow += m
-            else:
-                store_run(o, outg + co * o.sc + oh * o.sh + ow_lo * o.sw, o.sw,
-                          cblk + (co - co0) * ldc + oh * Wg + ow_lo - q0, 1, ow_hi - ow_lo,
-                          bias + co if bias != NULL else NULL, 0)
+                co += nc
+            continue
+        for co in range(co0, co1):
+            store_run(o, outg + co * o.sc + oh * o.sh + ow_lo * o.sw, o.sw,
+                      cblk + (co - co0) * ldc + oh * Wg + ow_lo - q0, 1, ow_hi - ow_lo,
+                      bias + co if bias != NULL else NULL, 0)
 
 
 cdef void task_panels(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t pt,
