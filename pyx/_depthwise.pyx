@@ -44,6 +44,11 @@ cdef extern from "cc_depthwise.h" nogil:
                          const unsigned* lanes, const double* w, Py_ssize_t taps,
                          Py_ssize_t chunks, double bias)
 
+    void cc_dw_pixel_f32(float* tmp, const float* inp, const Py_ssize_t* off,
+                         const float* const* wrow, Py_ssize_t ntaps, Py_ssize_t c)
+    void cc_dw_pixel_f64(double* tmp, const double* inp, const Py_ssize_t* off,
+                         const double* const* wrow, Py_ssize_t ntaps, Py_ssize_t c)
+
 cdef enum:
     ALIGN = 64
     # Below this many multiply-adds a call runs on one thread.
@@ -190,6 +195,121 @@ cdef int plan_flat(DepthwisePlan* dp, Py_ssize_t vl) noexcept nogil:
     return 0
 
 
+# -- channels last ---------------------------------------------------------------------------
+# NHWC input and output with one output channel per input channel: each output pixel's C
+# channels are one vector loop over the taps that land inside the input (cc_dw_pixel), with
+# the weights transposed to one row of C per tap. No phase plane, no per-plane edge work.
+
+cdef struct ChannelsLastPlan:
+    Py_ssize_t c, c_pad, h, w, h_out, w_out, kh, kw
+    Py_ssize_t stride_h, stride_w, pad_top, pad_left, dil_h, dil_w
+    Py_ssize_t sx_n, sx_h, sx_w
+    const void* x
+    const void* wt             # [kh*kw][c_pad]: tap t's weight for every channel, zero-padded
+    OutputSpec o
+
+
+cdef void channels_last_row(const ChannelsLastPlan* p, Py_ssize_t row, floating* tmp,
+                            Py_ssize_t* off, const floating** wrow) noexcept nogil:
+    """Output row `row` (image row // h_out, row row % h_out): every pixel through the output
+    pass. The taps inside the input are listed once for the row's interior pixels (offsets
+    from the pixel's window origin) and per pixel at the left and right edges."""
+    cdef Py_ssize_t n = row // p.h_out, oh = row % p.h_out
+    cdef Py_ssize_t ih0 = oh * p.stride_h - p.pad_top, iw0, ow, r, s, ih, iw, ntaps, nrow = 0
+    cdef const floating* x = <const floating*> p.x + n * p.sx_n
+    cdef const floating* wt = <const floating*> p.wt
+    cdef const OutputSpec* o = &p.o
+    cdef floating* dst = <floating*> o.out + n * o.sn + oh * o.sh
+    cdef Py_ssize_t taps = p.kh * p.kw
+    # the interior list: rows of taps inside the input, every column
+    for r in range(p.kh):
+        ih = ih0 + r * p.dil_h
+        if ih < 0 or ih >= p.h:
+            continue
+        for s in range(p.kw):
+            off[taps + nrow] = ih * p.sx_h + s * p.dil_w * p.sx_w
+            wrow[taps + nrow] = wt + (r * p.kw + s) * p.c_pad
+            nrow += 1
+    for ow in range(p.w_out):
+        iw0 = ow * p.stride_w - p.pad_left
+        if iw0 >= 0 and iw0 + (p.kw - 1) * p.dil_w < p.w:
+            if floating is float:
+                cc_dw_pixel_f32(tmp, x + iw0 * p.sx_w, off + taps, wrow + taps, nrow, p.c)
+            else:
+                cc_dw_pixel_f64(tmp, x + iw0 * p.sx_w, off + taps, wrow + taps, nrow, p.c)
+        else:
+            ntaps = 0
+            for r in range(p.kh):
+                ih = ih0 + r * p.dil_h
+                if ih < 0 or ih >= p.h:
+                    continue
+                for s in range(p.kw):
+                    iw = iw0 + s * p.dil_w
+                    if iw < 0 or iw >= p.w:
+                        continue
+                    off[ntaps] = ih * p.sx_h + iw * p.sx_w
+                    wrow[ntaps] = wt + (r * p.kw + s) * p.c_pad
+                    ntaps += 1
+            if floating is float:
+                cc_dw_pixel_f32(tmp, x, off, wrow, ntaps, p.c)
+            else:
+                cc_dw_pixel_f64(tmp, x, off, wrow, ntaps, p.c)
+        store_run(o, dst + ow * o.sw, 1, tmp, 1, p.c, <const floating*> o.bias, 1)
+
+
+cdef int depthwise_channels_last(const floating[:, :, :, :] x, const floating[::1] w,
+                                 floating[:, :, :, :] out, Py_ssize_t kh, Py_ssize_t kw,
+                                 Py_ssize_t stride_h, Py_ssize_t stride_w, Py_ssize_t pad_top,
+                                 Py_ssize_t pad_left, Py_ssize_t dil_h, Py_ssize_t dil_w,
+                                 int threads, const OutputSpec* o) except -1:
+    cdef ChannelsLastPlan p
+    cdef Py_ssize_t itemsize = sizeof(floating)
+    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64
+    cdef Py_ssize_t taps = kh * kw, t, c, rows
+    p.c, p.h, p.w = x.shape[1], x.shape[2], x.shape[3]
+    p.c_pad = round_up(p.c, vl)
+    p.h_out, p.w_out = out.shape[2], out.shape[3]
+    p.kh, p.kw, p.stride_h, p.stride_w = kh, kw, stride_h, stride_w
+    p.pad_top, p.pad_left, p.dil_h, p.dil_w = pad_top, pad_left, dil_h, dil_w
+    p.sx_n, p.sx_h, p.sx_w = (x.strides[0] // itemsize, x.strides[2] // itemsize,
+                              x.strides[3] // itemsize)
+    p.x = &x[0, 0, 0, 0]
+    p.o = o[0]
+    rows = x.shape[0] * p.h_out
+    threads = <int> min(<Py_ssize_t> threads, rows)
+    # per thread: tmp (c_pad), then 2*taps offsets and weight rows (edge list, interior list)
+    cdef Py_ssize_t per_thread = round_up(p.c_pad * itemsize, ALIGN) + 4 * taps * 8
+    cdef char* scratch = <char*> malloc(taps * p.c_pad * itemsize + threads * per_thread
+                                        + 2 * ALIGN)
+    if scratch == NULL:
+        raise MemoryError("cconv: cannot allocate the convolution's scratch memory")
+    cdef floating* wt = <floating*> (scratch + (ALIGN - <uintptr_t> scratch % ALIGN))
+    cdef char* buf0 = <char*> wt + round_up(taps * p.c_pad * itemsize, ALIGN)
+    cdef char* buf
+    try:
+        with nogil:
+            for t in range(taps):
+                for c in range(p.c_pad):
+                    wt[t * p.c_pad + c] = w[c * taps + t] if c < p.c else 0
+            p.wt = wt
+            if threads == 1:
+                for t in range(rows):
+                    channels_last_row(&p, t, <floating*> buf0,
+                                      <Py_ssize_t*> (buf0 + round_up(p.c_pad * itemsize, ALIGN)),
+                                      <const floating**> (buf0 + round_up(p.c_pad * itemsize,
+                                                                          ALIGN) + 2 * taps * 8))
+            else:
+                for t in prange(rows, num_threads=threads, schedule='static'):
+                    buf = buf0 + threadid() * per_thread
+                    channels_last_row(&p, t, <floating*> buf,
+                                      <Py_ssize_t*> (buf + round_up(p.c_pad * itemsize, ALIGN)),
+                                      <const floating**> (buf + round_up(p.c_pad * itemsize,
+                                                                         ALIGN) + 2 * taps * 8))
+    finally:
+        free(scratch)
+    return 0
+
+
 def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, bias,
                           floating[:, :, :, :] out, Py_ssize_t kh, Py_ssize_t kw,
                           Py_ssize_t stride_h, Py_ssize_t stride_w, Py_ssize_t pad_top,
@@ -225,6 +345,14 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
     dp.sx_h = x.strides[2] // itemsize
     dp.sx_w = x.strides[3] // itemsize
     output_spec(&dp.o, out, residual, bias, act, alpha, False)
+    if (dp.sx_c == 1 and out.strides[1] == itemsize and dp.multiplier == 1
+            and dp.c_in >= vl):
+        # channels last: vectors along the channels (a plane's rows are C values apart)
+        if images * dp.c_in * dp.pp.h_out * dp.pp.w_out * dp.taps < SERIAL_MACS:
+            threads = 1
+        depthwise_channels_last(x, w, out, kh, kw, stride_h, stride_w, pad_top, pad_left,
+                                dil_h, dil_w, threads, &dp.o)
+        return
     dp.flat_off = NULL
     dp.flat_lanes = NULL
     # flat: the kept outputs lie on the input's grid (rows and columns (o*stride))

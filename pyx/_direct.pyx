@@ -280,6 +280,10 @@ cdef struct DirectPlan:
     Py_ssize_t lda
     OutputSpec o               # output (any strides), bias, residual, activation
     bint b_in_place            # PANELS, 1x1 stride 1 unpadded contiguous planes: X is the input
+    bint a_in_place            # INDIRECT on a channels-last input that needs no padding: the
+                               # tiles read the input itself (k_offset in its strides)
+    Py_ssize_t px_row, px_col  # INDIRECT: elements from one output pixel's data to the next
+                               # row's, the next column's (phase image: grid_w, 1)
     # phase image (unless in place): [image][c_in][phase][ph_h][ph_w] + slack (_phase.pxd)
     PhasePlan pp
     void* ph
@@ -471,15 +475,20 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
     """INDIRECT: MR-pixel tiles of task pt (output pixels, numbered oh*w_out + ow) against
     NR-channel panels of task ct, all of K per microkernel call, into a [pixel][channel]
     block; then store. A tile inside one output row reads MR consecutive pixels of the phase
-    image; a tile across rows gathers its pixels' bases (cc_gemm_ukernel_indirect_rows)."""
+    image; a tile across rows, or of a channels-last input read in place, gathers its pixels'
+    bases (cc_gemm_ukernel_indirect_rows)."""
     cdef Py_ssize_t nr = pl.nr, K = pl.k_len
     cdef Py_ssize_t q0 = pt * pl.p_per_task * CC_MR
     cdef Py_ssize_t npix = min(pl.task_pixels - q0, pl.p_per_task * CC_MR)
     cdef Py_ssize_t ntiles = ceil_div(npix, CC_MR)
     cdef Py_ssize_t cp0 = ct * pl.m_per_task
     cdef Py_ssize_t cp1 = min(cp0 + pl.m_per_task, pl.m_units)
-    cdef const floating* img = (<const floating*> pl.ph + (n - pl.ph_n0) * pl.ph_image
-                                + g * pl.c_in_g * pl.ph_channel)
+    cdef const floating* img
+    if pl.a_in_place:
+        img = <const floating*> pl.x + n * pl.sx_n + g * pl.c_in_g * pl.sx_c
+    else:
+        img = (<const floating*> pl.ph + (n - pl.ph_n0) * pl.ph_image
+               + g * pl.c_in_g * pl.ph_channel)
     cdef const floating* wk
     cdef const floating* rows[32]   # CC_MR <= 32
     cdef const floating* base
@@ -492,8 +501,8 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
             v0 = q0 + t * CC_MR
             oh, ow = v0 // pl.w_out, v0 % pl.w_out
             base = NULL
-            if ow + CC_MR <= pl.w_out:
-                base = img + oh * pl.grid_w + ow
+            if ow + CC_MR <= pl.w_out and pl.px_col == 1:
+                base = img + oh * pl.px_row + ow
             else:
                 # pixels past the last repeat it (their results are not stored)
                 last = pl.task_pixels - 1
@@ -501,7 +510,7 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
                     if v0 + i > last:
                         rows[i] = rows[i - 1]
                         continue
-                    rows[i] = img + oh * pl.grid_w + ow
+                    rows[i] = img + oh * pl.px_row + ow * pl.px_col
                     ow += 1
                     if ow == pl.w_out:
                         oh, ow = oh + 1, 0
@@ -584,20 +593,33 @@ cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
 cdef int plan_phases(DirectPlan* pl) noexcept nogil:
     """The phase image and each k's offset in a group's phase image.
     Returns -1 when out of memory (free_plan frees what was allocated)."""
-    cdef Py_ssize_t khw = pl.kh * pl.kw, k
+    cdef Py_ssize_t khw = pl.kh * pl.kw, k, t
+    pl.k_offset = <Py_ssize_t*> malloc(pl.k_len * sizeof(Py_ssize_t))
+    if pl.k_offset == NULL:
+        return -1
+    if pl.a_in_place:
+        # tap (ci, r, s) of the pixel whose window starts at p: p + this, in the input
+        for k in range(pl.k_len):
+            t = k % khw
+            pl.k_offset[k] = ((k // khw) * pl.sx_c + (t // pl.kw) * pl.dil_h * pl.sx_h
+                              + (t % pl.kw) * pl.dil_w * pl.sx_w)
+        pl.px_row, pl.px_col = pl.stride_h * pl.sx_h, pl.stride_w * pl.sx_w
+        pl.grid_w = pl.w_out
+        pl.grid_pixels = pl.task_pixels = pl.h_out * pl.w_out
+        return 0
     pl.pp.h, pl.pp.w, pl.pp.kh, pl.pp.kw = pl.h, pl.w_in, pl.kh, pl.kw
     pl.pp.stride_h, pl.pp.stride_w = pl.stride_h, pl.stride_w
     pl.pp.pad_top, pl.pp.pad_left = pl.pad_top, pl.pad_left
     pl.pp.dil_h, pl.pp.dil_w = pl.dil_h, pl.dil_w
     pl.pp.h_out, pl.pp.w_out = pl.h_out, pl.w_out
-    pl.k_offset = <Py_ssize_t*> malloc(pl.k_len * sizeof(Py_ssize_t))
-    if phase_plan_init(&pl.pp) < 0 or pl.k_offset == NULL:
+    if phase_plan_init(&pl.pp) < 0:
         return -1
     pl.ph_channel = pl.pp.n_phases * pl.pp.ph_plane
     pl.ph_image = pl.c_in * pl.ph_channel
     for k in range(pl.k_len):
         pl.k_offset[k] = (k // khw) * pl.ph_channel + pl.pp.tap_offset[k % khw]
     pl.grid_w = pl.pp.ph_w
+    pl.px_row, pl.px_col = pl.grid_w, 1
     pl.grid_pixels = pl.h_out * pl.pp.ph_w
     pl.task_pixels = pl.grid_pixels
     if pl.method == METHOD_INDIRECT:
@@ -610,9 +632,10 @@ cdef void init_plan(DirectPlan* pl, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
                     Py_ssize_t stride_h, Py_ssize_t stride_w, Py_ssize_t pad_top,
                     Py_ssize_t pad_left, Py_ssize_t dil_h, Py_ssize_t dil_w, Py_ssize_t h_out,
                     Py_ssize_t w_out, Py_ssize_t nr, int method, bint planes_contiguous,
-                    Py_ssize_t images, bint weights_packed) noexcept nogil:
+                    bint channels_last, Py_ssize_t images, bint weights_packed) noexcept nogil:
     """The shape part of a plan, and the method (METHOD_AUTO resolved; weights_packed: both
-    methods' weight panels are at hand, packed ahead)."""
+    methods' weight panels are at hand, packed ahead). channels_last: the input's channels
+    are contiguous (NHWC), so a pixel's K values are a few runs of it."""
     pl.h, pl.w_in, pl.c_in, pl.c_out, pl.groups = h, w_in, c_in, c_out, groups
     pl.c_in_g, pl.c_out_g = c_in // groups, c_out // groups
     pl.kh, pl.kw, pl.stride_h, pl.stride_w = kh, kw, stride_h, stride_w
@@ -627,10 +650,22 @@ cdef void init_plan(DirectPlan* pl, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
     cdef bint one_by_one = (kh == 1 and kw == 1 and stride_h == 1 and stride_w == 1
                             and pad_top == 0 and pad_left == 0 and h_out == h
                             and w_out == w_in and planes_contiguous)
+    # every tap of every output pixel inside the input: no padding to read
+    cdef bint unpadded = (pad_top == 0 and pad_left == 0
+                          and (h_out - 1) * stride_h + (kh - 1) * dil_h < h
+                          and (w_out - 1) * stride_w + (kw - 1) * dil_w < w_in)
     if method == METHOD_AUTO:
-        method = METHOD_PANELS if one_by_one else choose_method(pl, images, weights_packed)
+        if one_by_one:
+            method = METHOD_PANELS
+        elif channels_last and unpadded:
+            # the tiles read the input in place (no phase image: for NHWC input it would be
+            # a transposing copy): 1x1 layers of channels-last networks
+            method = METHOD_INDIRECT
+        else:
+            method = choose_method(pl, images, weights_packed)
     pl.method = method
     pl.b_in_place = method == METHOD_PANELS and one_by_one
+    pl.a_in_place = method == METHOD_INDIRECT and channels_last and unpadded
 
 
 cdef double tile_efficiency(Py_ssize_t n, Py_ssize_t unit) noexcept nogil:
@@ -712,6 +747,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
               tile_width(&dummy), method,
               x.strides[3] == itemsize and x.strides[2] == x.shape[3] * itemsize
               and out.strides[3] == itemsize and out.strides[2] == out.shape[3] * itemsize,
+              x.strides[1] == itemsize and x.shape[1] // groups > 1,
               images, w_indirect is not None and w_panels is not None)
     pl.x = &x[0, 0, 0, 0]
     pl.sx_n = x.strides[0] // itemsize
@@ -730,7 +766,9 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
         if plan_phases(&pl) < 0:
             free_plan(&pl)
             raise MemoryError("cconv: cannot allocate the convolution plan")
-        chunk = min(max(1, PHASE_BUDGET // (pl.ph_image * itemsize)), images)
+        chunk = images
+        if not pl.a_in_place:
+            chunk = min(max(1, PHASE_BUDGET // (pl.ph_image * itemsize)), images)
     if images * pl.c_out * pl.h_out * pl.w_out * pl.k_len < SERIAL_MACS:
         num_threads = 1
     plan_blocks(&pl, chunk, itemsize, num_threads)
@@ -755,7 +793,8 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
         if pack:
             packed_count = n_blocks * pl.k_len * CC_MR
     # one allocation: the threads' buffers, the packed weights, the phase image (+ slack)
-    if not pl.b_in_place:
+    cdef bint phase_image = not (pl.b_in_place or pl.a_in_place)
+    if phase_image:
         ph_bytes = (chunk * pl.ph_image + pl.nr + pl.grid_w) * itemsize + ALIGN
     scratch_bytes = ((threads * pl.scratch_per_thread + packed_count) * itemsize + ALIGN
                      + ph_bytes)
@@ -765,7 +804,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
             raise MemoryError(f"cconv: cannot allocate {scratch_bytes} bytes of scratch memory")
         buf0 = <floating*> (scratch + (ALIGN - <uintptr_t> scratch % ALIGN))
         packed = buf0 + threads * pl.scratch_per_thread
-        if not pl.b_in_place:
+        if phase_image:
             ph0 = packed + packed_count
             pl.ph = ph0
         with nogil:
@@ -782,7 +821,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
             while n0 < images:
                 nimg = min(chunk, images - n0)
                 ntasks = nimg * groups * pl.pixel_tasks * pl.m_tasks
-                if not pl.b_in_place:
+                if phase_image:
                     pl.ph_n0 = n0
                     if threads == 1:
                         for t in range(nimg * pl.c_in):
@@ -825,7 +864,8 @@ def plan_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
     cdef DirectPlan pl
     init_plan(&pl, c_in, h, w_in, c_out, groups, kh, kw, stride_h, stride_w, pad_top,
               pad_left, dil_h, dil_w, h_out, w_out,
-              CC_NR_F32 if itemsize == 4 else CC_NR_F64, method, True, images, weights_packed)
+              CC_NR_F32 if itemsize == 4 else CC_NR_F64, method, True, False, images,
+              weights_packed)
     if pl.b_in_place:
         pl.grid_w, pl.grid_pixels, pl.task_pixels = w_out, h_out * w_out, h_out * w_out
     elif plan_phases(&pl) < 0:

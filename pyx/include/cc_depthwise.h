@@ -117,4 +117,53 @@ static inline void cc_dw_plane_##SFX(T *restrict tmp, const T *restrict in,     
 CC_DEFINE_DW_PLANE(float, cc_vf32, CC_VL_F32, f32)
 CC_DEFINE_DW_PLANE(double, cc_vf64, CC_VL_F64, f64)
 
+/* Channels last (NHWC): one output pixel, vectors along its C channels, no phase plane.
+ *
+ *   tmp[c] = sum_j wrow[j][c] * in[off[j] + c],   c < C, over the pixel's ntaps taps
+ *
+ * (the taps that land inside the input: the caller lists them, with each one's weight row of
+ * C values, zero-padded to whole vectors). Whole vectors are written to tmp (room for C
+ * rounded up to VL); the last partial vector of the input is read with a lane-masked load,
+ * nothing past in[off[j] + C - 1]. Four vectors of channels at a time: four FMA chains. */
+#define CC_DEFINE_DW_PIXEL(T, V, VL, SFX)                                                     \
+static inline void cc_dw_pixel_##SFX(T *restrict tmp, const T *restrict in,                 \
+                                     const ptrdiff_t *restrict off,                        \
+                                     const T *const *restrict wrow, ptrdiff_t ntaps,       \
+                                     ptrdiff_t C)                                          \
+{                                                                                          \
+    ptrdiff_t c = 0;                                                                       \
+    for (; c + 4 * VL <= C; c += 4 * VL) {                                                 \
+        V a[4];                                                                            \
+        _Pragma("GCC unroll 4")                                                            \
+        for (int u = 0; u < 4; ++u) a[u] = (V){0};                                         \
+        for (ptrdiff_t j = 0; j < ntaps; ++j) {                                            \
+            const T *x = in + off[j] + c, *w = wrow[j] + c;                                \
+            _Pragma("GCC unroll 4")                                                        \
+            for (int u = 0; u < 4; ++u) {                                                  \
+                V xv, wv;                                                                  \
+                memcpy(&xv, x + u * VL, sizeof xv);                                        \
+                memcpy(&wv, w + u * VL, sizeof wv);                                        \
+                a[u] += wv * xv;                                                           \
+            }                                                                              \
+        }                                                                                  \
+        _Pragma("GCC unroll 4")                                                            \
+        for (int u = 0; u < 4; ++u) memcpy(tmp + c + u * VL, &a[u], sizeof(V));            \
+    }                                                                                      \
+    for (; c < C; c += VL) {                                                               \
+        ptrdiff_t n = C - c < VL ? C - c : VL;                                             \
+        V a = (V){0};                                                                      \
+        for (ptrdiff_t j = 0; j < ntaps; ++j) {                                            \
+            V xv, wv;                                                                      \
+            if (n == VL) memcpy(&xv, in + off[j] + c, sizeof xv);                          \
+            else xv = cc_load_tail_##SFX(in + off[j] + c, n);                              \
+            memcpy(&wv, wrow[j] + c, sizeof wv);                                           \
+            a += wv * xv;                                                                  \
+        }                                                                                  \
+        memcpy(tmp + c, &a, sizeof a);                                                     \
+    }                                                                                      \
+}
+
+CC_DEFINE_DW_PIXEL(float, cc_vf32, CC_VL_F32, f32)
+CC_DEFINE_DW_PIXEL(double, cc_vf64, CC_VL_F64, f64)
+
 #endif /* CC_DEPTHWISE_H */
