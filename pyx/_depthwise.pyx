@@ -44,10 +44,22 @@ cdef extern from "cc_depthwise.h" nogil:
                          const unsigned* lanes, const double* w, Py_ssize_t taps,
                          Py_ssize_t chunks, double bias)
 
-    void cc_dw_pixel_f32(float* tmp, const float* inp, const Py_ssize_t* off,
-                         const float* const* wrow, Py_ssize_t ntaps, Py_ssize_t c)
-    void cc_dw_pixel_f64(double* tmp, const double* inp, const Py_ssize_t* off,
-                         const double* const* wrow, Py_ssize_t ntaps, Py_ssize_t c)
+    void cc_dw_pixel_f32(float* dst, const float* inp, const Py_ssize_t* off,
+                         const float* const* wrow, Py_ssize_t ntaps, Py_ssize_t c,
+                         const float* bias, int act)
+    void cc_dw_pixel_f64(double* dst, const double* inp, const Py_ssize_t* off,
+                         const double* const* wrow, Py_ssize_t ntaps, Py_ssize_t c,
+                         const double* bias, int act)
+    void cc_dw3x3_pixels_f32(float* dst, Py_ssize_t ldd, const float* inp, Py_ssize_t px,
+                             Py_ssize_t rs, Py_ssize_t ss, const float* wt, Py_ssize_t ldw,
+                             Py_ssize_t npx, Py_ssize_t c, const float* bias, int act)
+    void cc_dw3x3_pixels_f64(double* dst, Py_ssize_t ldd, const double* inp, Py_ssize_t px,
+                             Py_ssize_t rs, Py_ssize_t ss, const double* wt, Py_ssize_t ldw,
+                             Py_ssize_t npx, Py_ssize_t c, const double* bias, int act)
+
+cdef extern from "cc_act.h" nogil:
+    const int CC_UK_RELU
+    const int CC_UK_RELU6
 
 cdef enum:
     ALIGN = 64
@@ -209,19 +221,63 @@ cdef struct ChannelsLastPlan:
     OutputSpec o
 
 
+cdef inline void dw_pixel(floating* dst, const floating* x, const Py_ssize_t* off,
+                          const floating** wrow, Py_ssize_t ntaps, Py_ssize_t c,
+                          const floating* bias, int act) noexcept nogil:
+    if floating is float:
+        cc_dw_pixel_f32(dst, x, off, wrow, ntaps, c, bias, act)
+    else:
+        cc_dw_pixel_f64(dst, x, off, wrow, ntaps, c, bias, act)
+
+
+cdef inline void edge_pixel(const ChannelsLastPlan* p, const floating* x, Py_ssize_t ih0,
+                            Py_ssize_t ow, floating* dst, Py_ssize_t* off,
+                            const floating** wrow, const floating* bias,
+                            int act) noexcept nogil:
+    """Output pixel ow of the row whose windows start at input row ih0, from the taps that
+    land inside the input (listed here)."""
+    cdef Py_ssize_t iw0 = ow * p.stride_w - p.pad_left, r, s, ih, iw, ntaps = 0
+    cdef const floating* wt = <const floating*> p.wt
+    for r in range(p.kh):
+        ih = ih0 + r * p.dil_h
+        if ih < 0 or ih >= p.h:
+            continue
+        for s in range(p.kw):
+            iw = iw0 + s * p.dil_w
+            if iw < 0 or iw >= p.w:
+                continue
+            off[ntaps] = ih * p.sx_h + iw * p.sx_w
+            wrow[ntaps] = wt + (r * p.kw + s) * p.c_pad
+            ntaps += 1
+    dw_pixel(dst, x, off, wrow, ntaps, p.c, bias, act)
+
+
 cdef void channels_last_row(const ChannelsLastPlan* p, Py_ssize_t row, floating* tmp,
                             Py_ssize_t* off, const floating** wrow) noexcept nogil:
-    """Output row `row` (image row // h_out, row row % h_out): every pixel through the output
-    pass. The taps inside the input are listed once for the row's interior pixels (offsets
-    from the pixel's window origin) and per pixel at the left and right edges."""
+    """Output row `row` (image row // h_out, row row % h_out). A 3x3 row whose taps all lie
+    inside the input computes its interior pixels with cc_dw3x3_pixels; the other pixels list
+    the taps that land inside the input (once for the row's interior, per pixel at its ends).
+    Bias and relu/relu6 are applied as the kernels write the output; a residual or another
+    activation goes through tmp (w_out x c_pad) and the output pass."""
     cdef Py_ssize_t n = row // p.h_out, oh = row % p.h_out
-    cdef Py_ssize_t ih0 = oh * p.stride_h - p.pad_top, iw0, ow, r, s, ih, iw, ntaps, nrow = 0
+    cdef Py_ssize_t ih0 = oh * p.stride_h - p.pad_top, iw0, ow, r, s, ih, nrow = 0
     cdef const floating* x = <const floating*> p.x + n * p.sx_n
     cdef const floating* wt = <const floating*> p.wt
     cdef const OutputSpec* o = &p.o
     cdef floating* dst = <floating*> o.out + n * o.sn + oh * o.sh
     cdef Py_ssize_t taps = p.kh * p.kw
-    # the interior list: rows of taps inside the input, every column
+    cdef bint direct = o.residual == NULL and (o.act == 0 or o.act == CC_UK_RELU
+                                               or o.act == CC_UK_RELU6)
+    cdef floating* y = dst if direct else tmp
+    cdef Py_ssize_t ldy = o.sw if direct else p.c_pad
+    cdef const floating* bias = <const floating*> o.bias if direct else NULL
+    cdef int act = o.act if direct else 0
+    # interior pixels: [ow_lo, ow_hi) read no padding columns
+    cdef Py_ssize_t ow_lo = min(p.w_out, (p.pad_left + p.stride_w - 1) // p.stride_w)
+    cdef Py_ssize_t ow_hi = ow_lo
+    if p.w - (p.kw - 1) * p.dil_w + p.pad_left > 0:
+        ow_hi = max(ow_lo, min(p.w_out, (p.w - (p.kw - 1) * p.dil_w + p.pad_left - 1)
+                               // p.stride_w + 1))
     for r in range(p.kh):
         ih = ih0 + r * p.dil_h
         if ih < 0 or ih >= p.h:
@@ -230,31 +286,30 @@ cdef void channels_last_row(const ChannelsLastPlan* p, Py_ssize_t row, floating*
             off[taps + nrow] = ih * p.sx_h + s * p.dil_w * p.sx_w
             wrow[taps + nrow] = wt + (r * p.kw + s) * p.c_pad
             nrow += 1
-    for ow in range(p.w_out):
-        iw0 = ow * p.stride_w - p.pad_left
-        if iw0 >= 0 and iw0 + (p.kw - 1) * p.dil_w < p.w:
-            if floating is float:
-                cc_dw_pixel_f32(tmp, x + iw0 * p.sx_w, off + taps, wrow + taps, nrow, p.c)
-            else:
-                cc_dw_pixel_f64(tmp, x + iw0 * p.sx_w, off + taps, wrow + taps, nrow, p.c)
+    if p.kh == 3 and p.kw == 3 and nrow == 9 and ow_hi > ow_lo:
+        if floating is float:
+            cc_dw3x3_pixels_f32(y + ow_lo * ldy, ldy,
+                                x + ih0 * p.sx_h + (ow_lo * p.stride_w - p.pad_left) * p.sx_w,
+                                p.stride_w * p.sx_w, p.dil_h * p.sx_h, p.dil_w * p.sx_w,
+                                wt, p.c_pad, ow_hi - ow_lo, p.c, bias, act)
         else:
-            ntaps = 0
-            for r in range(p.kh):
-                ih = ih0 + r * p.dil_h
-                if ih < 0 or ih >= p.h:
-                    continue
-                for s in range(p.kw):
-                    iw = iw0 + s * p.dil_w
-                    if iw < 0 or iw >= p.w:
-                        continue
-                    off[ntaps] = ih * p.sx_h + iw * p.sx_w
-                    wrow[ntaps] = wt + (r * p.kw + s) * p.c_pad
-                    ntaps += 1
-            if floating is float:
-                cc_dw_pixel_f32(tmp, x, off, wrow, ntaps, p.c)
-            else:
-                cc_dw_pixel_f64(tmp, x, off, wrow, ntaps, p.c)
-        store_run(o, dst + ow * o.sw, 1, tmp, 1, p.c, <const floating*> o.bias, 1)
+            cc_dw3x3_pixels_f64(y + ow_lo * ldy, ldy,
+                                x + ih0 * p.sx_h + (ow_lo * p.stride_w - p.pad_left) * p.sx_w,
+                                p.stride_w * p.sx_w, p.dil_h * p.sx_h, p.dil_w * p.sx_w,
+                                wt, p.c_pad, ow_hi - ow_lo, p.c, bias, act)
+    else:
+        for ow in range(ow_lo, ow_hi):
+            iw0 = ow * p.stride_w - p.pad_left
+            dw_pixel(y + ow * ldy, x + iw0 * p.sx_w, off + taps, wrow + taps, nrow, p.c,
+                     bias, act)
+    for ow in range(ow_lo):
+        edge_pixel(p, x, ih0, ow, y + ow * ldy, off, wrow, bias, act)
+    for ow in range(ow_hi, p.w_out):
+        edge_pixel(p, x, ih0, ow, y + ow * ldy, off, wrow, bias, act)
+    if not direct:
+        for ow in range(p.w_out):
+            store_run(o, dst + ow * o.sw, 1, tmp + ow * p.c_pad, 1, p.c,
+                      <const floating*> o.bias, 1)
 
 
 cdef int depthwise_channels_last(const floating[:, :, :, :] x, const floating[::1] w,
@@ -277,8 +332,10 @@ cdef int depthwise_channels_last(const floating[:, :, :, :] x, const floating[::
     p.o = o[0]
     rows = x.shape[0] * p.h_out
     threads = <int> min(<Py_ssize_t> threads, rows)
-    # per thread: tmp (c_pad), then 2*taps offsets and weight rows (edge list, interior list)
-    cdef Py_ssize_t per_thread = round_up(p.c_pad * itemsize, ALIGN) + 4 * taps * 8
+    # per thread: tmp (w_out x c_pad), then 2*taps offsets and weight rows (edge list,
+    # interior list)
+    cdef Py_ssize_t tmp_bytes = round_up(p.w_out * p.c_pad * itemsize, ALIGN)
+    cdef Py_ssize_t per_thread = tmp_bytes + 4 * taps * 8
     cdef char* scratch = <char*> malloc(taps * p.c_pad * itemsize + threads * per_thread
                                         + 2 * ALIGN)
     if scratch == NULL:
@@ -295,16 +352,14 @@ cdef int depthwise_channels_last(const floating[:, :, :, :] x, const floating[::
             if threads == 1:
                 for t in range(rows):
                     channels_last_row(&p, t, <floating*> buf0,
-                                      <Py_ssize_t*> (buf0 + round_up(p.c_pad * itemsize, ALIGN)),
-                                      <const floating**> (buf0 + round_up(p.c_pad * itemsize,
-                                                                          ALIGN) + 2 * taps * 8))
+                                      <Py_ssize_t*> (buf0 + tmp_bytes),
+                                      <const floating**> (buf0 + tmp_bytes + 2 * taps * 8))
             else:
                 for t in prange(rows, num_threads=threads, schedule='static'):
                     buf = buf0 + threadid() * per_thread
                     channels_last_row(&p, t, <floating*> buf,
-                                      <Py_ssize_t*> (buf + round_up(p.c_pad * itemsize, ALIGN)),
-                                      <const floating**> (buf + round_up(p.c_pad * itemsize,
-                                                                         ALIGN) + 2 * taps * 8))
+                                      <Py_ssize_t*> (buf + tmp_bytes),
+                                      <const floating**> (buf + tmp_bytes + 2 * taps * 8))
     finally:
         free(scratch)
     return 0

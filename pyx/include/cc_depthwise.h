@@ -13,6 +13,7 @@
 #define CC_DEPTHWISE_H
 #include "cc_simd.h"
 #include "cc_copy.h"   /* lane-masked loads */
+#include "cc_act.h"
 
 #define CC_DW_MAX_CH 4
 #define CC_DW_ROW_VECS 4
@@ -119,17 +120,36 @@ CC_DEFINE_DW_PLANE(double, cc_vf64, CC_VL_F64, f64)
 
 /* Channels last (NHWC): one output pixel, vectors along its C channels, no phase plane.
  *
- *   tmp[c] = sum_j wrow[j][c] * in[off[j] + c],   c < C, over the pixel's ntaps taps
+ *   dst[c] = act(sum_j wrow[j][c] * in[off[j] + c] + bias[c]),   c < C, over ntaps taps
  *
  * (the taps that land inside the input: the caller lists them, with each one's weight row of
- * C values, zero-padded to whole vectors). Whole vectors are written to tmp (room for C
- * rounded up to VL); the last partial vector of the input is read with a lane-masked load,
- * nothing past in[off[j] + C - 1]. Four vectors of channels at a time: four FMA chains. */
+ * C values, zero-padded to whole vectors; cc_dw_finish: bias and act optional). The last
+ * partial vector of channels is read and written lane-masked, nothing past in[off[j] + C - 1]
+ * or dst[C - 1]. Four vectors of channels at a time: four FMA chains. */
+/* Channels last: a vector of channels [c, c + n) of one output pixel, done: + bias (NULL:
+ * none), relu or relu6 (act, CC_UK_*; 0: none), written to dst (n < VL: only n values). */
+#define CC_DEFINE_DW_FINISH(T, V, VL, SFX)                                                    \
+static inline void cc_dw_finish_##SFX(T *dst, V a, const T *bias, ptrdiff_t c, ptrdiff_t n, \
+                                      int act)                                             \
+{                                                                                          \
+    if (bias) {                                                                            \
+        V b;                                                                               \
+        if (n == VL) memcpy(&b, bias + c, sizeof b);                                       \
+        else b = cc_load_tail_##SFX(bias + c, n);                                          \
+        a += b;                      /* after the sum, as the GEMM paths do */             \
+    }                                                                                      \
+    if (act) a = cc_uk_act_##SFX(a, act);                                                  \
+    if (n == VL) memcpy(dst, &a, sizeof a);                                                \
+    else cc_tail_##SFX(dst, (const T *)&a, n);                                             \
+}
+CC_DEFINE_DW_FINISH(float, cc_vf32, CC_VL_F32, f32)
+CC_DEFINE_DW_FINISH(double, cc_vf64, CC_VL_F64, f64)
+
 #define CC_DEFINE_DW_PIXEL(T, V, VL, SFX)                                                     \
-static inline void cc_dw_pixel_##SFX(T *restrict tmp, const T *restrict in,                 \
+static inline void cc_dw_pixel_##SFX(T *restrict dst, const T *restrict in,                 \
                                      const ptrdiff_t *restrict off,                        \
                                      const T *const *restrict wrow, ptrdiff_t ntaps,       \
-                                     ptrdiff_t C)                                          \
+                                     ptrdiff_t C, const T *restrict bias, int act)         \
 {                                                                                          \
     ptrdiff_t c = 0;                                                                       \
     for (; c + 4 * VL <= C; c += 4 * VL) {                                                 \
@@ -147,7 +167,8 @@ static inline void cc_dw_pixel_##SFX(T *restrict tmp, const T *restrict in,     
             }                                                                              \
         }                                                                                  \
         _Pragma("GCC unroll 4")                                                            \
-        for (int u = 0; u < 4; ++u) memcpy(tmp + c + u * VL, &a[u], sizeof(V));            \
+        for (int u = 0; u < 4; ++u)                                                        \
+            cc_dw_finish_##SFX(dst + c + u * VL, a[u], bias, c + u * VL, VL, act);         \
     }                                                                                      \
     for (; c < C; c += VL) {                                                               \
         ptrdiff_t n = C - c < VL ? C - c : VL;                                             \
@@ -159,11 +180,72 @@ static inline void cc_dw_pixel_##SFX(T *restrict tmp, const T *restrict in,     
             memcpy(&wv, wrow[j] + c, sizeof wv);                                           \
             a += wv * xv;                                                                  \
         }                                                                                  \
-        memcpy(tmp + c, &a, sizeof a);                                                     \
+        cc_dw_finish_##SFX(dst + c, a, bias, c, n, act);                                   \
     }                                                                                      \
 }
 
 CC_DEFINE_DW_PIXEL(float, cc_vf32, CC_VL_F32, f32)
 CC_DEFINE_DW_PIXEL(double, cc_vf64, CC_VL_F64, f64)
+
+/* Channels last, 3x3, pixels whose nine taps all land inside the input (a row's interior):
+ *
+ *   dst[p * ldd + c] = act(sum_{r,s < 3} wt[(3 r + s) * ldw + c] * in[p * px + r * rs + s * ss + c]
+ *                          + bias[c])
+ *
+ * for p < npx, c < C (px: input elements from one output pixel's window to the next; rs, ss:
+ * from one tap row, column, to the next; bias and act optional, cc_dw_finish). One vector of
+ * channels at a time with its nine weight vectors in registers, four pixels at a time (four
+ * FMA chains): a load per FMA, where the per-pixel kernel loads a weight too. The last partial
+ * vector of channels is read and written lane-masked, nothing past a pixel's C values. */
+#define CC_DEFINE_DW3X3(T, V, VL, SFX)                                                        \
+static inline void cc_dw3x3_pixels_##SFX(T *restrict dst, ptrdiff_t ldd, const T *restrict in, \
+                                         ptrdiff_t px, ptrdiff_t rs, ptrdiff_t ss,         \
+                                         const T *restrict wt, ptrdiff_t ldw,              \
+                                         ptrdiff_t npx, ptrdiff_t C,                       \
+                                         const T *restrict bias, int act)                  \
+{                                                                                          \
+    for (ptrdiff_t c = 0; c < C; c += VL) {                                                \
+        const ptrdiff_t n = C - c < VL ? C - c : VL;                                       \
+        V w[9];                                                                            \
+        _Pragma("GCC unroll 9")                                                            \
+        for (int t = 0; t < 9; ++t) memcpy(&w[t], wt + t * ldw + c, sizeof(V));            \
+        ptrdiff_t p = 0;                                                                   \
+        if (n == VL) {                                                                     \
+            for (; p + 4 <= npx; p += 4) {                                                 \
+                V a[4];                                                                    \
+                _Pragma("GCC unroll 4")                                                    \
+                for (int u = 0; u < 4; ++u) a[u] = (V){0};                                 \
+                _Pragma("GCC unroll 9")                                                    \
+                for (int t = 0; t < 9; ++t) {                                              \
+                    const T *x = in + p * px + (t / 3) * rs + (t % 3) * ss + c;            \
+                    _Pragma("GCC unroll 4")                                                \
+                    for (int u = 0; u < 4; ++u) {                                          \
+                        V xv;                                                              \
+                        memcpy(&xv, x + u * px, sizeof xv);                                \
+                        a[u] += w[t] * xv;                                                 \
+                    }                                                                      \
+                }                                                                          \
+                _Pragma("GCC unroll 4")                                                    \
+                for (int u = 0; u < 4; ++u)                                                \
+                    cc_dw_finish_##SFX(dst + (p + u) * ldd + c, a[u], bias, c, VL, act);   \
+            }                                                                              \
+        }                                                                                  \
+        for (; p < npx; ++p) {                                                             \
+            V a = (V){0};                                                                  \
+            _Pragma("GCC unroll 9")                                                        \
+            for (int t = 0; t < 9; ++t) {                                                  \
+                const T *x = in + p * px + (t / 3) * rs + (t % 3) * ss + c;                \
+                V xv;                                                                      \
+                if (n == VL) memcpy(&xv, x, sizeof xv);                                    \
+                else xv = cc_load_tail_##SFX(x, n);                                        \
+                a += w[t] * xv;                                                            \
+            }                                                                              \
+            cc_dw_finish_##SFX(dst + p * ldd + c, a, bias, c, n, act);                     \
+        }                                                                                  \
+    }                                                                                      \
+}
+
+CC_DEFINE_DW3X3(float, cc_vf32, CC_VL_F32, f32)
+CC_DEFINE_DW3X3(double, cc_vf64, CC_VL_F64, f64)
 
 #endif /* CC_DEPTHWISE_H */

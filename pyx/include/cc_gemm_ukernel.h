@@ -23,27 +23,7 @@
 #else
 #  define CC_MR 6
 #endif
-/* Activations the microkernel applies in registers (cc_epilogue.h's numbers) */
-#define CC_UK_RELU 1
-#define CC_UK_RELU6 2
-
-typedef int cc_uk_i32 __attribute__((vector_size(CC_VECTOR_BYTES)));
-typedef long long cc_uk_i64 __attribute__((vector_size(CC_VECTOR_BYTES)));
-/* relu or relu6 on a vector; lanes compare false on NaN, so NaN stays NaN (as in torch) */
-#define CC_UK_DEFINE_ACT(V, VI, SFX)                                                       \
-static inline V cc_uk_act_##SFX(V v, int act)                                            \
-{                                                                                        \
-    const V zero = (V){0}, six = zero + 6;                                               \
-    VI neg = (VI)(v < zero);                                                             \
-    v = (V)((VI)v & ~neg);                                                               \
-    if (act == CC_UK_RELU6) {                                                            \
-        VI big = (VI)(v > six);                                                          \
-        v = (V)(((VI)v & ~big) | ((VI)six & big));                                       \
-    }                                                                                    \
-    return v;                                                                            \
-}
-CC_UK_DEFINE_ACT(cc_vf32, cc_uk_i32, f32)
-CC_UK_DEFINE_ACT(cc_vf64, cc_uk_i64, f64)
+#include "cc_act.h"   /* relu and relu6 in registers */
 
 #define CC_NR_F32 (CC_NV * CC_VL_F32)
 #define CC_NR_F64 (CC_NV * CC_VL_F64)
