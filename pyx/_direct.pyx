@@ -632,10 +632,12 @@ cdef void init_plan(DirectPlan* pl, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
                     Py_ssize_t stride_h, Py_ssize_t stride_w, Py_ssize_t pad_top,
                     Py_ssize_t pad_left, Py_ssize_t dil_h, Py_ssize_t dil_w, Py_ssize_t h_out,
                     Py_ssize_t w_out, Py_ssize_t nr, int method, bint planes_contiguous,
-                    bint channels_last, Py_ssize_t images, bint weights_packed) noexcept nogil:
+                    bint channels_last, bint out_channels_last, Py_ssize_t images,
+                    bint weights_packed) noexcept nogil:
     """The shape part of a plan, and the method (METHOD_AUTO resolved; weights_packed: both
     methods' weight panels are at hand, packed ahead). channels_last: the input's channels
-    are contiguous (NHWC), so a pixel's K values are a few runs of it."""
+    are contiguous (NHWC), so a pixel's K values are a few runs of it; out_channels_last:
+    the output's."""
     pl.h, pl.w_in, pl.c_in, pl.c_out, pl.groups = h, w_in, c_in, c_out, groups
     pl.c_in_g, pl.c_out_g = c_in // groups, c_out // groups
     pl.kh, pl.kw, pl.stride_h, pl.stride_w = kh, kw, stride_h, stride_w
@@ -660,6 +662,10 @@ cdef void init_plan(DirectPlan* pl, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
         elif channels_last and unpadded:
             # the tiles read the input in place (no phase image: for NHWC input it would be
             # a transposing copy): 1x1 layers of channels-last networks
+            method = METHOD_INDIRECT
+        elif out_channels_last:
+            # its accumulators are pixel-major: each pixel's channels are one contiguous
+            # run of an NHWC output (PANELS would write each channel's run strided)
             method = METHOD_INDIRECT
         else:
             method = choose_method(pl, images, weights_packed)
@@ -748,6 +754,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
               x.strides[3] == itemsize and x.strides[2] == x.shape[3] * itemsize
               and out.strides[3] == itemsize and out.strides[2] == out.shape[3] * itemsize,
               x.strides[1] == itemsize and x.shape[1] // groups > 1,
+              out.strides[1] == itemsize and out.shape[1] // groups > 1,
               images, w_indirect is not None and w_panels is not None)
     pl.x = &x[0, 0, 0, 0]
     pl.sx_n = x.strides[0] // itemsize
@@ -864,7 +871,7 @@ def plan_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
     cdef DirectPlan pl
     init_plan(&pl, c_in, h, w_in, c_out, groups, kh, kw, stride_h, stride_w, pad_top,
               pad_left, dil_h, dil_w, h_out, w_out,
-              CC_NR_F32 if itemsize == 4 else CC_NR_F64, method, True, False, images,
+              CC_NR_F32 if itemsize == 4 else CC_NR_F64, method, True, False, False, images,
               weights_packed)
     if pl.b_in_place:
         pl.grid_w, pl.grid_pixels, pl.task_pixels = w_out, h_out * w_out, h_out * w_out
