@@ -155,9 +155,10 @@ def fold(conv, bn, **kwargs):
                                  padding=conv.padding, groups=conv.groups, **kwargs)
 
 
-def maxpool3x3s2(x):
-    """3x3, stride 2, padding 1 max pooling of NCHW x, separably (rows, then columns), without
-    a padded copy: output i takes inputs 2i-1, 2i, 2i+1 of each axis, where they exist."""
+def maxpool3x3s2(x, axes=(2, 3)):
+    """3x3, stride 2, padding 1 max pooling of x over its two image axes (NCHW: (2, 3), NHWC:
+    (1, 2)), separably, without a padded copy: output i takes inputs 2i-1, 2i, 2i+1 of each
+    axis, where they exist."""
     def pool(a, axis):
         n = a.shape[axis]
         no = (n - 1) // 2 + 1
@@ -170,7 +171,7 @@ def maxpool3x3s2(x):
         left = take(1, 2 * no - 2)                             # 2i - 1, i >= 1
         np.maximum(out[head + (slice(1, no),)], left, out=out[head + (slice(1, no),)])
         return out
-    return pool(pool(x, 2), 3)
+    return pool(pool(x, axes[0]), axes[1])
 
 
 class Arena:
@@ -194,23 +195,39 @@ class Arena:
             self.free.setdefault((a.shape, a.dtype), []).append(a)
 
 
-class ResNet18Cconv:
-    def __init__(self, tm):
-        self.stem = fold(tm.conv1, tm.bn1, activation="relu")
+class ChannelsLast:
+    """layout="NHWC": the network runs channels last (every layer's input and output), the
+    NCHW image transposed once on the way in (counted in its time)."""
+
+    def _layout_init(self, layout):
+        if layout not in ("NCHW", "NHWC"):
+            raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+        self.layout = layout
+        self.image_axes = (1, 2) if layout == "NHWC" else (2, 3)
+
+    def _enter(self, x):
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if self.layout == "NHWC" else x
+
+
+class ResNet18Cconv(ChannelsLast):
+    def __init__(self, tm, layout="NCHW"):
+        self._layout_init(layout)
+        conv = lambda c, bn, **kw: fold(c, bn, layout=layout, **kw)
+        self.stem = conv(tm.conv1, tm.bn1, activation="relu")
         self.blocks = []
         for layer in tm.layers:
             for b in layer:
-                down = None if b.downsample is None else fold(b.downsample[0], b.downsample[1])
-                self.blocks.append((fold(b.conv1, b.bn1, activation="relu"),
-                                    fold(b.conv2, b.bn2, activation="relu"), down))
+                down = None if b.downsample is None else conv(b.downsample[0], b.downsample[1])
+                self.blocks.append((conv(b.conv1, b.bn1, activation="relu"),
+                                    conv(b.conv2, b.bn2, activation="relu"), down))
         self.fc_w = tm.fc.weight.detach().numpy().T.copy()
         self.fc_b = tm.fc.bias.detach().numpy().copy()
         self.arena = Arena()
 
     def __call__(self, x):
         run, give = self.arena.call, self.arena.give
-        stem = run(self.stem, x)
-        x = maxpool3x3s2(stem)
+        stem = run(self.stem, self._enter(x))
+        x = maxpool3x3s2(stem, self.image_axes)
         give(stem)
         for conv1, conv2, down in self.blocks:
             identity = x if down is None else run(down, x)
@@ -218,23 +235,25 @@ class ResNet18Cconv:
             y = run(conv2, h, residual=identity)   # relu(bn2(conv2(.)) + identity), fused
             give(h, x) if down is None else give(h, identity, x)
             x = y
-        logits = x.mean(axis=(2, 3)) @ self.fc_w + self.fc_b
+        logits = x.mean(axis=self.image_axes) @ self.fc_w + self.fc_b
         give(x)
         return logits
 
 
-class MobileNetV2Cconv:
-    def __init__(self, tm):
+class MobileNetV2Cconv(ChannelsLast):
+    def __init__(self, tm, layout="NCHW"):
         torch = _torch()
+        self._layout_init(layout)
         self.layers = []
         for m in tm.features:
             if isinstance(m, torch.nn.Sequential):      # conv + bn + relu6
-                self.layers.append(([fold(m[0], m[1], activation="relu6")], False))
+                self.layers.append(([fold(m[0], m[1], activation="relu6", layout=layout)],
+                                    False))
             else:                                         # inverted residual
                 convs = []
                 for sub in m.conv:
                     act = "relu6" if len(sub) == 3 else None
-                    convs.append(fold(sub[0], sub[1], activation=act))
+                    convs.append(fold(sub[0], sub[1], activation=act, layout=layout))
                 self.layers.append((convs, m.use_res))
         self.fc_w = tm.classifier.weight.detach().numpy().T.copy()
         self.fc_b = tm.classifier.bias.detach().numpy().copy()
@@ -242,7 +261,7 @@ class MobileNetV2Cconv:
 
     def __call__(self, x):
         run, give = self.arena.call, self.arena.give
-        network_input = x
+        x = network_input = self._enter(x)
         for convs, use_res in self.layers:
             y = x
             for conv in convs[:-1]:
@@ -256,7 +275,7 @@ class MobileNetV2Cconv:
             if x is not network_input:
                 give(x)
             x = out
-        logits = x.mean(axis=(2, 3)) @ self.fc_w + self.fc_b
+        logits = x.mean(axis=self.image_axes) @ self.fc_w + self.fc_b
         give(x)
         return logits
 

@@ -14,12 +14,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
 
 @pytest.mark.parametrize("name", ["resnet18", "mobilenetv2"])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_logits_match_torch(name, threads):
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_logits_match_torch(name, threads, layout):
     import cconv
     import networks
     make_torch, make_cconv = networks.NETWORKS[name]
     tm = make_torch(seed=3, num_classes=100)
-    net = make_cconv(tm)
+    net = make_cconv(tm, layout=layout)
     x = np.random.default_rng(0).standard_normal((2, 3, 96, 112), dtype=np.float32)
     with torch.inference_mode():
         ref = tm(torch.from_numpy(x)).numpy()
