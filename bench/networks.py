@@ -176,23 +176,37 @@ def maxpool3x3s2(x, axes=(2, 3)):
 
 class Arena:
     """Output buffers reused across layers, as an inference engine's memory planner does: a
-    layer takes a buffer of its output shape, the network gives it back after its last reader.
-    The most recently given buffer is taken first (it is the one still in cache), so the
-    working set stays a few activations, not the sum of all of them (MobileNetV2 at batch 1:
-    ~20 MB of outputs, more than this host's share of L3)."""
+    layer takes memory for its output, the network gives it back after its last reader. The
+    most recently given block that is large enough is taken first (it is the one most likely
+    still in cache), whatever shape it last held: the working set stays near the largest few
+    live activations, not the sum of all of them (MobileNetV2 at batch 1 has ~20 MB of outputs,
+    more than this host's share of L3)."""
+
+    ALIGN = 64
 
     def __init__(self):
-        self.free = {}
+        self.free = []          # raw uint8 blocks, most recently given last
+        self.block_of = {}      # id(array) -> its block
 
     def call(self, conv, x, residual=None):
         shape = conv.output_shape(x.shape)
-        stack = self.free.get((shape, x.dtype))
-        out = stack.pop() if stack else np.empty(shape, x.dtype)
+        nbytes = int(np.prod(shape)) * x.dtype.itemsize
+        for i in range(len(self.free) - 1, -1, -1):
+            if self.free[i].nbytes >= nbytes + self.ALIGN:
+                block = self.free.pop(i)
+                break
+        else:
+            block = np.empty(nbytes + self.ALIGN, np.uint8)
+        start = -block.ctypes.data % self.ALIGN
+        out = block[start:start + nbytes].view(x.dtype).reshape(shape)
+        self.block_of[id(out)] = block
         return conv(x, out=out, residual=residual)
 
     def give(self, *arrays):
         for a in arrays:
-            self.free.setdefault((a.shape, a.dtype), []).append(a)
+            block = self.block_of.pop(id(a), None)
+            if block is not None:
+                self.free.append(block)
 
 
 class ChannelsLast:
