@@ -5,6 +5,7 @@ kernel, at 1 and 3 threads. (conv2d's own choice is covered by the other tests.)
 import numpy as np
 import pytest
 
+import cconv
 from cconv import _args, _dispatch
 from conftest import error_bound
 from reference import conv2d_reference
@@ -124,3 +125,82 @@ def test_phase_planes_of_narrow_images(rng, stride, width):
         for y in got:
             err = np.abs(y - ref)
             assert (err <= error_bound(x, w, None, np.float32, **params)).all(), np.nanmax(err)
+
+
+# -- channels-last kernels: depthwise along the channels, and INDIRECT reading the input in
+# place. Channels-last (NHWC) input and output, compared with the float64 reference.
+
+def _nhwc(a):
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1))
+
+
+def _nchw(a):
+    return a.transpose(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", [
+    # (C, H, W, kernel, stride, padding, dilation): C from one vector to a partial last one
+    (16, 1, 1, (3, 3), 1, 1, 1),                       # one pixel, every tap but the centre
+    (20, 5, 7, (3, 3), 1, 1, 1),                       # 3x3 interior path + edges
+    (37, 15, 17, (3, 3), 2, 1, 1),                     # stride 2, channel tail
+    (24, 12, 13, (3, 3), (1, 3), ((0, 2), (1, 0)), 1), # uneven padding
+    (33, 9, 11, (3, 3), 1, 2, 2),                      # dilation
+    (18, 10, 10, (5, 5), 3, 2, 1),                     # generic taps
+    (64, 8, 6, (2, 3), 1, 0, (2, 1)),                  # valid, even kernel
+])
+def test_depthwise_channels_last(rng, case, threads, dtype):
+    c, h, w_, k, stride, padding, dilation = case
+    x = rng.standard_normal((2, c, h, w_)).astype(dtype)
+    w = rng.standard_normal((c, 1) + k).astype(dtype)
+    b = rng.standard_normal(c).astype(dtype)
+    params = dict(stride=stride, padding=padding, dilation=dilation, groups=c)
+    ref = conv2d_reference(x, w, b, **params)
+    bound = error_bound(x, w, b, dtype, **params)
+    with cconv.threads(threads):
+        # bias + relu6 written by the kernel; a residual and silu through the output pass
+        y = _nchw(cconv.conv2d(_nhwc(x), w, b, layout="NHWC", activation="relu6", **params))
+        res = rng.standard_normal(ref.shape).astype(dtype)
+        y2 = _nchw(cconv.Conv2d(w, b, layout="NHWC", activation="silu", **params)(
+            _nhwc(x), residual=_nhwc(res)))
+        # channels that are a slice of a wider channels-last array (pixels 2C apart)
+        wide = np.zeros((2, h, w_, 2 * c), dtype)
+        wide[..., :c] = _nhwc(x)
+        y3 = _nchw(cconv.conv2d(wide[..., :c], w, b, layout="NHWC", **params))
+    assert (np.abs(y - np.clip(ref, 0, 6)) <= bound).all()
+    z = ref + res
+    silu = z / (1 + np.exp(-z))
+    assert (np.abs(y2 - silu) <= 4 * bound + 1e-6 * np.abs(silu) + 1e-7).all()
+    assert (np.abs(y3 - ref) <= bound).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", [
+    # (C_in, C_out, H, W, kernel, stride, dilation, groups): no padding, so the tiles read the
+    # channels-last input itself
+    (24, 40, 9, 13, (1, 1), 1, 1, 1),
+    (24, 40, 9, 13, (1, 1), 2, 1, 1),
+    (13, 70, 11, 8, (3, 3), 1, 1, 1),
+    (16, 24, 12, 12, (3, 2), (2, 1), (1, 2), 2),
+    (96, 33, 7, 7, (1, 1), 1, 1, 1),
+])
+def test_direct_channels_last_input_in_place(rng, case, threads, dtype):
+    ci, co, h, w_, k, stride, dilation, groups = case
+    x = rng.standard_normal((2, ci, h, w_)).astype(dtype)
+    w = rng.standard_normal((co, ci // groups) + k).astype(dtype)
+    b = rng.standard_normal(co).astype(dtype)
+    params = dict(stride=stride, dilation=dilation, groups=groups)
+    ref = conv2d_reference(x, w, b, **params)
+    bound = error_bound(x, w, b, dtype, **params)
+    res = rng.standard_normal(ref.shape).astype(dtype)
+    wide = np.zeros((2, h, w_, ci + 5), dtype)
+    wide[..., :ci] = _nhwc(x)
+    with cconv.threads(threads):
+        y = _nchw(cconv.conv2d(_nhwc(x), w, b, layout="NHWC", algorithm="direct", **params))
+        layer = cconv.Conv2d(w, b, layout="NHWC", algorithm="direct", activation="relu",
+                             **params)
+        y2 = _nchw(layer(wide[..., :ci], residual=_nhwc(res)))
+    assert (np.abs(y - ref) <= bound).all()
+    assert (np.abs(y2 - np.maximum(ref + res, 0)) <= bound + np.finfo(dtype).eps * np.abs(res)).all()
