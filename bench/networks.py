@@ -5,13 +5,16 @@
 The real architectures with random weights. The torch model is the reference (eval mode, its
 batch norms separate); cconv runs the same network built from cconv.Conv2d with each batch
 norm folded into its convolution (as inference engines do) and ReLU/ReLU6 and the residual
-Add fused into the convolution's output pass; pooling and the classifier are NumPy. Each
-cconv layer writes into an output buffer it keeps per input shape (`out=`), as an inference
-engine's memory arena does (onnxruntime reuses its arena the same way; a new 38 MB output per
-call would cost its fresh pages every time, ~4000 page faults per MobileNetV2 batch of 8).
-onnxruntime runs the torch model exported to ONNX (its own graph optimisations on). For each
-network, batch size and thread count: the largest logit difference to torch, and the median
-end-to-end latency of each engine, interleaved, after warm-up.
+Add fused into the convolution's output pass; pooling and the classifier are NumPy. cconv
+runs each network twice: in NCHW (torch's layout) and channels last (NHWC: the image
+transposed once on the way in; onnxruntime, too, runs its convolutions in a blocked
+channels-last layout of its own). Each cconv layer writes into memory from an arena (`out=`)
+that hands back blocks freed by earlier layers, as an inference engine's memory planner does
+(a new 38 MB output per call would cost its fresh pages every time, ~4000 page faults per
+MobileNetV2 batch of 8). onnxruntime runs the torch model exported to ONNX (its own graph
+optimisations on). For each network, batch size and thread count: the largest logit
+difference to torch, and the median end-to-end latency of each engine, interleaved, after
+warm-up.
 """
 import argparse
 import io
@@ -328,6 +331,7 @@ def worker(threads, batches, rounds, pause):
     for name, (make_torch, make_cconv) in NETWORKS.items():
         tm = make_torch()
         net = make_cconv(tm)
+        net_nhwc = make_cconv(tm, layout="NHWC")
         for batch in batches:
             x = np.random.default_rng(1).standard_normal((batch, 3, 224, 224), dtype=np.float32)
             tx = torch.from_numpy(x)
@@ -336,7 +340,8 @@ def worker(threads, batches, rounds, pause):
                 with torch.inference_mode():
                     return tm(tx).numpy()
 
-            fns = {"cconv": lambda: net(x), "torch": run_torch}
+            fns = {"cconv": lambda: net(x), "cconv-nhwc": lambda: net_nhwc(x),
+                   "torch": run_torch}
             ort_fn = onnx_session(tm, x, threads)
             if ort_fn is not None:
                 fns["onnxruntime"] = ort_fn
@@ -372,8 +377,9 @@ def main(argv=None):
         worker(args.worker, args.batch, args.rounds, args.pause)
         return 0
     print(f"{time.strftime('%Y-%m-%d')}: ResNet-18 and MobileNetV2, 224x224, float32")
-    print(f"{'network':<12} {'batch':>5} {'threads':>7} {'cconv ms':>9} {'torch ms':>9} "
-          f"{'ort ms':>8} {'x torch':>8} {'x ort':>7} {'max |logit diff|':>17} {'(of max)':>9}")
+    print(f"{'network':<12} {'batch':>5} {'threads':>7} {'cconv ms':>9} {'NHWC ms':>8} "
+          f"{'torch ms':>9} {'ort ms':>8} {'x torch':>8} {'x ort':>7} {'NHWC x ort':>11} "
+          f"{'max |logit diff|':>17} {'(of max)':>9}")
     for t in args.threads:
         env = dict(os.environ, OMP_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS="1",
                    MKL_NUM_THREADS="1")
@@ -384,10 +390,11 @@ def main(argv=None):
         for r in json.loads(out):
             ms = r["ms"]
             ort = ms.get("onnxruntime", float("nan"))
+            diff = max(r['max_logit_diff']['cconv'], r['max_logit_diff']['cconv-nhwc'])
             print(f"{r['network']:<12} {r['batch']:>5} {r['threads']:>7} {ms['cconv']:>9.2f} "
-                  f"{ms['torch']:>9.2f} {ort:>8.2f} {ms['torch'] / ms['cconv']:>8.2f} "
-                  f"{ort / ms['cconv']:>7.2f} {r['max_logit_diff']['cconv']:>17.2e} "
-                  f"{r['logit_scale']:>9.2f}")
+                  f"{ms['cconv-nhwc']:>8.2f} {ms['torch']:>9.2f} {ort:>8.2f} "
+                  f"{ms['torch'] / ms['cconv']:>8.2f} {ort / ms['cconv']:>7.2f} "
+                  f"{ort / ms['cconv-nhwc']:>11.2f} {diff:>17.2e} {r['logit_scale']:>9.2f}")
     return 0
 
 
