@@ -21,8 +21,8 @@ ALGORITHMS = ("auto", "direct", "winograd")
 # about 392 output pixels with >= 64 channels or 784 with fewer; at 196 (14x14) with >= 64
 # channels it won at 1 thread and won or lost by up to 10-20% on 2; at 49 (7x7) it lost.
 # Prepared weights (Conv2d): at 1 thread it won from 32 channels on even on a 7x7 image; on 2
-# threads a 7x7 image needs >= 128 channels (1.05-1.6x; 0.92-0.93x with 32 and 64), 14x14
-# >= 64 (1.05-1.4x).
+# threads a 7x7 image needs >= 128 channels (1.08-1.67x; 0.88-0.95x with 32 and 64), 14x14
+# >= 64 (1.07-1.46x; 0.91x with 32).
 WINOGRAD_MIN_CHANNELS = 16        # input and output channels per group
 WINOGRAD_MIN_PIXELS_WIDE = 350    # N * H_out * W_out, with >= 64 channels per group
 WINOGRAD_MIN_PIXELS_WIDE_1T = 150 # the same, on 1 thread
