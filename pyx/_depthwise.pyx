@@ -219,6 +219,9 @@ cdef struct ChannelsLastPlan:
     const void* x
     const void* wt             # [kh*kw][c_pad]: tap t's weight for every channel, zero-padded
     OutputSpec o
+    # per-thread scratch: tmp (w_out x c_pad values, tmp_bytes), then 2*taps tap offsets and
+    # 2*taps weight rows (a pixel's own list, then the row interior's)
+    Py_ssize_t tmp_bytes, per_thread
 
 
 cdef inline void dw_pixel(floating* dst, const floating* x, const Py_ssize_t* off,
@@ -252,9 +255,10 @@ cdef inline void edge_pixel(const ChannelsLastPlan* p, const floating* x, Py_ssi
     dw_pixel(dst, x, off, wrow, ntaps, p.c, bias, act)
 
 
-cdef void channels_last_row(const ChannelsLastPlan* p, Py_ssize_t row, floating* tmp,
-                            Py_ssize_t* off, const floating** wrow) noexcept nogil:
-    """Output row `row` (image row // h_out, row row % h_out). A 3x3 row whose taps all lie
+cdef void channels_last_row(const ChannelsLastPlan* p, Py_ssize_t row,
+                            floating* tmp) noexcept nogil:
+    """Output row `row` (image row // h_out, row row % h_out), with the thread's scratch at tmp
+    (ChannelsLastPlan). A 3x3 row whose taps all lie
     inside the input computes its interior pixels with cc_dw3x3_pixels; the other pixels list
     the taps that land inside the input (once for the row's interior, per pixel at its ends).
     Bias and relu/relu6 are applied as the kernels write the output; a residual or another
@@ -266,6 +270,8 @@ cdef void channels_last_row(const ChannelsLastPlan* p, Py_ssize_t row, floating*
     cdef const OutputSpec* o = &p.o
     cdef floating* dst = <floating*> o.out + n * o.sn + oh * o.sh
     cdef Py_ssize_t taps = p.kh * p.kw
+    cdef Py_ssize_t* off = <Py_ssize_t*> (<char*> tmp + p.tmp_bytes)
+    cdef const floating** wrow = <const floating**> (off + 2 * taps)
     cdef bint direct = o.residual == NULL and (o.act == 0 or o.act == CC_UK_RELU
                                                or o.act == CC_UK_RELU6)
     cdef floating* y = dst if direct else tmp
@@ -332,34 +338,26 @@ cdef int depthwise_channels_last(const floating[:, :, :, :] x, const floating[::
     p.o = o[0]
     rows = x.shape[0] * p.h_out
     threads = <int> min(<Py_ssize_t> threads, rows)
-    # per thread: tmp (w_out x c_pad), then 2*taps offsets and weight rows (edge list,
-    # interior list)
-    cdef Py_ssize_t tmp_bytes = round_up(p.w_out * p.c_pad * itemsize, ALIGN)
-    cdef Py_ssize_t per_thread = tmp_bytes + 4 * taps * 8
-    cdef char* scratch = <char*> malloc(taps * p.c_pad * itemsize + threads * per_thread
-                                        + 2 * ALIGN)
+    p.tmp_bytes = round_up(p.w_out * p.c_pad * itemsize, ALIGN)
+    p.per_thread = p.tmp_bytes + round_up(2 * taps * (sizeof(Py_ssize_t) + sizeof(void*)), ALIGN)
+    cdef Py_ssize_t wt_bytes = round_up(taps * p.c_pad * itemsize, ALIGN)
+    cdef char* scratch = <char*> malloc(wt_bytes + threads * p.per_thread + ALIGN)
     if scratch == NULL:
         raise MemoryError("cconv: cannot allocate the convolution's scratch memory")
-    cdef floating* wt = <floating*> (scratch + (ALIGN - <uintptr_t> scratch % ALIGN))
-    cdef char* buf0 = <char*> wt + round_up(taps * p.c_pad * itemsize, ALIGN)
-    cdef char* buf
+    cdef char* wt = scratch + (ALIGN - <uintptr_t> scratch % ALIGN)
+    cdef char* buf0 = wt + wt_bytes
     try:
         with nogil:
             for t in range(taps):
                 for c in range(p.c_pad):
-                    wt[t * p.c_pad + c] = w[c * taps + t] if c < p.c else 0
+                    (<floating*> wt)[t * p.c_pad + c] = w[c * taps + t] if c < p.c else 0
             p.wt = wt
             if threads == 1:
                 for t in range(rows):
-                    channels_last_row(&p, t, <floating*> buf0,
-                                      <Py_ssize_t*> (buf0 + tmp_bytes),
-                                      <const floating**> (buf0 + tmp_bytes + 2 * taps * 8))
+                    channels_last_row(&p, t, <floating*> buf0)
             else:
                 for t in prange(rows, num_threads=threads, schedule='static'):
-                    buf = buf0 + threadid() * per_thread
-                    channels_last_row(&p, t, <floating*> buf,
-                                      <Py_ssize_t*> (buf + tmp_bytes),
-                                      <const floating**> (buf + tmp_bytes + 2 * taps * 8))
+                    channels_last_row(&p, t, <floating*> (buf0 + threadid() * p.per_thread))
     finally:
         free(scratch)
     return 0
