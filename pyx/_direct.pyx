@@ -56,16 +56,20 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
                              Py_ssize_t ldb, double* c, Py_ssize_t ldc, int mr, int nr,
                              int accumulate, const double* bias_rows, int act)
     void cc_gemm_ukernel_indirect_f32(Py_ssize_t kc, const float* abase, const Py_ssize_t* offs,
-                                      const float* b, float* c, Py_ssize_t ldc, int accumulate)
+                                      const float* b, float* c, Py_ssize_t ldc, int accumulate,
+                                      const float* bias_cols, int act)
     void cc_gemm_ukernel_indirect_f64(Py_ssize_t kc, const double* abase,
                                       const Py_ssize_t* offs, const double* b, double* c,
-                                      Py_ssize_t ldc, int accumulate)
+                                      Py_ssize_t ldc, int accumulate, const double* bias_cols,
+                                      int act)
     void cc_gemm_ukernel_indirect_rows_f32(Py_ssize_t kc, const float* const* rows,
                                            const Py_ssize_t* offs, const float* b, float* c,
-                                           Py_ssize_t ldc, int accumulate)
+                                           Py_ssize_t ldc, int accumulate,
+                                           const float* bias_cols, int act)
     void cc_gemm_ukernel_indirect_rows_f64(Py_ssize_t kc, const double* const* rows,
                                            const Py_ssize_t* offs, const double* b,
-                                           double* c, Py_ssize_t ldc, int accumulate)
+                                           double* c, Py_ssize_t ldc, int accumulate,
+                                           const double* bias_cols, int act)
 
 cdef extern from "cc_copy.h" nogil:
     void cc_copy_f32(float* dst, const float* src, Py_ssize_t n)
@@ -146,21 +150,25 @@ cdef inline void gemm_ukernel(Py_ssize_t kc, const floating* a, Py_ssize_t lda,
 
 cdef inline void gemm_ukernel_indirect(Py_ssize_t kc, const floating* abase,
                                        const Py_ssize_t* offs, const floating* b, floating* c,
-                                       Py_ssize_t ldc, int accumulate) noexcept nogil:
+                                       Py_ssize_t ldc, int accumulate, const floating* bias_cols,
+                                       int act) noexcept nogil:
     if floating is float:
-        cc_gemm_ukernel_indirect_f32(kc, abase, offs, b, c, ldc, accumulate)
+        cc_gemm_ukernel_indirect_f32(kc, abase, offs, b, c, ldc, accumulate, bias_cols, act)
     else:
-        cc_gemm_ukernel_indirect_f64(kc, abase, offs, b, c, ldc, accumulate)
+        cc_gemm_ukernel_indirect_f64(kc, abase, offs, b, c, ldc, accumulate, bias_cols, act)
 
 
 cdef inline void gemm_ukernel_indirect_rows(Py_ssize_t kc, const floating* const* rows,
                                             const Py_ssize_t* offs, const floating* b,
-                                            floating* c, Py_ssize_t ldc,
-                                            int accumulate) noexcept nogil:
+                                            floating* c, Py_ssize_t ldc, int accumulate,
+                                            const floating* bias_cols,
+                                            int act) noexcept nogil:
     if floating is float:
-        cc_gemm_ukernel_indirect_rows_f32(kc, rows, offs, b, c, ldc, accumulate)
+        cc_gemm_ukernel_indirect_rows_f32(kc, rows, offs, b, c, ldc, accumulate, bias_cols,
+                                          act)
     else:
-        cc_gemm_ukernel_indirect_rows_f64(kc, rows, offs, b, c, ldc, accumulate)
+        cc_gemm_ukernel_indirect_rows_f64(kc, rows, offs, b, c, ldc, accumulate, bias_cols,
+                                          act)
 
 
 cdef inline void copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
@@ -284,6 +292,9 @@ cdef struct DirectPlan:
                                # tiles read the input itself (k_offset in its strides)
     Py_ssize_t px_row, px_col  # INDIRECT: elements from one output pixel's data to the next
                                # row's, the next column's (phase image: grid_w, 1)
+    bint direct_out            # INDIRECT into a channels-last output (pixel q of an image at
+                               # q * sw, channels contiguous) with bias and at most relu/relu6:
+                               # whole tiles are written by the microkernel itself
     # phase image (unless in place): [image][c_in][phase][ph_h][ph_w] + slack (_phase.pxd)
     PhasePlan pp
     void* ph
@@ -493,8 +504,26 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
     cdef const floating* rows[32]   # CC_MR <= 32
     cdef const floating* base
     cdef Py_ssize_t ldc = pl.m_per_task * nr, cp, t, k0 = 0, kc, v0, oh, ow, i, last
+    # direct_out: whole tiles x whole panels go straight into the channels-last output (bias
+    # and relu/relu6 in registers on the last K block); the rest through the block and
+    # store_block
+    cdef Py_ssize_t co_end = min(cp1 * nr, pl.c_out_g), full_tiles = 0, cp_full = cp0, qs
+    cdef floating* outn = NULL
+    cdef floating* c
+    cdef const floating* bias_g = NULL
+    cdef const floating* bias
+    cdef Py_ssize_t ldcc
+    cdef int act
+    cdef bint last_block
+    if pl.direct_out:
+        full_tiles = npix // CC_MR
+        cp_full = cp0 + (co_end - cp0 * nr) // nr
+        outn = <floating*> pl.o.out + n * pl.o.sn + g * pl.c_out_g
+        if pl.o.bias != NULL:
+            bias_g = <const floating*> pl.o.bias + g * pl.c_out_g
     while k0 < K:  # the weight micro-panel (kc x NR) stays in L1 across the tiles
         kc = min(pl.kc, K - k0)
+        last_block = k0 + kc == K
         # this K block's panels (pack_weight_panel's layout)
         wk = <const floating*> pl.w + (k0 * pl.groups * pl.m_units + g * pl.m_units * kc) * nr
         for t in range(ntiles):
@@ -515,16 +544,30 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
                     if ow == pl.w_out:
                         oh, ow = oh + 1, 0
             for cp in range(cp0, cp1):
+                c, ldcc, bias, act = buf + t * CC_MR * ldc + (cp - cp0) * nr, ldc, NULL, 0
+                if t < full_tiles and cp < cp_full:
+                    c, ldcc = outn + cp * nr + v0 * pl.o.sw, pl.o.sw
+                    if last_block:
+                        act = pl.o.act
+                        if bias_g != NULL:
+                            bias = bias_g + cp * nr
                 if base != NULL:
-                    gemm_ukernel_indirect(kc, base, pl.k_offset + k0, wk + cp * kc * nr,
-                                          buf + t * CC_MR * ldc + (cp - cp0) * nr, ldc, k0 > 0)
+                    gemm_ukernel_indirect(kc, base, pl.k_offset + k0, wk + cp * kc * nr, c,
+                                          ldcc, k0 > 0, bias, act)
                 else:
                     gemm_ukernel_indirect_rows(kc, rows, pl.k_offset + k0, wk + cp * kc * nr,
-                                               buf + t * CC_MR * ldc + (cp - cp0) * nr, ldc,
-                                               k0 > 0)
+                                               c, ldcc, k0 > 0, bias, act)
         k0 += kc
-    store_block(pl, n, g, q0, npix, pl.w_out, cp0 * nr, min(cp1 * nr, pl.c_out_g), buf, ldc,
-                True)
+    if not pl.direct_out:
+        store_block(pl, n, g, q0, npix, pl.w_out, cp0 * nr, co_end, buf, ldc, True)
+        return
+    if full_tiles < ntiles:   # the last, partial tile: every channel
+        qs = q0 + full_tiles * CC_MR
+        store_block(pl, n, g, qs, q0 + npix - qs, pl.w_out, cp0 * nr, co_end,
+                    buf + full_tiles * CC_MR * ldc, ldc, True)
+    if cp_full * nr < co_end and full_tiles > 0:   # the last, partial panel of the others
+        store_block(pl, n, g, q0, full_tiles * CC_MR, pl.w_out, cp_full * nr, co_end,
+                    buf + (cp_full - cp0) * nr, ldc, True)
 
 
 cdef void run_task(const DirectPlan* pl, Py_ssize_t task, Py_ssize_t n0,
@@ -672,6 +715,7 @@ cdef void init_plan(DirectPlan* pl, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
     pl.method = method
     pl.b_in_place = method == METHOD_PANELS and one_by_one
     pl.a_in_place = method == METHOD_INDIRECT and channels_last and unpadded
+    pl.direct_out = False
 
 
 cdef double tile_efficiency(Py_ssize_t n, Py_ssize_t unit) noexcept nogil:
@@ -765,6 +809,9 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
     pl.lda = lda
     output_spec(&pl.o, out, residual, bias, act, alpha,
                 images * pl.c_out * pl.h_out * pl.w_out * itemsize > STREAM_BYTES)
+    pl.direct_out = (pl.method == METHOD_INDIRECT and pl.o.sc == 1
+                     and pl.o.sh == pl.w_out * pl.o.sw and pl.o.residual == NULL
+                     and (pl.o.act == 0 or pl.o.act == CC_UK_RELU or pl.o.act == CC_UK_RELU6))
     if pl.b_in_place:
         pl.grid_w = pl.w_out
         pl.grid_pixels = pl.task_pixels = pl.h_out * pl.w_out

@@ -202,5 +202,10 @@ def test_direct_channels_last_input_in_place(rng, case, threads, dtype):
         layer = cconv.Conv2d(w, b, layout="NHWC", algorithm="direct", activation="relu",
                              **params)
         y2 = _nchw(layer(wide[..., :ci], residual=_nhwc(res)))
+        # whole tiles x whole channel panels written by the microkernel, bias and relu6 in
+        # registers; the partial last tile and panel through the output pass
+        y3 = _nchw(cconv.conv2d(_nhwc(x), w, b, layout="NHWC", activation="relu6",
+                                algorithm="direct", **params))
     assert (np.abs(y - ref) <= bound).all()
+    assert (np.abs(y3 - np.clip(ref, 0, 6)) <= bound).all()
     assert (np.abs(y2 - np.maximum(ref + res, 0)) <= bound + np.finfo(dtype).eps * np.abs(res)).all()

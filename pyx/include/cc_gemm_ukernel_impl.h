@@ -105,10 +105,13 @@ static inline void CC_FN(cc_gemm_ukernel)(
  * values are rows[i][offs[p]], i < MR, one base per row: MR pixels of a phase image
  * (pyx/_direct.pyx), consecutive ones (rows[i] = base + i) or the pixels of a tile that
  * spans output rows. B packed, kc rows of NR. The whole tile is written, rows ldc apart;
- * accumulate: added to what C holds (a later block of K). */
+ * accumulate: added to what C holds (a later block of K). bias_cols: NULL, or NR values added
+ * to the columns (output channels) after the sum; act: CC_UK_RELU/RELU6 or 0, then (both for
+ * the last block of K of a tile written straight into a channels-last output). */
 static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
     ptrdiff_t kc, const CC_T *const *restrict rows, const ptrdiff_t *restrict offs,
-    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int accumulate)
+    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int accumulate,
+    const CC_T *restrict bias_cols, int act)
 {
     const ptrdiff_t ldb = CC_NR;
     const CC_T *ap[CC_MR];
@@ -134,6 +137,12 @@ static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
                 memcpy(&old, cij, sizeof old);
                 v = old + v;
             }
+            if (bias_cols) {
+                CC_V bj;
+                memcpy(&bj, bias_cols + j * CC_VL, sizeof bj);
+                v = v + bj;
+            }
+            if (act) v = cc_uk_act(v, act);
             memcpy(cij, &v, sizeof v);
         }
     }
@@ -142,12 +151,13 @@ static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
 /* The same, for MR consecutive pixels: abase + i. */
 static inline void CC_FN(cc_gemm_ukernel_indirect)(
     ptrdiff_t kc, const CC_T *restrict abase, const ptrdiff_t *restrict offs,
-    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int accumulate)
+    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int accumulate,
+    const CC_T *restrict bias_cols, int act)
 {
     const CC_T *rows[CC_MR];
 #pragma GCC unroll 32
     for (int i = 0; i < CC_MR; ++i) rows[i] = abase + i;
-    CC_FN(cc_gemm_ukernel_indirect_rows)(kc, rows, offs, b, c, ldc, accumulate);
+    CC_FN(cc_gemm_ukernel_indirect_rows)(kc, rows, offs, b, c, ldc, accumulate, bias_cols, act);
 }
 
 #undef CC_UK_STEP
