@@ -190,10 +190,16 @@ class Arena:
     def __init__(self):
         self.free = []          # raw uint8 blocks, most recently given last
         self.block_of = {}      # id(array) -> its block
+        self.shapes = {}        # (layer, input shape) -> (output shape, bytes): a planner's
+                                # table (Conv2d.output_shape validates: ~10 us a call)
 
     def call(self, conv, x, residual=None):
-        shape = conv.output_shape(x.shape)
-        nbytes = int(np.prod(shape)) * x.dtype.itemsize
+        planned = self.shapes.get((id(conv), x.shape))
+        if planned is None:
+            shape = conv.output_shape(x.shape)
+            planned = self.shapes[(id(conv), x.shape)] = (
+                shape, int(np.prod(shape)) * x.dtype.itemsize)
+        shape, nbytes = planned
         for i in range(len(self.free) - 1, -1, -1):
             if self.free[i].nbytes >= nbytes + self.ALIGN:
                 block = self.free.pop(i)
