@@ -353,3 +353,19 @@ def test_activation_is_exact_on_the_kernels_own_sum(rng, dtype, activation, algo
     # near underflow (silu, sigmoid of large negative sums) results are denormal: absolute floor
     floor = 1e3 * np.finfo(dtype).tiny
     np.testing.assert_array_less(np.abs(y - ref), 6 * eps * np.abs(ref) + atol + floor)
+
+
+def test_output_shape_is_remembered_and_still_validates():
+    w = np.zeros((8, 4, 3, 3), np.float32)
+    layer = cconv.Conv2d(w, padding=1, stride=2, layout="NHWC")
+    for _ in range(2):   # the second answer comes from the layer's cache
+        assert layer.output_shape((2, 9, 7, 4)) == (2, 5, 4, 8)
+        assert layer.output_shape((9, 7, 4)) == (5, 4, 8)
+        assert layer.output_shape((np.int64(2), 9, 7, 4)) == (2, 5, 4, 8)
+        with pytest.raises(ValueError, match="expects 4 input channels"):
+            layer.output_shape((2, 9, 7, 3))
+        with pytest.raises(TypeError):
+            layer.output_shape((2, 9, 7, 4.0))
+    for h in range(1, 40):   # more shapes than the cache holds: answers stay right
+        assert layer.output_shape((1, h, 6, 4)) == (1, (h - 1) // 2 + 1, 3, 8)
+    assert layer.output_shape((2, 9, 7, 4)) == (2, 5, 4, 8)
