@@ -109,3 +109,60 @@ def test_winograd_matches_reference(case):
         direct = cconv.conv2d(x, w, b, algorithm="direct", **case["params"])
         floor = np.finfo(x.dtype).eps * np.abs(ref).max()
         assert err.max() <= 4 * max(np.abs(direct - ref).max(), floor)
+
+
+@st.composite
+def channels_last_cases(draw):
+    """Channel counts large enough for the channels-last kernels (vectors along the channels:
+    depthwise from one vector of channels on, 1x1 and unpadded layers read in place)."""
+    depthwise = draw(st.booleans())
+    c_in = draw(st.integers(1, 40))
+    groups = c_in if depthwise else draw(st.sampled_from([g for g in (1, 2, 4) if c_in % g == 0]))
+    c_out = c_in if depthwise else groups * draw(st.integers(1, 70 // groups))
+    kh, kw = draw(st.sampled_from([(1, 1), (3, 3), (3, 3), (5, 5), (2, 3)]))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    padding = draw(st.sampled_from([0, 1, 2, "tblr"]))
+    if padding == "tblr":
+        padding = tuple(tuple(draw(st.integers(0, 3)) for _ in range(2)) for _ in range(2))
+        pt, pb, pl, pr = padding[0] + padding[1]
+    else:
+        pt = pb = pl = pr = padding
+    h = draw(st.integers(max(1, dh * (kh - 1) + 1 - pt - pb), 16))
+    w = draw(st.integers(max(1, dw * (kw - 1) + 1 - pl - pr), 16))
+    return dict(xshape=(draw(st.integers(1, 2)), c_in, h, w),
+                wshape=(c_out, c_in // groups, kh, kw), seed=draw(st.integers(0, 2**32 - 1)),
+                dtype=draw(st.sampled_from([np.float32, np.float64])),
+                activation=draw(st.sampled_from([None, "relu", "relu6", "silu"])),
+                residual=draw(st.booleans()), threads=draw(st.integers(1, 2)),
+                params=dict(stride=(sh, sw), padding=padding, dilation=(dh, dw),
+                            groups=groups))
+
+
+@settings(max_examples=150, deadline=None)
+@given(channels_last_cases())
+def test_channels_last_matches_reference(case):
+    from conftest import error_bound
+    from reference import conv2d_reference
+    rng = np.random.default_rng(case["seed"])
+    dtype, params = case["dtype"], case["params"]
+    x = rng.standard_normal(case["xshape"]).astype(dtype)
+    w = rng.standard_normal(case["wshape"]).astype(dtype)
+    b = rng.standard_normal(case["wshape"][0]).astype(dtype)
+    ref = conv2d_reference(x, w, b, **params)
+    res = rng.standard_normal(ref.shape).astype(dtype) if case["residual"] else None
+    z = ref if res is None else ref + res
+    act = case["activation"]
+    expected = {None: z, "relu": np.maximum(z, 0), "relu6": np.clip(z, 0, 6),
+                "silu": z / (1 + np.exp(-z))}[act]
+    bound = error_bound(x, w, b, dtype, **params) * (4 if act == "silu" else 1)
+    if res is not None:
+        bound = bound + np.finfo(dtype).eps * np.abs(res)
+    if act == "silu":
+        bound = bound + 1e-6 * np.abs(expected) + 1e-7
+    with cconv.threads(case["threads"]):
+        y = cconv.Conv2d(w, b, activation=act, layout="NHWC", **params)(
+            np.ascontiguousarray(x.transpose(0, 2, 3, 1)),
+            residual=None if res is None else np.ascontiguousarray(res.transpose(0, 2, 3, 1)))
+    err = np.abs(y.transpose(0, 3, 1, 2) - expected)
+    assert (err <= bound).all(), (np.nanmax(err), case)
