@@ -24,7 +24,7 @@ from libc.stdint cimport uintptr_t
 from cython cimport floating
 
 from _phase cimport PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane, copy_run
-from _epilogue cimport OutputSpec, output_spec, store_run
+from _epilogue cimport OutputSpec, output_spec, store_run, epilogue_in_registers
 
 cdef extern from "cc_depthwise.h" nogil:
     const int CC_VL_F32
@@ -56,10 +56,6 @@ cdef extern from "cc_depthwise.h" nogil:
     void cc_dw3x3_pixels_f64(double* dst, Py_ssize_t ldd, const double* inp, Py_ssize_t px,
                              Py_ssize_t rs, Py_ssize_t ss, const double* wt, Py_ssize_t ldw,
                              Py_ssize_t npx, Py_ssize_t c, const double* bias, int act)
-
-cdef extern from "cc_act.h" nogil:
-    const int CC_UK_RELU
-    const int CC_UK_RELU6
 
 cdef enum:
     ALIGN = 64
@@ -233,13 +229,13 @@ cdef inline void dw_pixel(floating* dst, const floating* x, const Py_ssize_t* of
         cc_dw_pixel_f64(dst, x, off, wrow, ntaps, c, bias, act)
 
 
-cdef inline void edge_pixel(const ChannelsLastPlan* p, const floating* x, Py_ssize_t ih0,
-                            Py_ssize_t ow, floating* dst, Py_ssize_t* off,
-                            const floating** wrow, const floating* bias,
-                            int act) noexcept nogil:
-    """Output pixel ow of the row whose windows start at input row ih0, from the taps that
-    land inside the input (listed here)."""
-    cdef Py_ssize_t iw0 = ow * p.stride_w - p.pad_left, r, s, ih, iw, ntaps = 0
+cdef inline Py_ssize_t list_taps(const ChannelsLastPlan* p, Py_ssize_t ih0, Py_ssize_t iw0,
+                                 bint every_column, Py_ssize_t* off,
+                                 const floating** wrow) noexcept nogil:
+    """The taps of the window at input (ih0, iw0) that land inside the input: their input
+    offsets (from the image) and weight rows; every_column: the columns are known to be inside
+    (a row's interior, iw0 = 0: offsets then from the window's first column). Returns how many."""
+    cdef Py_ssize_t r, s, ih, iw, ntaps = 0
     cdef const floating* wt = <const floating*> p.wt
     for r in range(p.kh):
         ih = ih0 + r * p.dil_h
@@ -247,12 +243,22 @@ cdef inline void edge_pixel(const ChannelsLastPlan* p, const floating* x, Py_ssi
             continue
         for s in range(p.kw):
             iw = iw0 + s * p.dil_w
-            if iw < 0 or iw >= p.w:
+            if not every_column and (iw < 0 or iw >= p.w):
                 continue
             off[ntaps] = ih * p.sx_h + iw * p.sx_w
             wrow[ntaps] = wt + (r * p.kw + s) * p.c_pad
             ntaps += 1
-    dw_pixel(dst, x, off, wrow, ntaps, p.c, bias, act)
+    return ntaps
+
+
+cdef inline void dw3x3_pixels(floating* dst, Py_ssize_t ldd, const floating* x, Py_ssize_t px,
+                              Py_ssize_t rs, Py_ssize_t ss, const floating* wt,
+                              Py_ssize_t ldw, Py_ssize_t npx, Py_ssize_t c,
+                              const floating* bias, int act) noexcept nogil:
+    if floating is float:
+        cc_dw3x3_pixels_f32(dst, ldd, x, px, rs, ss, wt, ldw, npx, c, bias, act)
+    else:
+        cc_dw3x3_pixels_f64(dst, ldd, x, px, rs, ss, wt, ldw, npx, c, bias, act)
 
 
 cdef void channels_last_row(const ChannelsLastPlan* p, Py_ssize_t row,
@@ -264,16 +270,14 @@ cdef void channels_last_row(const ChannelsLastPlan* p, Py_ssize_t row,
     Bias and relu/relu6 are applied as the kernels write the output; a residual or another
     activation goes through tmp (w_out x c_pad) and the output pass."""
     cdef Py_ssize_t n = row // p.h_out, oh = row % p.h_out
-    cdef Py_ssize_t ih0 = oh * p.stride_h - p.pad_top, iw0, ow, r, s, ih, nrow = 0
+    cdef Py_ssize_t ih0 = oh * p.stride_h - p.pad_top, iw0, ow, ntaps, nrow
     cdef const floating* x = <const floating*> p.x + n * p.sx_n
-    cdef const floating* wt = <const floating*> p.wt
     cdef const OutputSpec* o = &p.o
     cdef floating* dst = <floating*> o.out + n * o.sn + oh * o.sh
     cdef Py_ssize_t taps = p.kh * p.kw
     cdef Py_ssize_t* off = <Py_ssize_t*> (<char*> tmp + p.tmp_bytes)
     cdef const floating** wrow = <const floating**> (off + 2 * taps)
-    cdef bint direct = o.residual == NULL and (o.act == 0 or o.act == CC_UK_RELU
-                                               or o.act == CC_UK_RELU6)
+    cdef bint direct = epilogue_in_registers(o)
     cdef floating* y = dst if direct else tmp
     cdef Py_ssize_t ldy = o.sw if direct else p.c_pad
     cdef const floating* bias = <const floating*> o.bias if direct else NULL
@@ -284,34 +288,24 @@ cdef void channels_last_row(const ChannelsLastPlan* p, Py_ssize_t row,
     if p.w - (p.kw - 1) * p.dil_w + p.pad_left > 0:
         ow_hi = max(ow_lo, min(p.w_out, (p.w - (p.kw - 1) * p.dil_w + p.pad_left - 1)
                                // p.stride_w + 1))
-    for r in range(p.kh):
-        ih = ih0 + r * p.dil_h
-        if ih < 0 or ih >= p.h:
-            continue
-        for s in range(p.kw):
-            off[taps + nrow] = ih * p.sx_h + s * p.dil_w * p.sx_w
-            wrow[taps + nrow] = wt + (r * p.kw + s) * p.c_pad
-            nrow += 1
+    # the interior's taps (second half of the lists), from each window's first column
+    nrow = list_taps(p, ih0, 0, True, off + taps, wrow + taps)
     if p.kh == 3 and p.kw == 3 and nrow == 9 and ow_hi > ow_lo:
-        if floating is float:
-            cc_dw3x3_pixels_f32(y + ow_lo * ldy, ldy,
-                                x + ih0 * p.sx_h + (ow_lo * p.stride_w - p.pad_left) * p.sx_w,
-                                p.stride_w * p.sx_w, p.dil_h * p.sx_h, p.dil_w * p.sx_w,
-                                wt, p.c_pad, ow_hi - ow_lo, p.c, bias, act)
-        else:
-            cc_dw3x3_pixels_f64(y + ow_lo * ldy, ldy,
-                                x + ih0 * p.sx_h + (ow_lo * p.stride_w - p.pad_left) * p.sx_w,
-                                p.stride_w * p.sx_w, p.dil_h * p.sx_h, p.dil_w * p.sx_w,
-                                wt, p.c_pad, ow_hi - ow_lo, p.c, bias, act)
+        dw3x3_pixels(y + ow_lo * ldy, ldy,
+                     x + ih0 * p.sx_h + (ow_lo * p.stride_w - p.pad_left) * p.sx_w,
+                     p.stride_w * p.sx_w, p.dil_h * p.sx_h, p.dil_w * p.sx_w,
+                     <const floating*> p.wt, p.c_pad, ow_hi - ow_lo, p.c, bias, act)
     else:
         for ow in range(ow_lo, ow_hi):
             iw0 = ow * p.stride_w - p.pad_left
             dw_pixel(y + ow * ldy, x + iw0 * p.sx_w, off + taps, wrow + taps, nrow, p.c,
                      bias, act)
-    for ow in range(ow_lo):
-        edge_pixel(p, x, ih0, ow, y + ow * ldy, off, wrow, bias, act)
-    for ow in range(ow_hi, p.w_out):
-        edge_pixel(p, x, ih0, ow, y + ow * ldy, off, wrow, bias, act)
+    # the ends of the row: each pixel's own list
+    for ow in range(p.w_out):
+        if ow_lo <= ow < ow_hi:
+            continue
+        ntaps = list_taps(p, ih0, ow * p.stride_w - p.pad_left, False, off, wrow)
+        dw_pixel(y + ow * ldy, x, off, wrow, ntaps, p.c, bias, act)
     if not direct:
         for ow in range(p.w_out):
             store_run(o, dst + ow * o.sw, 1, tmp + ow * p.c_pad, 1, p.c,

@@ -38,7 +38,8 @@ from cython cimport floating
 from _phase cimport PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane
 from _split cimport Split, balanced_split
 from _scratch cimport ScratchCache, take_scratch, give_scratch
-from _epilogue cimport OutputSpec, output_spec, store_run, has_epilogue
+from _epilogue cimport (OutputSpec, output_spec, store_run, has_epilogue,
+                        epilogue_in_registers)
 
 cdef extern from "cc_gemm_ukernel.h" nogil:
     const char* CC_ISA
@@ -47,8 +48,6 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
     const int CC_NR_F64
     const int CC_VL_F32
     const int CC_VL_F64
-    const int CC_UK_RELU
-    const int CC_UK_RELU6
     void cc_gemm_ukernel_f32(Py_ssize_t kc, const float* a, Py_ssize_t lda, const float* b,
                              Py_ssize_t ldb, float* c, Py_ssize_t ldc, int mr, int nr,
                              int accumulate, const float* bias_rows, int act)
@@ -362,11 +361,8 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
     cdef const floating* bias = NULL
     cdef const floating* a
     cdef Py_ssize_t k0 = 0, kc, kk, j, nr_valid, a_step
-    # relu and relu6 without a residual: applied by the microkernel, in registers (cc_epilogue's
-    # CC_ACT_RELU and CC_ACT_RELU6 are the microkernel's CC_UK_RELU and CC_UK_RELU6)
-    cdef int act_in_kernel = 0
-    if pl.o.residual == NULL and (pl.o.act == CC_UK_RELU or pl.o.act == CC_UK_RELU6):
-        act_in_kernel = pl.o.act
+    # relu and relu6 without a residual: applied by the microkernel, in registers
+    cdef int act_in_kernel = pl.o.act if epilogue_in_registers(&pl.o) else 0
     cdef bint epilogue_pass = has_epilogue(&pl.o) and not act_in_kernel
     cdef int act
     while k0 < K:
@@ -810,8 +806,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
     output_spec(&pl.o, out, residual, bias, act, alpha,
                 images * pl.c_out * pl.h_out * pl.w_out * itemsize > STREAM_BYTES)
     pl.direct_out = (pl.method == METHOD_INDIRECT and pl.o.sc == 1
-                     and pl.o.sh == pl.w_out * pl.o.sw and pl.o.residual == NULL
-                     and (pl.o.act == 0 or pl.o.act == CC_UK_RELU or pl.o.act == CC_UK_RELU6))
+                     and pl.o.sh == pl.w_out * pl.o.sw and epilogue_in_registers(&pl.o))
     if pl.b_in_place:
         pl.grid_w = pl.w_out
         pl.grid_pixels = pl.task_pixels = pl.h_out * pl.w_out

@@ -5,6 +5,8 @@ from cython cimport floating
 cdef extern from "cc_epilogue.h" nogil:
     enum:
         CC_ACT_NONE
+        CC_ACT_RELU
+        CC_ACT_RELU6
     void cc_store_run_f32(float* dst, Py_ssize_t ds, const float* src, Py_ssize_t ss,
                           Py_ssize_t n, const float* bias, Py_ssize_t bs, const float* res,
                           int act, float alpha, int stream)
@@ -34,6 +36,13 @@ cdef inline void store_run(const OutputSpec* o, floating* dst, Py_ssize_t ds,
         cc_store_run_f32(dst, ds, src, ss, n, bias, bs, res, o.act, <float> o.alpha, o.stream)
     else:
         cc_store_run_f64(dst, ds, src, ss, n, bias, bs, res, o.act, o.alpha, o.stream)
+
+
+cdef inline bint epilogue_in_registers(const OutputSpec* o) noexcept nogil:
+    """No residual and at most relu/relu6: a kernel can finish the output as it writes it
+    (bias, then cc_act.h's relu/relu6, whose codes are CC_ACT_RELU and CC_ACT_RELU6)."""
+    return o.residual == NULL and (o.act == CC_ACT_NONE or o.act == CC_ACT_RELU
+                                   or o.act == CC_ACT_RELU6)
 
 
 cdef inline bint has_epilogue(const OutputSpec* o) noexcept nogil:
