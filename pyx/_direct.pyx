@@ -55,20 +55,20 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
                              Py_ssize_t ldb, double* c, Py_ssize_t ldc, int mr, int nr,
                              int accumulate, const double* bias_rows, int act)
     void cc_gemm_ukernel_indirect_f32(Py_ssize_t kc, const float* abase, const Py_ssize_t* offs,
-                                      const float* b, float* c, Py_ssize_t ldc, int accumulate,
-                                      const float* bias_cols, int act)
+                                      const float* b, float* c, Py_ssize_t ldc, int mr, int nr,
+                                      int accumulate, const float* bias_cols, int act)
     void cc_gemm_ukernel_indirect_f64(Py_ssize_t kc, const double* abase,
                                       const Py_ssize_t* offs, const double* b, double* c,
-                                      Py_ssize_t ldc, int accumulate, const double* bias_cols,
-                                      int act)
+                                      Py_ssize_t ldc, int mr, int nr, int accumulate,
+                                      const double* bias_cols, int act)
     void cc_gemm_ukernel_indirect_rows_f32(Py_ssize_t kc, const float* const* rows,
                                            const Py_ssize_t* offs, const float* b, float* c,
-                                           Py_ssize_t ldc, int accumulate,
+                                           Py_ssize_t ldc, int mr, int nr, int accumulate,
                                            const float* bias_cols, int act)
     void cc_gemm_ukernel_indirect_rows_f64(Py_ssize_t kc, const double* const* rows,
                                            const Py_ssize_t* offs, const double* b,
-                                           double* c, Py_ssize_t ldc, int accumulate,
-                                           const double* bias_cols, int act)
+                                           double* c, Py_ssize_t ldc, int mr, int nr,
+                                           int accumulate, const double* bias_cols, int act)
 
 cdef extern from "cc_copy.h" nogil:
     void cc_copy_f32(float* dst, const float* src, Py_ssize_t n)
@@ -149,25 +149,27 @@ cdef inline void gemm_ukernel(Py_ssize_t kc, const floating* a, Py_ssize_t lda,
 
 cdef inline void gemm_ukernel_indirect(Py_ssize_t kc, const floating* abase,
                                        const Py_ssize_t* offs, const floating* b, floating* c,
-                                       Py_ssize_t ldc, int accumulate, const floating* bias_cols,
-                                       int act) noexcept nogil:
+                                       Py_ssize_t ldc, int mr, int nr, int accumulate,
+                                       const floating* bias_cols, int act) noexcept nogil:
     if floating is float:
-        cc_gemm_ukernel_indirect_f32(kc, abase, offs, b, c, ldc, accumulate, bias_cols, act)
+        cc_gemm_ukernel_indirect_f32(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
+                                     bias_cols, act)
     else:
-        cc_gemm_ukernel_indirect_f64(kc, abase, offs, b, c, ldc, accumulate, bias_cols, act)
+        cc_gemm_ukernel_indirect_f64(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
+                                     bias_cols, act)
 
 
 cdef inline void gemm_ukernel_indirect_rows(Py_ssize_t kc, const floating* const* rows,
                                             const Py_ssize_t* offs, const floating* b,
-                                            floating* c, Py_ssize_t ldc, int accumulate,
-                                            const floating* bias_cols,
+                                            floating* c, Py_ssize_t ldc, int mr, int nr,
+                                            int accumulate, const floating* bias_cols,
                                             int act) noexcept nogil:
     if floating is float:
-        cc_gemm_ukernel_indirect_rows_f32(kc, rows, offs, b, c, ldc, accumulate, bias_cols,
-                                          act)
+        cc_gemm_ukernel_indirect_rows_f32(kc, rows, offs, b, c, ldc, mr, nr, accumulate,
+                                          bias_cols, act)
     else:
-        cc_gemm_ukernel_indirect_rows_f64(kc, rows, offs, b, c, ldc, accumulate, bias_cols,
-                                          act)
+        cc_gemm_ukernel_indirect_rows_f64(kc, rows, offs, b, c, ldc, mr, nr, accumulate,
+                                          bias_cols, act)
 
 
 cdef inline void copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
@@ -499,11 +501,11 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
     cdef const floating* wk
     cdef const floating* rows[32]   # CC_MR <= 32
     cdef const floating* base
-    cdef Py_ssize_t ldc = pl.m_per_task * nr, cp, t, k0 = 0, kc, v0, oh, ow, i, last
-    # direct_out: whole tiles x whole panels go straight into the channels-last output (bias
-    # and relu/relu6 in registers on the last K block); the rest through the block and
-    # store_block
-    cdef Py_ssize_t co_end = min(cp1 * nr, pl.c_out_g), full_tiles = 0, cp_full = cp0, qs
+    cdef Py_ssize_t ldc = pl.m_per_task * nr, cp, t, k0 = 0, kc, v0, oh, ow, i
+    cdef Py_ssize_t co_end = min(cp1 * nr, pl.c_out_g)
+    cdef int mr
+    # direct_out: the tiles go straight into the channels-last output (bias and relu/relu6 in
+    # registers on the last K block), else into the block, then through store_block
     cdef floating* outn = NULL
     cdef floating* c
     cdef const floating* bias_g = NULL
@@ -512,8 +514,6 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
     cdef int act
     cdef bint last_block
     if pl.direct_out:
-        full_tiles = npix // CC_MR
-        cp_full = cp0 + (co_end - cp0 * nr) // nr
         outn = <floating*> pl.o.out + n * pl.o.sn + g * pl.c_out_g
         if pl.o.bias != NULL:
             bias_g = <const floating*> pl.o.bias + g * pl.c_out_g
@@ -524,24 +524,22 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
         wk = <const floating*> pl.w + (k0 * pl.groups * pl.m_units + g * pl.m_units * kc) * nr
         for t in range(ntiles):
             v0 = q0 + t * CC_MR
+            mr = <int> min(<Py_ssize_t> CC_MR, q0 + npix - v0)
             oh, ow = v0 // pl.w_out, v0 % pl.w_out
             base = NULL
-            if ow + CC_MR <= pl.w_out and pl.px_col == 1:
+            if ow + mr <= pl.w_out and pl.px_col == 1:
                 base = img + oh * pl.px_row + ow
             else:
-                # pixels past the last repeat it (their results are not stored)
-                last = pl.task_pixels - 1
-                for i in range(CC_MR):
-                    if v0 + i > last:
-                        rows[i] = rows[i - 1]
-                        continue
+                for i in range(mr):
                     rows[i] = img + oh * pl.px_row + ow * pl.px_col
                     ow += 1
                     if ow == pl.w_out:
                         oh, ow = oh + 1, 0
+                for i in range(mr, CC_MR):  # rows past the valid ones repeat the last
+                    rows[i] = rows[mr - 1]
             for cp in range(cp0, cp1):
                 c, ldcc, bias, act = buf + t * CC_MR * ldc + (cp - cp0) * nr, ldc, NULL, 0
-                if t < full_tiles and cp < cp_full:
+                if pl.direct_out:
                     c, ldcc = outn + cp * nr + v0 * pl.o.sw, pl.o.sw
                     if last_block:
                         act = pl.o.act
@@ -549,21 +547,15 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
                             bias = bias_g + cp * nr
                 if base != NULL:
                     gemm_ukernel_indirect(kc, base, pl.k_offset + k0, wk + cp * kc * nr, c,
-                                          ldcc, k0 > 0, bias, act)
+                                          ldcc, mr, <int> min(nr, co_end - cp * nr), k0 > 0,
+                                          bias, act)
                 else:
                     gemm_ukernel_indirect_rows(kc, rows, pl.k_offset + k0, wk + cp * kc * nr,
-                                               c, ldcc, k0 > 0, bias, act)
+                                               c, ldcc, mr, <int> min(nr, co_end - cp * nr),
+                                               k0 > 0, bias, act)
         k0 += kc
     if not pl.direct_out:
         store_block(pl, n, g, q0, npix, pl.w_out, cp0 * nr, co_end, buf, ldc, True)
-        return
-    if full_tiles < ntiles:   # the last, partial tile: every channel
-        qs = q0 + full_tiles * CC_MR
-        store_block(pl, n, g, qs, q0 + npix - qs, pl.w_out, cp0 * nr, co_end,
-                    buf + full_tiles * CC_MR * ldc, ldc, True)
-    if cp_full * nr < co_end and full_tiles > 0:   # the last, partial panel of the others
-        store_block(pl, n, g, q0, full_tiles * CC_MR, pl.w_out, cp_full * nr, co_end,
-                    buf + (cp_full - cp0) * nr, ldc, True)
 
 
 cdef void run_task(const DirectPlan* pl, Py_ssize_t task, Py_ssize_t n0,

@@ -107,21 +107,19 @@ cdef inline Py_ssize_t tile_panel_width(Py_ssize_t tiles, Py_ssize_t itemsize) n
 
 
 cdef inline void gemm_ukernel(bint narrow, Py_ssize_t kc, const floating* a, const floating* b,
-                              Py_ssize_t ldb, floating* c, Py_ssize_t ldc, int nr,
+                              Py_ssize_t ldb, floating* c, Py_ssize_t ldc, int mr, int nr,
                               int accumulate) noexcept nogil:
-    """C[MR x nr] (+)= A B, A packed (MR-row panels), with the NR- or the VL-wide kernel."""
+    """C[mr x nr] (+)= A B, A packed (MR-row panels), with the NR- or the VL-wide kernel."""
     if floating is float:
         if narrow:
-            cc_gemm_ukernel_narrow_f32(kc, a, 0, b, ldb, c, ldc, CC_MR, nr, accumulate, NULL,
-                                       0)
+            cc_gemm_ukernel_narrow_f32(kc, a, 0, b, ldb, c, ldc, mr, nr, accumulate, NULL, 0)
         else:
-            cc_gemm_ukernel_f32(kc, a, 0, b, ldb, c, ldc, CC_MR, nr, accumulate, NULL, 0)
+            cc_gemm_ukernel_f32(kc, a, 0, b, ldb, c, ldc, mr, nr, accumulate, NULL, 0)
     else:
         if narrow:
-            cc_gemm_ukernel_narrow_f64(kc, a, 0, b, ldb, c, ldc, CC_MR, nr, accumulate, NULL,
-                                       0)
+            cc_gemm_ukernel_narrow_f64(kc, a, 0, b, ldb, c, ldc, mr, nr, accumulate, NULL, 0)
         else:
-            cc_gemm_ukernel_f64(kc, a, 0, b, ldb, c, ldc, CC_MR, nr, accumulate, NULL, 0)
+            cc_gemm_ukernel_f64(kc, a, 0, b, ldb, c, ldc, mr, nr, accumulate, NULL, 0)
 
 
 # Bytes a task may keep hot in L2: half the L2 of this CPU, set at import from what the OS
@@ -355,6 +353,7 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
                 for j in range(npanels):
                     gemm_ukernel(nr != pl.nr_full, kc, u, V + xi * vs + j * nr, NT,
                                  M + xi * ms + (mb - mb0) * CC_MR * NT + j * nr, NT,
+                                 <int> min(<Py_ssize_t> CC_MR, pl.c_out_g - mb * CC_MR),
                                  <int> nr, ci0 > 0)
                 u += kc * CC_MR
         ci0 += kc

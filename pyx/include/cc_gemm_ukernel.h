@@ -24,6 +24,7 @@
 #  define CC_MR 6
 #endif
 #include "cc_act.h"   /* relu and relu6 in registers */
+#include "cc_copy.h"  /* masked loads and stores of a tile's last columns */
 
 #define CC_NR_F32 (CC_NV * CC_VL_F32)
 #define CC_NR_F64 (CC_NV * CC_VL_F64)
@@ -34,6 +35,8 @@
  * output fill half of a 32-wide AVX-512 tile); it keeps MR, so A is packed the same way. */
 #define CC_UK_NV CC_NV
 #define cc_uk_act cc_uk_act_f32
+#define cc_uk_load_tail cc_load_tail_f32
+#define cc_uk_store_tail cc_store_tail_f32
 #define CC_T float
 #define CC_V cc_vf32
 #define CC_VL CC_VL_F32
@@ -55,8 +58,12 @@
 #undef CC_UK_NV
 
 #undef cc_uk_act
+#undef cc_uk_load_tail
+#undef cc_uk_store_tail
 #define CC_UK_NV CC_NV
 #define cc_uk_act cc_uk_act_f64
+#define cc_uk_load_tail cc_load_tail_f64
+#define cc_uk_store_tail cc_store_tail_f64
 #define CC_T double
 #define CC_V cc_vf64
 #define CC_VL CC_VL_F64
@@ -77,5 +84,7 @@
 #undef CC_FN
 #undef CC_UK_NV
 #undef cc_uk_act
+#undef cc_uk_load_tail
+#undef cc_uk_store_tail
 
 #endif /* CC_GEMM_UKERNEL_H */

@@ -2,20 +2,85 @@
  * width, with CC_T (element), CC_V (vector), CC_VL (lanes), CC_UK_NV (vectors per tile row),
  * CC_NR (tile width, CC_UK_NV * CC_VL) and CC_FN (name suffix). */
 
-/* One step of k: load NR values of B (CC_UK_NV vectors), broadcast MR values of A (A_I gives the
- * i-th), MR x CC_UK_NV fused multiply-adds. */
-#define CC_UK_STEP(A_I)                                                                   \
+/* One step of k over the first M rows and NV vectors of the tile: load NV vectors of B,
+ * broadcast M values of A (A_I gives the i-th), M x NV fused multiply-adds. */
+#define CC_UK_STEP(A_I, M, NV)                                                            \
     do {                                                                                  \
         CC_V bv[CC_UK_NV];                                                                \
         _Pragma("GCC unroll 4")                                                           \
-        for (int j = 0; j < CC_UK_NV; ++j) memcpy(&bv[j], b + j * CC_VL, sizeof(CC_V));   \
+        for (int j = 0; j < (NV); ++j) memcpy(&bv[j], b + j * CC_VL, sizeof(CC_V));       \
         _Pragma("GCC unroll 32")                                                          \
-        for (int i = 0; i < CC_MR; ++i) {                                                 \
+        for (int i = 0; i < (M); ++i) {                                                   \
             const CC_T ai = (A_I);                                                        \
             _Pragma("GCC unroll 4")                                                       \
-            for (int j = 0; j < CC_UK_NV; ++j) acc[i][j] += ai * bv[j];                   \
+            for (int j = 0; j < (NV); ++j) acc[i][j] += ai * bv[j];                       \
         }                                                                                 \
         b += ldb;                                                                         \
+    } while (0)
+
+/* Run LOOP(M, NV), a k loop over the first M rows and NV vectors of the tile, with the
+ * smallest M in {MR/3, 2MR/3, MR} and NV in {1, CC_UK_NV} that cover the valid mr x nr: a
+ * partial tile (the last pixels of a 7x7 image, 16 of a 32-wide panel's channels, 64 output
+ * channels in 12-row blocks) costs the FMAs of its valid part, rounded up, not of a whole
+ * tile. The rows and vectors left out keep their zeros and are not stored. */
+#define CC_UK_TAILS(LOOP)                                                                 \
+    do {                                                                                  \
+        if (CC_UK_NV > 1 && nr <= CC_VL) {                                                \
+            if (mr <= CC_MR / 3) { LOOP(CC_MR / 3, 1); }                                  \
+            else if (mr <= 2 * CC_MR / 3) { LOOP(2 * CC_MR / 3, 1); }                     \
+            else { LOOP(CC_MR, 1); }                                                      \
+        } else {                                                                          \
+            if (mr <= CC_MR / 3) { LOOP(CC_MR / 3, CC_UK_NV); }                           \
+            else if (mr <= 2 * CC_MR / 3) { LOOP(2 * CC_MR / 3, CC_UK_NV); }              \
+            else { LOOP(CC_MR, CC_UK_NV); }                                               \
+        }                                                                                 \
+    } while (0)
+
+/* Write n <= CC_VL lanes of v to c (only those n elements are touched; masked loads and
+ * stores for n < CC_VL): + what c holds (accumulate), + bias_lanes[0..n) (or NULL),
+ * + *bias_one (or NULL), then act. */
+static inline void CC_FN(cc_uk_store)(CC_T *restrict c, CC_V v, int n, int accumulate,
+                                      const CC_T *restrict bias_lanes,
+                                      const CC_T *restrict bias_one, int act)
+{
+    if (n == CC_VL) {
+        CC_V t;
+        if (accumulate) { memcpy(&t, c, sizeof t); v = t + v; }
+        if (bias_lanes) { memcpy(&t, bias_lanes, sizeof t); v = v + t; }
+    } else {
+        if (accumulate) v = cc_uk_load_tail(c, n) + v;
+        if (bias_lanes) v = v + cc_uk_load_tail(bias_lanes, n);
+    }
+    if (bias_one) v = v + *bias_one;
+    if (act) v = cc_uk_act(v, act);
+    if (n == CC_VL) memcpy(c, &v, sizeof v);
+    else cc_uk_store_tail(c, v, n);
+}
+
+/* Store the valid mr x nr part of the accumulators: rows ldc apart, bias per row (bias_rows)
+ * or per column (bias_cols). A whole tile keeps acc in registers (constant indices). */
+#define CC_UK_STORE_TILE()                                                                \
+    do {                                                                                  \
+        if (mr == CC_MR && nr == CC_NR) {                                                 \
+            _Pragma("GCC unroll 32")                                                      \
+            for (int i = 0; i < CC_MR; ++i) {                                             \
+                _Pragma("GCC unroll 4")                                                   \
+                for (int j = 0; j < CC_UK_NV; ++j)                                        \
+                    CC_FN(cc_uk_store)(c + i * ldc + j * CC_VL, acc[i][j], CC_VL,         \
+                                       accumulate, bias_cols ? bias_cols + j * CC_VL : 0, \
+                                       bias_rows ? bias_rows + i : 0, act);               \
+            }                                                                             \
+        } else {                                                                          \
+            CC_V tile[CC_MR][CC_UK_NV];                                                   \
+            memcpy(tile, acc, sizeof tile);                                               \
+            for (int i = 0; i < mr; ++i)                                                  \
+                for (int j = 0; j * CC_VL < nr; ++j) {                                    \
+                    const int n = nr - j * CC_VL < CC_VL ? nr - j * CC_VL : CC_VL;        \
+                    CC_FN(cc_uk_store)(c + i * ldc + j * CC_VL, tile[i][j], n,            \
+                                       accumulate, bias_cols ? bias_cols + j * CC_VL : 0, \
+                                       bias_rows ? bias_rows + i : 0, act);               \
+                }                                                                         \
+        }                                                                                 \
     } while (0)
 
 /* C[mr x nr] (+)= A[mr x kc] B[kc x nr] (+ bias_rows), the valid part of an MR x NR tile.
@@ -25,7 +90,7 @@
  *              results are discarded), so nothing is read outside the matrix.
  * B: kc rows of at least NR values, ldb apart (a packed panel has ldb == NR).
  * C: rows ldc apart, columns contiguous. accumulate: add to what C holds (a later block of K).
- * bias_rows: NULL, or MR values added to the rows after the sum (on the last block of K only).
+ * bias_rows: NULL, or mr values added to the rows after the sum (on the last block of K only).
  * act: CC_UK_RELU or CC_UK_RELU6 applied to the result in registers (the last block of K
  *      only; NaN stays NaN, as in torch), or 0.
  */
@@ -35,6 +100,7 @@ static inline void CC_FN(cc_gemm_ukernel)(
     CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
     const CC_T *restrict bias_rows, int act)
 {
+    const CC_T *const bias_cols = 0;
     CC_V acc[CC_MR][CC_UK_NV];
 #pragma GCC unroll 32
     for (int i = 0; i < CC_MR; ++i)
@@ -46,74 +112,51 @@ static inline void CC_FN(cc_gemm_ukernel)(
          * kc rows far apart, more streams than the hardware prefetcher follows when the
          * input is not in cache. Fetch the next tile's part of each row (its two cache
          * lines) while this one computes. */
-        for (ptrdiff_t p = 0; p < kc; ++p, a += CC_MR) {
-            __builtin_prefetch(a + CC_UK_PREFETCH * CC_MR);
-            __builtin_prefetch(b + CC_NR);
-            __builtin_prefetch((const char *)(b + CC_NR) + 64);
-            CC_UK_STEP(a[i]);
+#define CC_UK_LOOP(M, NV)                                                                 \
+        for (ptrdiff_t p = 0; p < kc; ++p, a += CC_MR) {                                  \
+            __builtin_prefetch(a + CC_UK_PREFETCH * CC_MR);                               \
+            __builtin_prefetch(b + CC_NR);                                                \
+            __builtin_prefetch((const char *)(b + CC_NR) + 64);                           \
+            CC_UK_STEP(a[i], M, NV);                                                      \
         }
+        CC_UK_TAILS(CC_UK_LOOP);
+#undef CC_UK_LOOP
     } else if (lda == 0) {
-        for (ptrdiff_t p = 0; p < kc; ++p, a += CC_MR) {
-            /* packed A streams from L3 or memory when the weights outgrow L2 (512x512
-             * Winograd weights are 16 MiB): fetch a few steps ahead */
-            __builtin_prefetch(a + CC_UK_PREFETCH * CC_MR);
-            CC_UK_STEP(a[i]);
+        /* packed A streams from L3 or memory when the weights outgrow L2 (512x512
+         * Winograd weights are 16 MiB): fetch a few steps ahead */
+#define CC_UK_LOOP(M, NV)                                                                 \
+        for (ptrdiff_t p = 0; p < kc; ++p, a += CC_MR) {                                  \
+            __builtin_prefetch(a + CC_UK_PREFETCH * CC_MR);                               \
+            CC_UK_STEP(a[i], M, NV);                                                      \
         }
+        CC_UK_TAILS(CC_UK_LOOP);
+#undef CC_UK_LOOP
     } else {
         const CC_T *ap[CC_MR];
 #pragma GCC unroll 32
         for (int i = 0; i < CC_MR; ++i) ap[i] = a + (i < mr ? i : mr - 1) * lda;
-        for (ptrdiff_t p = 0; p < kc; ++p) CC_UK_STEP(ap[i][p]);
+#define CC_UK_LOOP(M, NV) for (ptrdiff_t p = 0; p < kc; ++p) CC_UK_STEP(ap[i][p], M, NV)
+        CC_UK_TAILS(CC_UK_LOOP);
+#undef CC_UK_LOOP
     }
-
-    if (mr == CC_MR && nr == CC_NR) {
-#pragma GCC unroll 32
-        for (int i = 0; i < CC_MR; ++i) {
-#pragma GCC unroll 4
-            for (int j = 0; j < CC_UK_NV; ++j) {
-                CC_T *cij = c + i * ldc + j * CC_VL;
-                CC_V v = acc[i][j];
-                if (accumulate) {
-                    CC_V old;
-                    memcpy(&old, cij, sizeof old);
-                    v = old + v;
-                }
-                if (bias_rows) v = v + bias_rows[i];
-                if (act) v = cc_uk_act(v, act);
-                memcpy(cij, &v, sizeof v);
-            }
-        }
-    } else {
-        CC_T tile[CC_MR][CC_NR];
-        memcpy(tile, acc, sizeof tile);
-        for (int i = 0; i < mr; ++i) {
-            for (int j = 0; j < nr; ++j) {
-                CC_T v = tile[i][j];
-                if (accumulate) v = c[i * ldc + j] + v;
-                if (bias_rows) v = v + bias_rows[i];
-                if (act) {   /* NaN compares false: it stays */
-                    v = v < 0 ? (CC_T)0 : v;
-                    if (act == CC_UK_RELU6) v = v > 6 ? (CC_T)6 : v;
-                }
-                c[i * ldc + j] = v;
-            }
-        }
-    }
+    CC_UK_STORE_TILE();
 }
 
-/* C[MR x NR] (+)= sum_p A[:, p] B[p, :] with A read through an offset table: step p's MR
+/* C[mr x nr] (+)= sum_p A[:, p] B[p, :] with A read through an offset table: step p's MR
  * values are rows[i][offs[p]], i < MR, one base per row: MR pixels of a phase image
  * (pyx/_direct.pyx), consecutive ones (rows[i] = base + i) or the pixels of a tile that
- * spans output rows. B packed, kc rows of NR. The whole tile is written, rows ldc apart;
- * accumulate: added to what C holds (a later block of K). bias_cols: NULL, or NR values added
- * to the columns (output channels) after the sum; act: CC_UK_RELU/RELU6 or 0, then (both for
- * the last block of K of a tile written straight into a channels-last output). */
+ * spans output rows; rows past mr repeat a valid one (their results are not stored). B
+ * packed, kc rows of NR. The valid mr x nr part is written, rows ldc apart; accumulate: added
+ * to what C holds (a later block of K). bias_cols: NULL, or nr values added to the columns
+ * (output channels) after the sum; act: CC_UK_RELU/RELU6 or 0, then (both for the last block
+ * of K of a tile written straight into a channels-last output). */
 static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
     ptrdiff_t kc, const CC_T *const *restrict rows, const ptrdiff_t *restrict offs,
-    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int accumulate,
+    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
     const CC_T *restrict bias_cols, int act)
 {
     const ptrdiff_t ldb = CC_NR;
+    const CC_T *const bias_rows = 0;
     const CC_T *ap[CC_MR];
     CC_V acc[CC_MR][CC_UK_NV];
 #pragma GCC unroll 32
@@ -122,42 +165,29 @@ static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
 #pragma GCC unroll 4
         for (int j = 0; j < CC_UK_NV; ++j) acc[i][j] = (CC_V){0};
     }
-    for (ptrdiff_t p = 0; p < kc; ++p) {
-        const ptrdiff_t o = offs[p];
-        CC_UK_STEP(ap[i][o]);
+#define CC_UK_LOOP(M, NV)                                                                 \
+    for (ptrdiff_t p = 0; p < kc; ++p) {                                                  \
+        const ptrdiff_t o = offs[p];                                                      \
+        CC_UK_STEP(ap[i][o], M, NV);                                                      \
     }
-#pragma GCC unroll 32
-    for (int i = 0; i < CC_MR; ++i) {
-#pragma GCC unroll 4
-        for (int j = 0; j < CC_UK_NV; ++j) {
-            CC_T *cij = c + i * ldc + j * CC_VL;
-            CC_V v = acc[i][j];
-            if (accumulate) {
-                CC_V old;
-                memcpy(&old, cij, sizeof old);
-                v = old + v;
-            }
-            if (bias_cols) {
-                CC_V bj;
-                memcpy(&bj, bias_cols + j * CC_VL, sizeof bj);
-                v = v + bj;
-            }
-            if (act) v = cc_uk_act(v, act);
-            memcpy(cij, &v, sizeof v);
-        }
-    }
+    CC_UK_TAILS(CC_UK_LOOP);
+#undef CC_UK_LOOP
+    CC_UK_STORE_TILE();
 }
 
 /* The same, for MR consecutive pixels: abase + i. */
 static inline void CC_FN(cc_gemm_ukernel_indirect)(
     ptrdiff_t kc, const CC_T *restrict abase, const ptrdiff_t *restrict offs,
-    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int accumulate,
+    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
     const CC_T *restrict bias_cols, int act)
 {
     const CC_T *rows[CC_MR];
 #pragma GCC unroll 32
-    for (int i = 0; i < CC_MR; ++i) rows[i] = abase + i;
-    CC_FN(cc_gemm_ukernel_indirect_rows)(kc, rows, offs, b, c, ldc, accumulate, bias_cols, act);
+    for (int i = 0; i < CC_MR; ++i) rows[i] = abase + (i < mr ? i : mr - 1);
+    CC_FN(cc_gemm_ukernel_indirect_rows)(kc, rows, offs, b, c, ldc, mr, nr, accumulate,
+                                         bias_cols, act);
 }
 
 #undef CC_UK_STEP
+#undef CC_UK_TAILS
+#undef CC_UK_STORE_TILE
