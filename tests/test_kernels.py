@@ -209,3 +209,26 @@ def test_direct_channels_last_input_in_place(rng, case, threads, dtype):
     assert (np.abs(y - ref) <= bound).all()
     assert (np.abs(y3 - np.clip(ref, 0, 6)) <= bound).all()
     assert (np.abs(y2 - np.maximum(ref + res, 0)) <= bound + np.finfo(dtype).eps * np.abs(res)).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c_out", [1, 8, 16, 17, 24, 40, 64])
+def test_microkernel_tails_write_only_their_part(rng, c_out, dtype):
+    """Every pixel count 1..26 (tiles of 1..MR rows, MR <= 12, through the MR/3, 2MR/3 and
+    MR row variants) x channel tails of one and two vectors, K long enough for several K
+    blocks (accumulated through masked loads): the channels-last output is written by the
+    microkernel itself; nothing past it is touched, and the results match."""
+    c_in = 300
+    w = rng.standard_normal((c_out, c_in, 1, 1)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    layer = cconv.Conv2d(w, b, layout="NHWC", activation="relu6", algorithm="direct")
+    for pixels in range(1, 27):
+        x = rng.standard_normal((1, c_in, 1, pixels)).astype(dtype)
+        ref = np.clip(conv2d_reference(x, w, b), 0, 6)
+        bound = error_bound(x, w, b, dtype)
+        n = pixels * c_out
+        buf = np.full(n + 64, 7.5, dtype)
+        out = buf[:n].reshape(1, 1, pixels, c_out)
+        layer(_nhwc(x), out=out)
+        assert (buf[n:] == 7.5).all(), pixels
+        assert (np.abs(_nchw(out) - ref) <= bound).all(), pixels
