@@ -35,16 +35,19 @@ cdef inline Split balanced_split(Py_ssize_t a_units, Py_ssize_t b_units, Py_ssiz
     cdef Py_ssize_t na, nb, a, b, tasks
     cdef double best = -1, cost, total
     best_split.a_per_task, best_split.b_per_task = a_units, b_units
-    for na in range(1, a_units + 1):
+    # each distinct task size once: na jumps to the fewest tasks of the next smaller size
+    # (O(sqrt(units)) shapes: a 112x112 image has 1046 twelve-pixel tiles, and trying every
+    # count took ~10 us per call)
+    na = 1
+    while na <= a_units:
         a = split_ceil(a_units, na)
-        if na > 1 and a == split_ceil(a_units, na - 1):
-            continue  # the same shape as fewer tasks
+        na = split_ceil(a_units, a - 1) if a > 1 else a_units + 1
         if a > 1 and fp_a * a + fp_b + fp_ab * a > budget:
             continue
-        for nb in range(1, b_units + 1):
+        nb = 1
+        while nb <= b_units:
             b = split_ceil(b_units, nb)
-            if nb > 1 and b == split_ceil(b_units, nb - 1):
-                continue
+            nb = split_ceil(b_units, b - 1) if b > 1 else b_units + 1
             if b > 1 and fp_a * a + fp_b * b + fp_ab * a * b > budget:
                 continue
             tasks = outer * split_ceil(a_units, a) * split_ceil(b_units, b)
