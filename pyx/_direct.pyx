@@ -714,9 +714,11 @@ cdef void init_plan(DirectPlan* pl, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
     pl.direct_out = False
 
 
-cdef double tile_efficiency(Py_ssize_t n, Py_ssize_t unit) noexcept nogil:
-    """The fraction of n rounded up to whole units that is real work."""
-    return <double> n / (ceil_div(n, unit) * unit)
+cdef double tile_efficiency(Py_ssize_t n, Py_ssize_t unit, Py_ssize_t tail_unit) noexcept nogil:
+    """The fraction of the work on n that is real: whole units, and the last, partial one
+    rounded up to tail_unit (the microkernel runs a partial tile's rows in thirds of MR, its
+    columns in one or two vectors)."""
+    return <double> n / ((n // unit) * unit + ceil_div(n % unit, tail_unit) * tail_unit)
 
 
 cdef int choose_method(const DirectPlan* pl, Py_ssize_t images,
@@ -734,15 +736,16 @@ cdef int choose_method(const DirectPlan* pl, Py_ssize_t images,
     suite (bench/run.py).
     """
     cdef double lanes = pl.nr  # multiply-adds per cycle: NR/2 lanes per vector, 2 FMA ports
+    cdef Py_ssize_t vl = pl.nr // 2
     cdef Py_ssize_t grid = pl.h_out * (pl.w_out + (pl.kw - 1) * pl.dil_w // pl.stride_w)
     cdef Py_ssize_t pixels = pl.h_out * pl.w_out
     cdef double panels = images * (
         <double> pl.c_out_g * grid * pl.k_len / lanes / 0.90
-        / tile_efficiency(pl.c_out_g, CC_MR) / tile_efficiency(grid, pl.nr)
+        / tile_efficiency(pl.c_out_g, CC_MR, CC_MR // 3) / tile_efficiency(grid, pl.nr, vl)
         + 0.15 * grid * pl.k_len * ceil_div(pl.c_out_g, 256))
     cdef double indirect = images * (
         <double> pl.c_out_g * pixels * pl.k_len / lanes / 0.95
-        / tile_efficiency(pl.c_out_g, pl.nr) / tile_efficiency(pixels, CC_MR)
+        / tile_efficiency(pl.c_out_g, pl.nr, vl) / tile_efficiency(pixels, CC_MR, CC_MR // 3)
         + 0.5 * pl.c_out_g * pixels
         + 30.0 * ceil_div(pixels, CC_MR) * ceil_div(pl.c_out_g, pl.nr) * ceil_div(pl.k_len, 128)
     ) + (0 if weights_packed else 0.5 * pl.c_out_g * pl.k_len)
