@@ -730,7 +730,9 @@ cdef int choose_method(const DirectPlan* pl, Py_ssize_t images,
     microkernel's efficiency (PANELS reading OIHW rows ~0.90, INDIRECT ~0.95, measured).
     PANELS adds its copies of X (K values per grid pixel, for each of ~C_out/256 channel
     tasks) and computes the grid's extra columns; INDIRECT computes only the output pixels,
-    transposes every weight (about half a cycle each), writes the output through a
+    transposes every weight into fresh memory unless they come packed (about 4 cycles each,
+    page faults included: 512x512x3x3 weights take 1.9 ms to pack, 3.7 ms with the
+    allocation), writes the output through a
     transposition (about half a cycle per value) and stores its tile to the accumulator block
     after every K block (~30 cycles). The constants come from timing both methods on the bench
     suite (bench/run.py).
@@ -748,7 +750,7 @@ cdef int choose_method(const DirectPlan* pl, Py_ssize_t images,
         / tile_efficiency(pl.c_out_g, pl.nr, vl) / tile_efficiency(pixels, CC_MR, CC_MR // 3)
         + 0.5 * pl.c_out_g * pixels
         + 30.0 * ceil_div(pixels, CC_MR) * ceil_div(pl.c_out_g, pl.nr) * ceil_div(pl.k_len, 128)
-    ) + (0 if weights_packed else 0.5 * pl.c_out_g * pl.k_len)
+    ) + (0 if weights_packed else 4.0 * pl.c_out_g * pl.k_len)
     return METHOD_INDIRECT if indirect < panels else METHOD_PANELS
 
 
