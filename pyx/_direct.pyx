@@ -526,42 +526,55 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
         outn = <floating*> pl.o.out + n * pl.o.sn + g * pl.c_out_g
         if pl.o.bias != NULL:
             bias_g = <const floating*> pl.o.bias + g * pl.c_out_g
+    # Loop order: with more weights than input pixels in the task (a 1x1 layer on 7x7 with
+    # 960x320 weights), each weight panel goes through all the tiles before the next, so that
+    # the weights, cold from memory in a network, stream in once at the pace of the compute
+    # (tiles outer, the first tile alone would pull all of them, at 12 pixels of work each);
+    # otherwise each tile (its input rows) goes through all the panels.
+    cdef Py_ssize_t npan = cp1 - cp0, it, t_rows
+    cdef bint panels_outer = npan * nr > ntiles * CC_MR
     while k0 < K:  # the weight micro-panel (kc x NR) stays in L1 across the tiles
         kc = min(pl.kc, K - k0)
         last_block = k0 + kc == K
         # this K block's panels (pack_weight_panel's layout)
         wk = <const floating*> pl.w + (k0 * pl.groups * pl.m_units + g * pl.m_units * kc) * nr
-        for t in range(ntiles):
+        t_rows = -1
+        for it in range(ntiles * npan):
+            if panels_outer:
+                t, cp = it % ntiles, cp0 + it // ntiles
+            else:
+                t, cp = it // npan, cp0 + it % npan
             v0 = q0 + t * CC_MR
             mr = <int> min(<Py_ssize_t> CC_MR, q0 + npix - v0)
-            oh, ow = v0 // pl.w_out, v0 % pl.w_out
-            base = NULL
-            if ow + mr <= pl.w_out and pl.px_col == 1:
-                base = img + oh * pl.px_row + ow
-            else:
-                for i in range(mr):
-                    rows[i] = img + oh * pl.px_row + ow * pl.px_col
-                    ow += 1
-                    if ow == pl.w_out:
-                        oh, ow = oh + 1, 0
-                for i in range(mr, CC_MR):  # rows past the valid ones repeat the last
-                    rows[i] = rows[mr - 1]
-            for cp in range(cp0, cp1):
-                c, ldcc, bias, act = buf + t * CC_MR * ldc + (cp - cp0) * nr, ldc, NULL, 0
-                if pl.direct_out:
-                    c, ldcc = outn + cp * nr + v0 * pl.o.sw, pl.o.sw
-                    if last_block:
-                        act = pl.o.act
-                        if bias_g != NULL:
-                            bias = bias_g + cp * nr
-                if base != NULL:
-                    gemm_ukernel_indirect(kc, base, pl.k_offset + k0, wk + cp * kc * nr, c,
-                                          ldcc, mr, <int> min(nr, co_end - cp * nr), k0 > 0,
-                                          bias, act)
+            if t != t_rows:   # the tile's input rows
+                t_rows = t
+                oh, ow = v0 // pl.w_out, v0 % pl.w_out
+                base = NULL
+                if ow + mr <= pl.w_out and pl.px_col == 1:
+                    base = img + oh * pl.px_row + ow
                 else:
-                    gemm_ukernel_indirect_rows(kc, rows, pl.k_offset + k0, wk + cp * kc * nr,
-                                               c, ldcc, mr, <int> min(nr, co_end - cp * nr),
-                                               k0 > 0, bias, act)
+                    for i in range(mr):
+                        rows[i] = img + oh * pl.px_row + ow * pl.px_col
+                        ow += 1
+                        if ow == pl.w_out:
+                            oh, ow = oh + 1, 0
+                    for i in range(mr, CC_MR):  # rows past the valid ones repeat the last
+                        rows[i] = rows[mr - 1]
+            c, ldcc, bias, act = buf + t * CC_MR * ldc + (cp - cp0) * nr, ldc, NULL, 0
+            if pl.direct_out:
+                c, ldcc = outn + cp * nr + v0 * pl.o.sw, pl.o.sw
+                if last_block:
+                    act = pl.o.act
+                    if bias_g != NULL:
+                        bias = bias_g + cp * nr
+            if base != NULL:
+                gemm_ukernel_indirect(kc, base, pl.k_offset + k0, wk + cp * kc * nr, c,
+                                      ldcc, mr, <int> min(nr, co_end - cp * nr), k0 > 0,
+                                      bias, act)
+            else:
+                gemm_ukernel_indirect_rows(kc, rows, pl.k_offset + k0, wk + cp * kc * nr,
+                                           c, ldcc, mr, <int> min(nr, co_end - cp * nr),
+                                           k0 > 0, bias, act)
         k0 += kc
     if not pl.direct_out:
         store_block(pl, n, g, q0, npix, pl.w_out, cp0 * nr, co_end, buf, ldc, True)
