@@ -715,7 +715,9 @@ cdef void init_plan(DirectPlan* pl, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
                           and (h_out - 1) * stride_h + (kh - 1) * dil_h < h
                           and (w_out - 1) * stride_w + (kw - 1) * dil_w < w_in)
     if method == METHOD_AUTO:
-        if one_by_one:
+        if one_by_one and h_out * w_out >= nr // 2:
+            # (with fewer pixels than half a panel, a panel's lanes are mostly idle: a 1x1
+            # layer on a 1x1 image, squeeze-and-excitation's, is 2x faster in MR/3-row tiles)
             method = METHOD_PANELS
         elif channels_last and unpadded:
             # the tiles read the input in place (no phase image: for NHWC input it would be
