@@ -35,7 +35,8 @@ class Conv2d:
     algorithm : "auto", "direct" or "winograd". "auto" picks Winograd F(2x2,3x3) for 3x3
         stride-1 layers with at least 16 channels per group (its weights are transformed now,
         not per call) and the direct kernels otherwise; a call with very few output pixels
-        (under 150, e.g. a 7x7 image) still runs the direct kernel. Under "auto", NaN and Inf
+        (a 7x7 image, unless it has >= 64 channels on one thread or >= 128 on more) still runs
+        the direct kernel. Under "auto", NaN and Inf
         inputs land exactly where a direct convolution puts them.
     layout : "NCHW" (default) or "NHWC" (channels last), for input, residual and output
 

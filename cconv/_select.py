@@ -20,18 +20,20 @@ ALGORITHMS = ("auto", "direct", "winograd")
 # transforming the weights on every call: Winograd won from 16 channels on once a call had
 # about 392 output pixels with >= 64 channels or 784 with fewer; at 196 (14x14) with >= 64
 # channels it won at 1 thread and won or lost by up to 10-20% on 2; at 49 (7x7) it lost.
-# Prepared weights (Conv2d): at 1 thread it won from 32 channels on even on a 7x7 image; on 2
-# threads a 7x7 image needs >= 128 channels (1.08-1.67x; 0.88-0.95x with 32 and 64), 14x14
-# >= 64 (1.07-1.46x; 0.91x with 32).
+# Prepared weights (Conv2d): at 1 thread it won from 64 channels on even on a 7x7 image (with
+# 32, 0.94x on 7x7 and 1.04x on 14x14 once the direct kernel's partial tiles got cheaper);
+# on 2 threads a 7x7 image needs >= 128 channels (0.97-1.35x; 0.84-1.01x with 32 and 64),
+# 14x14 >= 64 (1.08-1.47x; 0.96x with 32). Re-measured 2026-11-29 (third session).
 WINOGRAD_MIN_CHANNELS = 16        # input and output channels per group
 WINOGRAD_MIN_PIXELS_WIDE = 350    # N * H_out * W_out, with >= 64 channels per group
 WINOGRAD_MIN_PIXELS_WIDE_1T = 150 # the same, on 1 thread
 WINOGRAD_MIN_PIXELS_NARROW = 700  # with 16..63
-# prepared weights, >= 32 channels per group: 40 pixels on 1 thread or with >= 128 channels,
-# else 150; fewer channels need 700
+# prepared weights, >= 32 channels per group: 40 pixels with >= 64 channels on 1 thread or
+# with >= 128 channels, else 150; fewer channels need 700
 WINOGRAD_MIN_PIXELS_PREPARED = 150
 WINOGRAD_MIN_PIXELS_PREPARED_FEW = 40
 WINOGRAD_PREPARED_WIDE_CHANNELS = 32
+WINOGRAD_PREPARED_1T_CHANNELS = 64
 WINOGRAD_PREPARED_MANY_CHANNELS = 128
 
 
@@ -45,7 +47,8 @@ def winograd_min_pixels(c_in_g, c_out_g, weights_prepared, threads):
         return WINOGRAD_MIN_PIXELS_WIDE_1T if threads == 1 else WINOGRAD_MIN_PIXELS_WIDE
     if c_min < WINOGRAD_PREPARED_WIDE_CHANNELS:
         return WINOGRAD_MIN_PIXELS_NARROW
-    if threads == 1 or c_min >= WINOGRAD_PREPARED_MANY_CHANNELS:
+    if ((threads == 1 and c_min >= WINOGRAD_PREPARED_1T_CHANNELS)
+            or c_min >= WINOGRAD_PREPARED_MANY_CHANNELS):
         return WINOGRAD_MIN_PIXELS_PREPARED_FEW
     return WINOGRAD_MIN_PIXELS_PREPARED
 

@@ -172,11 +172,13 @@ def test_narrow_tile_panels_against_reference(rng, hw):
 
 def test_prepared_small_images_choose_by_thread_count(rng):
     # bench/crossover.txt: with its weights transformed once, Winograd wins on a 7x7 image at
-    # 1 thread; on 2 threads the direct kernel does below 128 channels
-    x, w, b = make(rng, (1, 32, 7, 7), 32)
+    # 1 thread from 64 channels (not with 32); on 2 threads the direct kernel wins below 128
+    x, w, b = make(rng, (1, 64, 7, 7), 64)
     conv = cconv.Conv2d(w, b, padding=1)
+    x32, w32, b32 = make(rng, (1, 32, 7, 7), 32)
     with cconv.threads(1):
         assert conv.explain(x.shape)["algorithm"] == "winograd"
+        assert cconv.Conv2d(w32, b32, padding=1).explain(x32.shape)["algorithm"] == "direct"
         y1 = conv(x)
     ref = conv2d_reference(x, w, b, padding=1)
     assert (np.abs(y1 - ref) <= winograd_error_bound(x, w, b, x.dtype, padding=1)).all()
