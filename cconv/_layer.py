@@ -36,8 +36,8 @@ class Conv2d:
         stride-1 layers with at least 16 channels per group (its weights are transformed now,
         not per call) and the direct kernels otherwise; a call with very few output pixels
         (a 7x7 image, unless it has >= 64 channels on one thread or >= 128 on more) still runs
-        the direct kernel. Under "auto", NaN and Inf
-        inputs land exactly where a direct convolution puts them.
+        the direct kernel. Under "auto", NaN and Inf inputs land exactly where a direct
+        convolution puts them.
     layout : "NCHW" (default) or "NHWC" (channels last), for input, residual and output
 
     The object is immutable, safe to call from many threads at once (the GIL is released while

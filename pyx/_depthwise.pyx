@@ -264,11 +264,11 @@ cdef inline void dw3x3_pixels(floating* dst, Py_ssize_t ldd, const floating* x, 
 cdef void channels_last_row(const ChannelsLastPlan* p, Py_ssize_t row,
                             floating* tmp) noexcept nogil:
     """Output row `row` (image row // h_out, row row % h_out), with the thread's scratch at tmp
-    (ChannelsLastPlan). A 3x3 row whose taps all lie
-    inside the input computes its interior pixels with cc_dw3x3_pixels; the other pixels list
-    the taps that land inside the input (once for the row's interior, per pixel at its ends).
-    Bias and relu/relu6 are applied as the kernels write the output; a residual or another
-    activation goes through tmp (w_out x c_pad) and the output pass."""
+    (ChannelsLastPlan). A 3x3 row whose taps all lie inside the input computes its interior
+    pixels with cc_dw3x3_pixels; the other pixels list the taps that land inside the input
+    (once for the row's interior, per pixel at its ends). Bias and relu/relu6 are applied as
+    the kernels write the output; a residual or another activation goes through tmp
+    (w_out x c_pad) and the output pass."""
     cdef Py_ssize_t n = row // p.h_out, oh = row % p.h_out
     cdef Py_ssize_t ih0 = oh * p.stride_h - p.pad_top, iw0, ow, ntaps, nrow
     cdef const floating* x = <const floating*> p.x + n * p.sx_n

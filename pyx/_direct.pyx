@@ -753,9 +753,8 @@ cdef int choose_method(const DirectPlan* pl, Py_ssize_t images,
     tasks) and computes the grid's extra columns; INDIRECT computes only the output pixels,
     transposes every weight into fresh memory unless they come packed (about 4 cycles each,
     page faults included: 512x512x3x3 weights take 1.9 ms to pack, 3.7 ms with the
-    allocation), writes the output through a
-    transposition (about half a cycle per value) and stores its tile to the accumulator block
-    after every K block (~30 cycles). The constants come from timing both methods on the bench
+    allocation), writes the output through a transposition (about half a cycle per value) and
+    stores its tile to the accumulator block after every K block (~30 cycles). The constants come from timing both methods on the bench
     suite (bench/run.py).
     """
     cdef double lanes = pl.nr  # multiply-adds per cycle: NR/2 lanes per vector, 2 FMA ports
@@ -858,17 +857,18 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
             and (h_out * w_out >= PAD_COPY_MIN_PIXELS or c_in // groups <= 16)
             and images * h_pad * w_pad * c_in * itemsize <= PAD_COPY_BUDGET):
         pad_bytes = images * h_pad * w_pad * c_in * itemsize + ALIGN
-        init_plan(&pl, c_in, h_pad, w_pad, out.shape[1], groups, kh, kw, stride_h, stride_w,
-                  0, 0, dil_h, dil_w, h_out, w_out, tile_width(&dummy), method, False, True,
-                  True, images, w_indirect is not None and w_panels is not None)
+    # the plan sees the padded copy (unpadded, channels contiguous) or the input itself
+    init_plan(&pl, c_in, h_pad if pad_bytes else h, w_pad if pad_bytes else w_in, out.shape[1],
+              groups, kh, kw, stride_h, stride_w, 0 if pad_bytes else pad_top,
+              0 if pad_bytes else pad_left, dil_h, dil_w, h_out, w_out, tile_width(&dummy),
+              method,
+              not pad_bytes and x.strides[3] == itemsize and x.strides[2] == w_in * itemsize
+              and out.strides[3] == itemsize and out.strides[2] == w_out * itemsize,
+              channels_last, out_channels_last, images,
+              w_indirect is not None and w_panels is not None)
+    if pad_bytes:   # pl.x is set when the copy has its memory
         pl.sx_c, pl.sx_w, pl.sx_h, pl.sx_n = 1, c_in, w_pad * c_in, h_pad * w_pad * c_in
     else:
-        init_plan(&pl, c_in, h, w_in, out.shape[1], groups, kh, kw, stride_h, stride_w,
-                  pad_top, pad_left, dil_h, dil_w, h_out, w_out, tile_width(&dummy), method,
-                  x.strides[3] == itemsize and x.strides[2] == w_in * itemsize
-                  and out.strides[3] == itemsize and out.strides[2] == w_out * itemsize,
-                  channels_last, out_channels_last, images,
-                  w_indirect is not None and w_panels is not None)
         pl.x = &x[0, 0, 0, 0]
         pl.sx_n = x.strides[0] // itemsize
         pl.sx_c = x.strides[1] // itemsize
