@@ -194,10 +194,56 @@ CC_DEFINE_DW_PIXEL(double, cc_vf64, CC_VL_F64, f64)
  *
  * for p < npx, c < C (px: input elements from one output pixel's window to the next; rs, ss:
  * from one tap row, column, to the next; bias and act optional, cc_dw_finish). One vector of
- * channels at a time with its nine weight vectors in registers, four pixels at a time (four
- * FMA chains): a load per FMA, where the per-pixel kernel loads a weight too. The last partial
- * vector of channels is read and written lane-masked, nothing past a pixel's C values. */
+ * channels at a time with its nine weight vectors in registers, CC_DW3X3_NP pixels at a time
+ * (as many FMA chains). When px == ss (stride 1, dilation 1: the usual case) pixel u's tap s
+ * is the input column u + s, so a tap row of the block loads NP + 2 vectors, not 3 NP, and
+ * reuses each in up to three FMAs; the block's addresses are then a row pointer plus
+ * multiples of one step (with 3 NP separate offsets GCC spilled them: two loads per FMA).
+ * The last partial vector of channels is read and written lane-masked, nothing past a
+ * pixel's C values. */
+#if CC_VECTOR_BYTES == 64
+#  define CC_DW3X3_NP 8    /* 8 accumulators + 9 weights + 10 inputs of 32 registers */
+#else
+#  define CC_DW3X3_NP 4
+#endif
 #define CC_DEFINE_DW3X3(T, V, VL, SFX)                                                        \
+/* NP pixels of one full vector of channels; `slide` (a constant at each call): px == ss */  \
+static inline __attribute__((always_inline)) void                                          \
+cc_dw3x3_block_##SFX(T *restrict dst, ptrdiff_t ldd, const T *restrict in, ptrdiff_t px,   \
+                     ptrdiff_t rs, ptrdiff_t ss, const V *w, const T *restrict bias,       \
+                     ptrdiff_t c, int act, const int slide)                                \
+{                                                                                          \
+    V a[CC_DW3X3_NP];                                                                      \
+    _Pragma("GCC unroll 8")                                                                \
+    for (int u = 0; u < CC_DW3X3_NP; ++u) a[u] = (V){0};                                   \
+    _Pragma("GCC unroll 3")                                                                \
+    for (int r = 0; r < 3; ++r) {                                                          \
+        const T *x = in + r * rs;                                                          \
+        if (slide) {                                                                       \
+            V xv[CC_DW3X3_NP + 2];                                                         \
+            _Pragma("GCC unroll 10")                                                       \
+            for (int j = 0; j < CC_DW3X3_NP + 2; ++j) memcpy(&xv[j], x + j * px, sizeof(V)); \
+            _Pragma("GCC unroll 8")                                                        \
+            for (int u = 0; u < CC_DW3X3_NP; ++u) {                                        \
+                _Pragma("GCC unroll 3")                                                    \
+                for (int s = 0; s < 3; ++s) a[u] += w[3 * r + s] * xv[u + s];              \
+            }                                                                              \
+        } else {                                                                           \
+            _Pragma("GCC unroll 3")                                                        \
+            for (int s = 0; s < 3; ++s) {                                                  \
+                _Pragma("GCC unroll 8")                                                    \
+                for (int u = 0; u < CC_DW3X3_NP; ++u) {                                    \
+                    V xv;                                                                  \
+                    memcpy(&xv, x + u * px + s * ss, sizeof xv);                           \
+                    a[u] += w[3 * r + s] * xv;                                             \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+    }                                                                                      \
+    _Pragma("GCC unroll 8")                                                                \
+    for (int u = 0; u < CC_DW3X3_NP; ++u)                                                  \
+        cc_dw_finish_##SFX(dst + u * ldd, a[u], bias, c, VL, act);                         \
+}                                                                                          \
 static inline void cc_dw3x3_pixels_##SFX(T *restrict dst, ptrdiff_t ldd, const T *restrict in, \
                                          ptrdiff_t px, ptrdiff_t rs, ptrdiff_t ss,         \
                                          const T *restrict wt, ptrdiff_t ldw,              \
@@ -211,23 +257,14 @@ static inline void cc_dw3x3_pixels_##SFX(T *restrict dst, ptrdiff_t ldd, const T
         for (int t = 0; t < 9; ++t) memcpy(&w[t], wt + t * ldw + c, sizeof(V));            \
         ptrdiff_t p = 0;                                                                   \
         if (n == VL) {                                                                     \
-            for (; p + 4 <= npx; p += 4) {                                                 \
-                V a[4];                                                                    \
-                _Pragma("GCC unroll 4")                                                    \
-                for (int u = 0; u < 4; ++u) a[u] = (V){0};                                 \
-                _Pragma("GCC unroll 9")                                                    \
-                for (int t = 0; t < 9; ++t) {                                              \
-                    const T *x = in + p * px + (t / 3) * rs + (t % 3) * ss + c;            \
-                    _Pragma("GCC unroll 4")                                                \
-                    for (int u = 0; u < 4; ++u) {                                          \
-                        V xv;                                                              \
-                        memcpy(&xv, x + u * px, sizeof xv);                                \
-                        a[u] += w[t] * xv;                                                 \
-                    }                                                                      \
-                }                                                                          \
-                _Pragma("GCC unroll 4")                                                    \
-                for (int u = 0; u < 4; ++u)                                                \
-                    cc_dw_finish_##SFX(dst + (p + u) * ldd + c, a[u], bias, c, VL, act);   \
+            if (px == ss) {                                                                \
+                for (; p + CC_DW3X3_NP <= npx; p += CC_DW3X3_NP)                           \
+                    cc_dw3x3_block_##SFX(dst + p * ldd + c, ldd, in + p * px + c, px, rs,  \
+                                         ss, w, bias, c, act, 1);                          \
+            } else {                                                                       \
+                for (; p + CC_DW3X3_NP <= npx; p += CC_DW3X3_NP)                           \
+                    cc_dw3x3_block_##SFX(dst + p * ldd + c, ldd, in + p * px + c, px, rs,  \
+                                         ss, w, bias, c, act, 0);                          \
             }                                                                              \
         }                                                                                  \
         for (; p < npx; ++p) {                                                             \
