@@ -194,11 +194,12 @@ CC_DEFINE_DW_PIXEL(double, cc_vf64, CC_VL_F64, f64)
  *
  * for p < npx, c < C (px: input elements from one output pixel's window to the next; rs, ss:
  * from one tap row, column, to the next; bias and act optional, cc_dw_finish). One vector of
- * channels at a time with its nine weight vectors in registers, CC_DW3X3_NP pixels at a time
- * (as many FMA chains). When px == ss (stride 1, dilation 1: the usual case) pixel u's tap s
- * is the input column u + s, so a tap row of the block loads NP + 2 vectors, not 3 NP, and
- * reuses each in up to three FMAs; the block's addresses are then a row pointer plus
- * multiples of one step (with 3 NP separate offsets GCC spilled them: two loads per FMA).
+ * channels at a time with its nine weight vectors in registers, CC_DW3X3_NP (stride 1) or 4
+ * pixels at a time (as many FMA chains). With dilation 1 and stride 1 (or 2), pixel u's tap s
+ * is the input column u + s (2u + s), so a tap row of the block loads NP + 2 (2 NP + 1)
+ * vectors, not 3 NP, and uses each in up to three FMAs; its addresses are one pointer
+ * stepped along the row (with 3 NP offsets GCC hoisted and spilled them: two loads per FMA,
+ * 2x slower on 144 channels of 56x56).
  * The last partial vector of channels is read and written lane-masked, nothing past a
  * pixel's C values. */
 #if CC_VECTOR_BYTES == 64
@@ -207,32 +208,38 @@ CC_DEFINE_DW_PIXEL(double, cc_vf64, CC_VL_F64, f64)
 #  define CC_DW3X3_NP 4
 #endif
 #define CC_DEFINE_DW3X3(T, V, VL, SFX)                                                        \
-/* NP pixels of one full vector of channels; `slide` (a constant at each call): px == ss */  \
+/* np <= CC_DW3X3_NP pixels of one full vector of channels. step (px == step * ss) and np   \
+ * are constants at each call: with step 1 or 2, a tap row's loads are columns j * ss,      \
+ * j < step (np - 1) + 3, and pixel u's tap s is column step u + s; step 0: any px. */     \
 static inline __attribute__((always_inline)) void                                          \
 cc_dw3x3_block_##SFX(T *restrict dst, ptrdiff_t ldd, const T *restrict in, ptrdiff_t px,   \
                      ptrdiff_t rs, ptrdiff_t ss, const V *w, const T *restrict bias,       \
-                     ptrdiff_t c, int act, const int slide)                                \
+                     ptrdiff_t c, int act, const int np, const int step)                   \
 {                                                                                          \
     V a[CC_DW3X3_NP];                                                                      \
     _Pragma("GCC unroll 8")                                                                \
-    for (int u = 0; u < CC_DW3X3_NP; ++u) a[u] = (V){0};                                   \
+    for (int u = 0; u < np; ++u) a[u] = (V){0};                                            \
     _Pragma("GCC unroll 3")                                                                \
     for (int r = 0; r < 3; ++r) {                                                          \
         const T *x = in + r * rs;                                                          \
-        if (slide) {                                                                       \
-            V xv[CC_DW3X3_NP + 2];                                                         \
-            _Pragma("GCC unroll 10")                                                       \
-            for (int j = 0; j < CC_DW3X3_NP + 2; ++j) memcpy(&xv[j], x + j * px, sizeof(V)); \
+        if (step) {                                                                        \
+            V xv[2 * CC_DW3X3_NP + 1];                                                     \
+            _Pragma("GCC unroll 17")                                                       \
+            for (int j = 0; j < step * (np - 1) + 3; ++j) {                                \
+                memcpy(&xv[j], x, sizeof(V));                                              \
+                x += ss;                                                                   \
+                __asm__("" : "+r"(x));  /* one pointer stepped, not hoisted offsets */     \
+            }                                                                              \
             _Pragma("GCC unroll 8")                                                        \
-            for (int u = 0; u < CC_DW3X3_NP; ++u) {                                        \
+            for (int u = 0; u < np; ++u) {                                                 \
                 _Pragma("GCC unroll 3")                                                    \
-                for (int s = 0; s < 3; ++s) a[u] += w[3 * r + s] * xv[u + s];              \
+                for (int s = 0; s < 3; ++s) a[u] += w[3 * r + s] * xv[step * u + s];       \
             }                                                                              \
         } else {                                                                           \
             _Pragma("GCC unroll 3")                                                        \
             for (int s = 0; s < 3; ++s) {                                                  \
                 _Pragma("GCC unroll 8")                                                    \
-                for (int u = 0; u < CC_DW3X3_NP; ++u) {                                    \
+                for (int u = 0; u < np; ++u) {                                             \
                     V xv;                                                                  \
                     memcpy(&xv, x + u * px + s * ss, sizeof xv);                           \
                     a[u] += w[3 * r + s] * xv;                                             \
@@ -241,8 +248,20 @@ cc_dw3x3_block_##SFX(T *restrict dst, ptrdiff_t ldd, const T *restrict in, ptrdi
         }                                                                                  \
     }                                                                                      \
     _Pragma("GCC unroll 8")                                                                \
-    for (int u = 0; u < CC_DW3X3_NP; ++u)                                                  \
+    for (int u = 0; u < np; ++u)                                                           \
         cc_dw_finish_##SFX(dst + u * ldd, a[u], bias, c, VL, act);                         \
+}                                                                                          \
+/* blocks of np pixels from p while they fit; returns the next pixel */                   \
+static inline __attribute__((always_inline)) ptrdiff_t                                     \
+cc_dw3x3_blocks_##SFX(T *restrict dst, ptrdiff_t ldd, const T *restrict in, ptrdiff_t px,  \
+                      ptrdiff_t rs, ptrdiff_t ss, const V *w, const T *restrict bias,      \
+                      ptrdiff_t c, int act, ptrdiff_t p, ptrdiff_t npx, const int np,      \
+                      const int step)                                                      \
+{                                                                                          \
+    for (; p + np <= npx; p += np)                                                         \
+        cc_dw3x3_block_##SFX(dst + p * ldd + c, ldd, in + p * px + c, px, rs, ss, w, bias, \
+                             c, act, np, step);                                            \
+    return p;                                                                              \
 }                                                                                          \
 static inline void cc_dw3x3_pixels_##SFX(T *restrict dst, ptrdiff_t ldd, const T *restrict in, \
                                          ptrdiff_t px, ptrdiff_t rs, ptrdiff_t ss,         \
@@ -257,14 +276,18 @@ static inline void cc_dw3x3_pixels_##SFX(T *restrict dst, ptrdiff_t ldd, const T
         for (int t = 0; t < 9; ++t) memcpy(&w[t], wt + t * ldw + c, sizeof(V));            \
         ptrdiff_t p = 0;                                                                   \
         if (n == VL) {                                                                     \
-            if (px == ss) {                                                                \
-                for (; p + CC_DW3X3_NP <= npx; p += CC_DW3X3_NP)                           \
-                    cc_dw3x3_block_##SFX(dst + p * ldd + c, ldd, in + p * px + c, px, rs,  \
-                                         ss, w, bias, c, act, 1);                          \
+            if (px == ss) {          /* stride 1 */                                        \
+                p = cc_dw3x3_blocks_##SFX(dst, ldd, in, px, rs, ss, w, bias, c, act, p,    \
+                                          npx, CC_DW3X3_NP, 1);                            \
+                if (CC_DW3X3_NP > 4)   /* then 4: a 7x7 image's rows have 5 inner pixels */ \
+                    p = cc_dw3x3_blocks_##SFX(dst, ldd, in, px, rs, ss, w, bias, c, act,   \
+                                              p, npx, 4, 1);                               \
+            } else if (px == 2 * ss) {  /* stride 2 */                                     \
+                p = cc_dw3x3_blocks_##SFX(dst, ldd, in, px, rs, ss, w, bias, c, act, p,    \
+                                          npx, 4, 2);                                      \
             } else {                                                                       \
-                for (; p + CC_DW3X3_NP <= npx; p += CC_DW3X3_NP)                           \
-                    cc_dw3x3_block_##SFX(dst + p * ldd + c, ldd, in + p * px + c, px, rs,  \
-                                         ss, w, bias, c, act, 0);                          \
+                p = cc_dw3x3_blocks_##SFX(dst, ldd, in, px, rs, ss, w, bias, c, act, p,    \
+                                          npx, 4, 0);                                      \
             }                                                                              \
         }                                                                                  \
         for (; p < npx; ++p) {                                                             \
