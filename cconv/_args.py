@@ -371,9 +371,9 @@ def parse_conv2d(input, weight, bias, stride, padding, dilation, groups, fname="
 
 
 def parse_residual(residual, shape, dtype, fname, out):
-    """residual: an array of the output's shape (in the user's layout) and dtype -> C-contiguous
-    in that layout (so that it is laid out exactly like the output the kernels write), and a
-    copy if it shares memory with out."""
+    """residual: an array of the output's shape (in the user's layout) and dtype -> laid out
+    exactly like `out` (the array the kernels write: C-contiguous, or the caller's strides),
+    and a copy if it shares memory with out."""
     r = as_float_array(residual, "residual", fname)
     if native_dtype(r) != dtype:
         raise TypeError(f"{fname}: residual dtype {native_dtype(r)} does not match the output "
@@ -381,9 +381,21 @@ def parse_residual(residual, shape, dtype, fname, out):
     if r.shape != tuple(shape):
         raise ValueError(f"{fname}: residual must have the output's shape {_fmt_shape(shape)}, "
                          f"got {_fmt_shape(r.shape)}")
-    r = aligned_contiguous(r, dtype)
+    if out is None or out.flags.c_contiguous:
+        r = aligned_contiguous(r, dtype)
+    elif not (r.dtype == dtype and r.flags.aligned and r.strides == out.strides):
+        r = like_strided(out, r)
     if out is not None and np.may_share_memory(r, out):
-        r = r.copy()
+        r = like_strided(out, r) if not out.flags.c_contiguous else r.copy()
+    return r
+
+
+def like_strided(out, a):
+    """A copy of a laid out with out's (non-negative) strides."""
+    span = sum((n - 1) * st for n, st in zip(out.shape, out.strides) if n > 0) + out.itemsize
+    buf = np.empty(span // out.itemsize if out.size else 0, out.dtype)
+    r = np.lib.stride_tricks.as_strided(buf, out.shape, out.strides, writeable=True)
+    r[...] = a
     return r
 
 
@@ -395,8 +407,9 @@ def check_output_size(geom, dtype, fname):
 
 
 def parse_out(out, shape, dtype, fname, inputs):
-    """Check a user-supplied out= array: exact shape and dtype, C-contiguous, writeable, and not
-    overlapping the inputs (the kernels would read what they already wrote)."""
+    """Check a user-supplied out= array: exact shape and dtype, writeable, and not overlapping
+    the inputs (the kernels would read what they already wrote). Any memory layout: a
+    channels-last view, a slice of a larger buffer (a concatenation written in place)."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{fname}: out must be a numpy.ndarray, got {type(out).__name__}")
     if out.dtype != dtype:
@@ -404,13 +417,28 @@ def parse_out(out, shape, dtype, fname, inputs):
     if out.shape != tuple(shape):
         raise ValueError(f"{fname}: out must have shape {_fmt_shape(shape)}, "
                          f"got {_fmt_shape(out.shape)}")
-    if not out.flags.c_contiguous:
-        raise ValueError(f"{fname}: out must be C-contiguous")
     if not out.flags.writeable:
         raise ValueError(f"{fname}: out is read-only")
-    if not out.flags.aligned or not out.dtype.isnative:
-        raise ValueError(f"{fname}: out must be aligned and in native byte order")
+    if not out.dtype.isnative:
+        raise ValueError(f"{fname}: out must be in native byte order")
     for name, a in inputs:
         if a is not None and np.may_share_memory(out, a):
             raise ValueError(f"{fname}: out must not share memory with {name}")
     return out
+
+
+def kernel_target(out, shape, dtype):
+    """The array the kernels write for a caller's out= (checked by parse_out): out itself when
+    its elements are aligned, its strides non-negative and no two elements share memory (the
+    kernels take any such strides), else a C-contiguous temporary copied into out after."""
+    if out.flags.c_contiguous and out.flags.aligned:
+        return out
+    if out.flags.aligned and out.size:
+        extent = out.itemsize
+        for st, n in sorted((st, n) for st, n in zip(out.strides, out.shape) if n > 1):
+            if st < extent:
+                break
+            extent += st * (n - 1)
+        else:
+            return out
+    return np.empty(shape, dtype)

@@ -87,8 +87,8 @@ def conv2d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None
     residual : ndarray of the output's shape (in `layout`) or None: added before the
         activation, as in a ResNet block (ONNX Runtime's fused Conv + Add + activation)
     layout : "NCHW" (default) or "NHWC" (channels last) for input, residual and output
-    out : optional C-contiguous array of the output's shape (in `layout`) and dtype,
-        written and returned
+    out : optional array of the output's shape (in `layout`) and dtype, written and
+        returned; any memory layout (a channels-last view, a slice of a larger buffer)
 
     Returns
     -------
@@ -116,17 +116,20 @@ def conv2d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None
     algo, _ = _select.choose(geom, _select.parse_algorithm(algorithm, fname), fname)
     shape = _args.output_shape(geom, batched, spec.layout)
     if out is None:
-        out = np.empty(shape, dtype=spec.dtype)
+        out = target = np.empty(shape, dtype=spec.dtype)
     else:
         _args.parse_out(out, shape, spec.dtype, fname, (("input", input), ("weight", weight),
                                                          ("bias", bias)))
+        target = _args.kernel_target(out, shape, spec.dtype)
     residual4 = None
     if residual is not None:
-        residual = _args.parse_residual(residual, shape, spec.dtype, fname, out)
+        residual = _args.parse_residual(residual, shape, spec.dtype, fname, target)
         residual4 = _args.as_kernel_view(residual, spec.layout, batched)
     w = spec.weight
     if algo == "winograd" and algorithm == "auto" and not np.isfinite(w).all():
         algo = "direct"  # a non-finite weight would spread over whole tiles
-    run(x4, Prepared(w), spec.bias, geom, _args.as_kernel_view(out, spec.layout, batched), algo,
-        _threads.effective_num_threads(), algorithm == "auto", residual4, act, alpha)
+    run(x4, Prepared(w), spec.bias, geom, _args.as_kernel_view(target, spec.layout, batched),
+        algo, _threads.effective_num_threads(), algorithm == "auto", residual4, act, alpha)
+    if target is not out:
+        out[...] = target
     return out

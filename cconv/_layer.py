@@ -137,19 +137,22 @@ class Conv2d:
                  residual: Optional[ArrayLike] = None) -> NDArray:
         """The convolution of `input` (shape and layout as at construction), through the
         fused output pass; `residual` (the output's shape) is added before the activation;
-        `out` (C-contiguous, the output's shape and dtype) is written and returned."""
+        `out` (the output's shape and dtype, any memory layout) is written and returned."""
         spec = self._spec
         x4, geom, batched = self._geometry(input)
         shape = _args.output_shape(geom, batched, spec.layout)
         if out is None:
-            out = np.empty(shape, dtype=spec.dtype)
+            out = target = np.empty(shape, dtype=spec.dtype)
         else:
             _args.parse_out(out, shape, spec.dtype, "Conv2d", (("input", input),))
+            target = _args.kernel_target(out, shape, spec.dtype)
         residual4 = None
         if residual is not None:
-            residual = _args.parse_residual(residual, shape, spec.dtype, "Conv2d", out)
+            residual = _args.parse_residual(residual, shape, spec.dtype, "Conv2d", target)
             residual4 = _args.as_kernel_view(residual, spec.layout, batched)
-        self._run(x4, geom, _args.as_kernel_view(out, spec.layout, batched), residual4)
+        self._run(x4, geom, _args.as_kernel_view(target, spec.layout, batched), residual4)
+        if target is not out:
+            out[...] = target
         return out
 
     def _run(self, x4, geom, out4, residual4):

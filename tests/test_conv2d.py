@@ -136,6 +136,73 @@ def test_out_argument_written_in_place_and_returned(rng):
     np.testing.assert_array_equal(out3, out[0])
 
 
+def strided_outs(shape, dtype):
+    """(name, out view, the buffer it lives in) for out= arrays that are not C-contiguous: a
+    channels-last view, channels 3.. of a wider buffer (a concatenation written in place),
+    every other column, reversed rows (negative stride), and a view that is not aligned to
+    its item size (the last two through a temporary)."""
+    n, c, h, w = shape
+    nhwc = np.full((n, h, w, c), np.nan, dtype)
+    wide = np.full((n, c + 5, h, w), np.nan, dtype)
+    cols = np.full((n, c, h, 2 * w), np.nan, dtype)
+    rev = np.full(shape, np.nan, dtype)
+    raw = np.full(np.prod(shape) * np.dtype(dtype).itemsize + 1, 255, np.uint8)
+    unaligned = raw[1:].view(dtype).reshape(shape)
+    return [("channels_last", nhwc.transpose(0, 3, 1, 2), nhwc),
+            ("concat_slice", wide[:, 3:3 + c], wide),
+            ("every_other_column", cols[..., ::2], cols),
+            ("reversed_rows", rev[:, :, ::-1], rev),
+            ("unaligned", unaligned, raw)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["3x3", "1x1", "depthwise", "winograd"])
+def test_out_of_any_layout_gets_exactly_the_result(rng, dtype, kind):
+    """out= with any strides is written in place (or through a temporary), with the same
+    values as a fresh output, bias, residual and activation included; the rest of the
+    buffer it lives in is untouched."""
+    c_in, groups, k, algorithm = {"3x3": (6, 1, 3, "direct"), "1x1": (20, 1, 1, "direct"),
+                                  "depthwise": (24, 24, 3, "direct"),
+                                  "winograd": (8, 1, 3, "winograd")}[kind]
+    c_out = 24 if kind == "depthwise" else 19
+    x, w, b = make(rng, (2, c_in, 9, 11), (c_out, c_in // groups, k, k), dtype=dtype)
+    params = dict(padding=k // 2, groups=groups, algorithm=algorithm, activation="relu")
+    residual = rng.standard_normal((2, c_out, 9, 11)).astype(dtype)
+    expect = cconv.conv2d(x, w, b, residual=residual, **params)
+    layer = cconv.Conv2d(w, b, **params)
+    for name, out, buf in strided_outs(expect.shape, dtype):
+        before = buf.copy()
+        assert cconv.conv2d(x, w, b, residual=residual, out=out, **params) is out, name
+        np.testing.assert_allclose(out, expect, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                   atol=1e-5 if dtype == np.float32 else 1e-12, err_msg=name)
+        if name != "unaligned":   # the buffer's elements outside the view: untouched
+            probe = np.zeros(buf.shape, np.int8)
+            probe_view = {"channels_last": lambda a: a.transpose(0, 3, 1, 2),
+                          "concat_slice": lambda a: a[:, 3:3 + c_out],
+                          "every_other_column": lambda a: a[..., ::2],
+                          "reversed_rows": lambda a: a[:, :, ::-1]}[name](probe)
+            probe_view[...] = 1
+            mask = probe == 0
+            np.testing.assert_array_equal(buf[mask], before[mask], err_msg=name)
+        out[...] = np.nan
+        assert layer(x, residual=residual, out=out) is out
+        np.testing.assert_allclose(out, expect, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                   atol=1e-5 if dtype == np.float32 else 1e-12, err_msg=name)
+
+
+def test_out_channels_last_view_in_nhwc_layer(rng):
+    """layout="NHWC" with out= an NHWC view of NCHW memory (and a residual laid out like a
+    C-contiguous NHWC array)."""
+    x, w, b = make(rng, (1, 7, 10, 12), (16, 7, 3, 3))
+    x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    residual = rng.standard_normal((1, 10, 12, 16)).astype(np.float32)
+    expect = cconv.conv2d(x_nhwc, w, b, padding=1, residual=residual, layout="NHWC")
+    nchw = np.full((1, 16, 10, 12), np.nan, np.float32)
+    out = nchw.transpose(0, 2, 3, 1)
+    cconv.conv2d(x_nhwc, w, b, padding=1, residual=residual, layout="NHWC", out=out)
+    np.testing.assert_allclose(out, expect, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_results_identical_across_thread_counts(rng, dtype):
     x, w, b = make(rng, (3, 17, 23, 19), (33, 17, 3, 3), dtype=dtype)
