@@ -39,7 +39,7 @@ from _phase cimport PhasePlan, phase_plan_init, phase_plan_free, build_phase_pla
 from _split cimport Split, balanced_split
 from _scratch cimport ScratchCache, take_scratch, give_scratch
 from _epilogue cimport (OutputSpec, output_spec, store_run, has_epilogue,
-                        epilogue_in_registers)
+                        epilogue_in_registers, act_in_registers)
 
 cdef extern from "cc_gemm_ukernel.h" nogil:
     const char* CC_ISA
@@ -56,19 +56,21 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
                              int accumulate, const double* bias_rows, int act)
     void cc_gemm_ukernel_indirect_f32(Py_ssize_t kc, const float* abase, const Py_ssize_t* offs,
                                       const float* b, float* c, Py_ssize_t ldc, int mr, int nr,
-                                      int accumulate, const float* bias_cols, int act)
+                                      int accumulate, const float* bias_cols, const float* res,
+                                      int act)
     void cc_gemm_ukernel_indirect_f64(Py_ssize_t kc, const double* abase,
                                       const Py_ssize_t* offs, const double* b, double* c,
                                       Py_ssize_t ldc, int mr, int nr, int accumulate,
-                                      const double* bias_cols, int act)
+                                      const double* bias_cols, const double* res, int act)
     void cc_gemm_ukernel_indirect_rows_f32(Py_ssize_t kc, const float* const* rows,
                                            const Py_ssize_t* offs, const float* b, float* c,
                                            Py_ssize_t ldc, int mr, int nr, int accumulate,
-                                           const float* bias_cols, int act)
+                                           const float* bias_cols, const float* res, int act)
     void cc_gemm_ukernel_indirect_rows_f64(Py_ssize_t kc, const double* const* rows,
                                            const Py_ssize_t* offs, const double* b,
                                            double* c, Py_ssize_t ldc, int mr, int nr,
-                                           int accumulate, const double* bias_cols, int act)
+                                           int accumulate, const double* bias_cols,
+                                           const double* res, int act)
 
 cdef extern from "cc_copy.h" nogil:
     void cc_copy_f32(float* dst, const float* src, Py_ssize_t n)
@@ -156,26 +158,27 @@ cdef inline void gemm_ukernel(Py_ssize_t kc, const floating* a, Py_ssize_t lda,
 cdef inline void gemm_ukernel_indirect(Py_ssize_t kc, const floating* abase,
                                        const Py_ssize_t* offs, const floating* b, floating* c,
                                        Py_ssize_t ldc, int mr, int nr, int accumulate,
-                                       const floating* bias_cols, int act) noexcept nogil:
+                                       const floating* bias_cols, const floating* res,
+                                       int act) noexcept nogil:
     if floating is float:
         cc_gemm_ukernel_indirect_f32(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
-                                     bias_cols, act)
+                                     bias_cols, res, act)
     else:
         cc_gemm_ukernel_indirect_f64(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
-                                     bias_cols, act)
+                                     bias_cols, res, act)
 
 
 cdef inline void gemm_ukernel_indirect_rows(Py_ssize_t kc, const floating* const* rows,
                                             const Py_ssize_t* offs, const floating* b,
                                             floating* c, Py_ssize_t ldc, int mr, int nr,
                                             int accumulate, const floating* bias_cols,
-                                            int act) noexcept nogil:
+                                            const floating* res, int act) noexcept nogil:
     if floating is float:
         cc_gemm_ukernel_indirect_rows_f32(kc, rows, offs, b, c, ldc, mr, nr, accumulate,
-                                          bias_cols, act)
+                                          bias_cols, res, act)
     else:
         cc_gemm_ukernel_indirect_rows_f64(kc, rows, offs, b, c, ldc, mr, nr, accumulate,
-                                          bias_cols, act)
+                                          bias_cols, res, act)
 
 
 cdef inline void copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
@@ -518,12 +521,14 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
     cdef Py_ssize_t ldc = pl.m_per_task * nr, cp, t, k0 = 0, kc, v0, oh, ow, i
     cdef Py_ssize_t co_end = min(cp1 * nr, pl.c_out_g)
     cdef int mr
-    # direct_out: the tiles go straight into the channels-last output (bias and relu/relu6 in
-    # registers on the last K block), else into the block, then through store_block
+    # direct_out: the tiles go straight into the channels-last output (bias, residual and
+    # relu/relu6 in registers on the last K block), else into the block, then through
+    # store_block
     cdef floating* outn = NULL
     cdef floating* c
     cdef const floating* bias_g = NULL
     cdef const floating* bias
+    cdef const floating* res
     cdef Py_ssize_t ldcc
     cdef int act
     cdef bint last_block
@@ -565,21 +570,24 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
                             oh, ow = oh + 1, 0
                     for i in range(mr, CC_MR):  # rows past the valid ones repeat the last
                         rows[i] = rows[mr - 1]
-            c, ldcc, bias, act = buf + t * CC_MR * ldc + (cp - cp0) * nr, ldc, NULL, 0
+            c, ldcc = buf + t * CC_MR * ldc + (cp - cp0) * nr, ldc
+            bias, res, act = NULL, NULL, 0
             if pl.direct_out:
                 c, ldcc = outn + cp * nr + v0 * pl.o.sw, pl.o.sw
                 if last_block:
                     act = pl.o.act
                     if bias_g != NULL:
                         bias = bias_g + cp * nr
+                    if pl.o.residual != NULL:   # laid out like the output
+                        res = <const floating*> pl.o.residual + (c - <floating*> pl.o.out)
             if base != NULL:
                 gemm_ukernel_indirect(kc, base, pl.k_offset + k0, wk + cp * kc * nr, c,
                                       ldcc, mr, <int> min(nr, co_end - cp * nr), k0 > 0,
-                                      bias, act)
+                                      bias, res, act)
             else:
                 gemm_ukernel_indirect_rows(kc, rows, pl.k_offset + k0, wk + cp * kc * nr,
                                            c, ldcc, mr, <int> min(nr, co_end - cp * nr),
-                                           k0 > 0, bias, act)
+                                           k0 > 0, bias, res, act)
         k0 += kc
     if not pl.direct_out:
         store_block(pl, n, g, q0, npix, pl.w_out, cp0 * nr, co_end, buf, ldc, True)
@@ -879,7 +887,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
     output_spec(&pl.o, out, residual, bias, act, alpha,
                 images * pl.c_out * pl.h_out * pl.w_out * itemsize > STREAM_BYTES)
     pl.direct_out = (pl.method == METHOD_INDIRECT and pl.o.sc == 1
-                     and pl.o.sh == pl.w_out * pl.o.sw and epilogue_in_registers(&pl.o))
+                     and pl.o.sh == pl.w_out * pl.o.sw and act_in_registers(&pl.o))
     if pl.b_in_place:
         pl.grid_w = pl.w_out
         pl.grid_pixels = pl.task_pixels = pl.h_out * pl.w_out

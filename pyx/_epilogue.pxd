@@ -45,6 +45,12 @@ cdef inline bint epilogue_in_registers(const OutputSpec* o) noexcept nogil:
                                    or o.act == CC_ACT_RELU6)
 
 
+cdef inline bint act_in_registers(const OutputSpec* o) noexcept nogil:
+    """At most relu/relu6 (a residual allowed): a kernel that can add the residual as it
+    writes can finish the output in registers."""
+    return o.act == CC_ACT_NONE or o.act == CC_ACT_RELU or o.act == CC_ACT_RELU6
+
+
 cdef inline bint has_epilogue(const OutputSpec* o) noexcept nogil:
     """A residual or an activation still to apply after a kernel wrote sum + bias."""
     return o.residual != NULL or o.act != CC_ACT_NONE

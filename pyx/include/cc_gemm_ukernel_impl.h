@@ -38,10 +38,12 @@
 
 /* Write n <= CC_VL lanes of v to c (only those n elements are touched; masked loads and
  * stores for n < CC_VL): + what c holds (accumulate), + bias_lanes[0..n) (or NULL),
- * + *bias_one (or NULL), then act. */
+ * + *bias_one (or NULL), + res[0..n) (or NULL: a residual laid out like c), then act. The
+ * order of the output pass (cc_store_run): sum, bias, residual, activation. */
 static inline void CC_FN(cc_uk_store)(CC_T *restrict c, CC_V v, int n, int accumulate,
                                       const CC_T *restrict bias_lanes,
-                                      const CC_T *restrict bias_one, int act)
+                                      const CC_T *restrict bias_one,
+                                      const CC_T *restrict res, int act)
 {
     if (n == CC_VL) {
         CC_V t;
@@ -52,6 +54,12 @@ static inline void CC_FN(cc_uk_store)(CC_T *restrict c, CC_V v, int n, int accum
         if (bias_lanes) v = v + cc_uk_load_tail(bias_lanes, n);
     }
     if (bias_one) v = v + *bias_one;
+    if (res) {
+        CC_V t;
+        if (n == CC_VL) memcpy(&t, res, sizeof t);
+        else t = cc_uk_load_tail(res, n);
+        v = v + t;
+    }
     if (act) v = cc_uk_act(v, act);
     if (n == CC_VL) memcpy(c, &v, sizeof v);
     else cc_uk_store_tail(c, v, n);
@@ -72,7 +80,8 @@ static inline void CC_FN(cc_uk_store)(CC_T *restrict c, CC_V v, int n, int accum
                 const int n = nr - j * CC_VL < CC_VL ? nr - j * CC_VL : CC_VL;            \
                 CC_FN(cc_uk_store)(c + i * ldc + j * CC_VL, acc[i][j], n, accumulate,     \
                                    bias_cols ? bias_cols + j * CC_VL : 0,                 \
-                                   bias_rows ? bias_rows + i : 0, act);                   \
+                                   bias_rows ? bias_rows + i : 0,                         \
+                                   res ? res + i * ldc + j * CC_VL : 0, act);             \
             }                                                                             \
         }                                                                                 \
     } while (0)
@@ -94,7 +103,7 @@ static inline void CC_FN(cc_gemm_ukernel)(
     CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
     const CC_T *restrict bias_rows, int act)
 {
-    const CC_T *const bias_cols = 0;
+    const CC_T *const bias_cols = 0, *const res = 0;
     CC_V acc[CC_MR][CC_UK_NV];
 #pragma GCC unroll 32
     for (int i = 0; i < CC_MR; ++i)
@@ -142,12 +151,13 @@ static inline void CC_FN(cc_gemm_ukernel)(
  * spans output rows; rows past mr repeat a valid one (their results are not stored). B
  * packed, kc rows of NR. The valid mr x nr part is written, rows ldc apart; accumulate: added
  * to what C holds (a later block of K). bias_cols: NULL, or nr values added to the columns
- * (output channels) after the sum; act: CC_UK_RELU/RELU6 or 0, then (both for the last block
- * of K of a tile written straight into a channels-last output). */
+ * (output channels) after the sum; res: NULL, or a residual laid out like C, added next;
+ * act: CC_UK_RELU/RELU6 or 0, then (all three for the last block of K of a tile written
+ * straight into a channels-last output: no second pass over it). */
 static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
     ptrdiff_t kc, const CC_T *const *restrict rows, const ptrdiff_t *restrict offs,
     const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
-    const CC_T *restrict bias_cols, int act)
+    const CC_T *restrict bias_cols, const CC_T *restrict res, int act)
 {
     const ptrdiff_t ldb = CC_NR;
     const CC_T *const bias_rows = 0;
@@ -173,13 +183,13 @@ static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
 static inline void CC_FN(cc_gemm_ukernel_indirect)(
     ptrdiff_t kc, const CC_T *restrict abase, const ptrdiff_t *restrict offs,
     const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
-    const CC_T *restrict bias_cols, int act)
+    const CC_T *restrict bias_cols, const CC_T *restrict res, int act)
 {
     const CC_T *rows[CC_MR];
 #pragma GCC unroll 32
     for (int i = 0; i < CC_MR; ++i) rows[i] = abase + (i < mr ? i : mr - 1);
     CC_FN(cc_gemm_ukernel_indirect_rows)(kc, rows, offs, b, c, ldc, mr, nr, accumulate,
-                                         bias_cols, act);
+                                         bias_cols, res, act);
 }
 
 #undef CC_UK_STEP
