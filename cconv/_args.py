@@ -427,6 +427,22 @@ def parse_out(out, shape, dtype, fname, inputs):
     return out
 
 
+def output_arrays(out, residual, shape, dtype, layout, batched, fname, inputs):
+    """(out, target, out4, residual4) for a call: out (the caller's, checked, or a new array),
+    the array the kernels write (kernel_target; copied into out after when it is not out) and
+    the (N, C, H, W) views of it and of the residual laid out like it (or None)."""
+    if out is None:
+        out = target = np.empty(shape, dtype=dtype)
+    else:
+        parse_out(out, shape, dtype, fname, inputs)
+        target = kernel_target(out, shape, dtype)
+    residual4 = None
+    if residual is not None:
+        residual4 = as_kernel_view(parse_residual(residual, shape, dtype, fname, target),
+                                   layout, batched)
+    return out, target, as_kernel_view(target, layout, batched), residual4
+
+
 def kernel_target(out, shape, dtype):
     """The array the kernels write for a caller's out= (checked by parse_out): out itself when
     its elements are aligned, its strides non-negative and no two elements share memory (the

@@ -115,21 +115,14 @@ def conv2d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None
     act, alpha = _args.parse_activation(activation, fname)
     algo, _ = _select.choose(geom, _select.parse_algorithm(algorithm, fname), fname)
     shape = _args.output_shape(geom, batched, spec.layout)
-    if out is None:
-        out = target = np.empty(shape, dtype=spec.dtype)
-    else:
-        _args.parse_out(out, shape, spec.dtype, fname, (("input", input), ("weight", weight),
-                                                         ("bias", bias)))
-        target = _args.kernel_target(out, shape, spec.dtype)
-    residual4 = None
-    if residual is not None:
-        residual = _args.parse_residual(residual, shape, spec.dtype, fname, target)
-        residual4 = _args.as_kernel_view(residual, spec.layout, batched)
+    out, target, out4, residual4 = _args.output_arrays(
+        out, residual, shape, spec.dtype, spec.layout, batched, fname,
+        (("input", input), ("weight", weight), ("bias", bias)))
     w = spec.weight
     if algo == "winograd" and algorithm == "auto" and not np.isfinite(w).all():
         algo = "direct"  # a non-finite weight would spread over whole tiles
-    run(x4, Prepared(w), spec.bias, geom, _args.as_kernel_view(target, spec.layout, batched),
-        algo, _threads.effective_num_threads(), algorithm == "auto", residual4, act, alpha)
+    run(x4, Prepared(w), spec.bias, geom, out4, algo, _threads.effective_num_threads(),
+        algorithm == "auto", residual4, act, alpha)
     if target is not out:
         out[...] = target
     return out

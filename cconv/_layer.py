@@ -141,16 +141,10 @@ class Conv2d:
         spec = self._spec
         x4, geom, batched = self._geometry(input)
         shape = _args.output_shape(geom, batched, spec.layout)
-        if out is None:
-            out = target = np.empty(shape, dtype=spec.dtype)
-        else:
-            _args.parse_out(out, shape, spec.dtype, "Conv2d", (("input", input),))
-            target = _args.kernel_target(out, shape, spec.dtype)
-        residual4 = None
-        if residual is not None:
-            residual = _args.parse_residual(residual, shape, spec.dtype, "Conv2d", target)
-            residual4 = _args.as_kernel_view(residual, spec.layout, batched)
-        self._run(x4, geom, _args.as_kernel_view(target, spec.layout, batched), residual4)
+        out, target, out4, residual4 = _args.output_arrays(
+            out, residual, shape, spec.dtype, spec.layout, batched, "Conv2d",
+            (("input", input),))
+        self._run(x4, geom, out4, residual4)
         if target is not out:
             out[...] = target
         return out
