@@ -794,26 +794,27 @@ cdef void free_plan(DirectPlan* pl) noexcept nogil:
 cdef void copy_padded_row(const floating* x, const Py_ssize_t* strides, floating* xpad,
                           Py_ssize_t row, Py_ssize_t h, Py_ssize_t w_in, Py_ssize_t c_in,
                           Py_ssize_t h_pad, Py_ssize_t w_pad, Py_ssize_t pad_top,
-                          Py_ssize_t pad_left) noexcept nogil:
+                          Py_ssize_t pad_left, Py_ssize_t px) noexcept nogil:
     """Row `row` (image row // h_pad, padded row row % h_pad) of the padded channels-last copy
-    of x (channels contiguous, strides in bytes): zeros, the input row's pixels, zeros."""
+    of x (channels contiguous, strides in bytes), pixels px >= c_in elements apart: zeros,
+    the input row's pixels, zeros."""
     cdef Py_ssize_t n = row // h_pad, ih = row % h_pad - pad_top, iw
     cdef Py_ssize_t itemsize = sizeof(floating)
     cdef Py_ssize_t sn = strides[0] // itemsize, sh = strides[2] // itemsize
     cdef Py_ssize_t sw = strides[3] // itemsize
-    cdef floating* dst = xpad + row * w_pad * c_in
+    cdef floating* dst = xpad + row * w_pad * px
     cdef const floating* src
     if ih < 0 or ih >= h:
-        zero(dst, w_pad * c_in)
+        zero(dst, w_pad * px)
         return
-    zero(dst, pad_left * c_in)
+    zero(dst, pad_left * px)
     src = x + n * sn + ih * sh
-    if sw == c_in:   # the row's pixels are contiguous
+    if sw == c_in and px == c_in:   # the row's pixels are contiguous
         copy(dst + pad_left * c_in, src, w_in * c_in)
     else:
         for iw in range(w_in):
-            copy(dst + (pad_left + iw) * c_in, src + iw * sw, c_in)
-    zero(dst + (pad_left + w_in) * c_in, (w_pad - pad_left - w_in) * c_in)
+            copy(dst + (pad_left + iw) * px, src + iw * sw, c_in)
+    zero(dst + (pad_left + w_in) * px, (w_pad - pad_left - w_in) * px)
 
 
 def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_ssize_t lda,
@@ -859,15 +860,22 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
     cdef Py_ssize_t h_pad = max(h + pad_top, (h_out - 1) * stride_h + (kh - 1) * dil_h + 1)
     cdef Py_ssize_t w_pad = max(w_in + pad_left, (w_out - 1) * stride_w + (kw - 1) * dil_w + 1)
     cdef size_t pad_bytes = 0
+    # Pixels a multiple of 4 KiB apart (1024 float32 channels): the microkernel's MR pixel
+    # streams would share one L1 set and evict each other (12% slower than 1000 channels);
+    # copied, they are a cache line further apart, when the layer's output channels pay for
+    # the copy (about half a cycle per value against 12% of c_out / 16 cycles).
+    cdef bint aliased = (channels_last and out_channels_last and method != METHOD_PANELS
+                         and x.strides[3] % L1_SET_SPAN == 0 and out.shape[1] // groups >= 64)
+    cdef Py_ssize_t px = c_in + (ALIGN // itemsize if aliased else 0)
     # Not for small outputs (a 7x7 one): their few tiles are read again for every weight panel,
     # and a tile's 12 values of one tap are one cache line of the phase image but 12 lines of
     # a channels-last copy (512x512 3x3 on 7x7: 3.1 ms against 2.4; on 56x56 and at 3
     # channels the copy wins, 5-20%).
     if (channels_last and out_channels_last and method != METHOD_PANELS
-            and (h_pad > h or w_pad > w_in or pad_top > 0 or pad_left > 0)
-            and (h_out * w_out >= PAD_COPY_MIN_PIXELS or c_in // groups <= 16)
-            and images * h_pad * w_pad * c_in * itemsize <= PAD_COPY_BUDGET):
-        pad_bytes = images * h_pad * w_pad * c_in * itemsize + ALIGN
+            and (aliased or ((h_pad > h or w_pad > w_in or pad_top > 0 or pad_left > 0)
+                             and (h_out * w_out >= PAD_COPY_MIN_PIXELS or c_in // groups <= 16)))
+            and images * h_pad * w_pad * px * itemsize <= PAD_COPY_BUDGET):
+        pad_bytes = images * h_pad * w_pad * px * itemsize + ALIGN
     # the plan sees the padded copy (unpadded, channels contiguous) or the input itself
     init_plan(&pl, c_in, h_pad if pad_bytes else h, w_pad if pad_bytes else w_in, out.shape[1],
               groups, kh, kw, stride_h, stride_w, 0 if pad_bytes else pad_top,
@@ -878,7 +886,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
               channels_last, out_channels_last, images,
               w_indirect is not None and w_panels is not None)
     if pad_bytes:   # pl.x is set when the copy has its memory
-        pl.sx_c, pl.sx_w, pl.sx_h, pl.sx_n = 1, c_in, w_pad * c_in, h_pad * w_pad * c_in
+        pl.sx_c, pl.sx_w, pl.sx_h, pl.sx_n = 1, px, w_pad * px, h_pad * w_pad * px
     else:
         pl.x = &x[0, 0, 0, 0]
         pl.sx_n = x.strides[0] // itemsize
@@ -954,11 +962,11 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
                 if threads == 1:
                     for t in range(images * h_pad):
                         copy_padded_row(&x[0, 0, 0, 0], x.strides, xpad, t, h, w_in, c_in,
-                                        h_pad, w_pad, pad_top, pad_left)
+                                        h_pad, w_pad, pad_top, pad_left, px)
                 else:
                     for t in prange(images * h_pad, num_threads=threads, schedule='static'):
                         copy_padded_row(&x[0, 0, 0, 0], x.strides, xpad, t, h, w_in, c_in,
-                                        h_pad, w_pad, pad_top, pad_left)
+                                        h_pad, w_pad, pad_top, pad_left, px)
             if pack:
                 if threads == 1:
                     for t in range(n_blocks):

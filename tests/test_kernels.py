@@ -186,6 +186,9 @@ def test_depthwise_channels_last(rng, case, threads, dtype):
     (13, 70, 11, 8, (3, 3), 1, 1, 1),
     (16, 24, 12, 12, (3, 2), (2, 1), (1, 2), 2),
     (96, 33, 7, 7, (1, 1), 1, 1, 1),
+    # pixels 4 KiB apart in float32 (1024 channels) or float64 (512): copied a line apart
+    (1024, 64, 5, 6, (1, 1), 1, 1, 1),
+    (512, 70, 4, 5, (3, 3), 1, 1, 1),
 ])
 def test_direct_channels_last_input_in_place(rng, case, threads, dtype):
     ci, co, h, w_, k, stride, dilation, groups = case
@@ -210,6 +213,24 @@ def test_direct_channels_last_input_in_place(rng, case, threads, dtype):
     assert (np.abs(y - ref) <= bound).all()
     assert (np.abs(y3 - np.clip(ref, 0, 6)) <= bound).all()
     assert (np.abs(y2 - np.maximum(ref + res, 0)) <= bound + np.finfo(dtype).eps * np.abs(res)).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_channels_last_pixels_4k_apart_with_padding(rng, dtype):
+    """A channels-last input whose pixels are 4 KiB apart, with padding: the padded copy
+    spaces its pixels a cache line further (1024 float32 or 512 float64 channels), and
+    nothing of the gap is read."""
+    ci = 4096 // np.dtype(dtype).itemsize
+    x = rng.standard_normal((1, ci, 6, 7)).astype(dtype)
+    w = rng.standard_normal((64, ci, 3, 3)).astype(dtype)
+    b = rng.standard_normal(64).astype(dtype)
+    params = dict(padding=((1, 0), (2, 1)), stride=(1, 2))
+    ref = conv2d_reference(x, w, b, **params)
+    bound = error_bound(x, w, b, dtype, **params)
+    for threads in (1, 2):
+        with cconv.threads(threads):
+            y = _nchw(cconv.conv2d(_nhwc(x), w, b, layout="NHWC", algorithm="direct", **params))
+        assert (np.abs(y - ref) <= bound).all()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
