@@ -862,11 +862,12 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
     cdef size_t pad_bytes = 0
     # Pixels a multiple of 4 KiB apart (1024 float32 channels): the microkernel's MR pixel
     # streams would share one L1 set and evict each other (12% slower than 1000 channels);
-    # copied, they are a cache line further apart, when the layer's output channels pay for
-    # the copy (about half a cycle per value against 12% of c_out / 16 cycles).
+    # copied, they are a cache line further apart (px), when the layer's output channels pay
+    # for the copy (about half a cycle per value against 12% of c_out / 16 cycles).
     cdef bint aliased = (channels_last and out_channels_last and method != METHOD_PANELS
                          and x.strides[3] % L1_SET_SPAN == 0 and out.shape[1] // groups >= 64)
-    cdef Py_ssize_t px = c_in + (ALIGN // itemsize if aliased else 0)
+    cdef Py_ssize_t px = c_in + (ALIGN // itemsize if (c_in * itemsize) % L1_SET_SPAN == 0
+                                 else 0)
     # Not for small outputs (a 7x7 one): their few tiles are read again for every weight panel,
     # and a tile's 12 values of one tap are one cache line of the phase image but 12 lines of
     # a channels-last copy (512x512 3x3 on 7x7: 3.1 ms against 2.4; on 56x56 and at 3
