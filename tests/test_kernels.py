@@ -150,6 +150,9 @@ def _nchw(a):
     (33, 9, 11, (3, 3), 1, 2, 2),                      # dilation
     (18, 10, 10, (5, 5), 3, 2, 1),                     # generic taps
     (64, 8, 6, (2, 3), 1, 0, (2, 1)),                  # valid, even kernel
+    # pixels a multiple of 1 KiB apart (here, or in the 2C-wide slice): read from a copy
+    (256, 6, 7, (3, 3), 1, 1, 1),
+    (128, 9, 8, (3, 3), 2, 1, 1),
 ])
 def test_depthwise_channels_last(rng, case, threads, dtype):
     c, h, w_, k, stride, padding, dilation = case
