@@ -381,17 +381,14 @@ def parse_residual(residual, shape, dtype, fname, out):
     if r.shape != tuple(shape):
         raise ValueError(f"{fname}: residual must have the output's shape {_fmt_shape(shape)}, "
                          f"got {_fmt_shape(r.shape)}")
-    if out is None or out.flags.c_contiguous:
-        r = aligned_contiguous(r, dtype)
-    elif not (r.dtype == dtype and r.flags.aligned and r.strides == out.strides):
+    if (r.dtype != dtype or not r.flags.aligned or r.strides != out.strides
+            or np.may_share_memory(r, out)):
         r = like_strided(out, r)
-    if out is not None and np.may_share_memory(r, out):
-        r = like_strided(out, r) if not out.flags.c_contiguous else r.copy()
     return r
 
 
 def like_strided(out, a):
-    """A copy of a laid out with out's (non-negative) strides."""
+    """A copy of a laid out with out's (non-negative) strides (C-contiguous when out is)."""
     span = sum((n - 1) * st for n, st in zip(out.shape, out.strides) if n > 0) + out.itemsize
     buf = np.empty(span // out.itemsize if out.size else 0, out.dtype)
     r = np.lib.stride_tricks.as_strided(buf, out.shape, out.strides, writeable=True)

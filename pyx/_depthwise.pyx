@@ -23,7 +23,9 @@ from libc.stdlib cimport malloc, free
 from libc.stdint cimport uintptr_t
 from cython cimport floating
 
-from _phase cimport PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane, copy_run
+from _phase cimport (PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane,
+                    copy_run, copy_padded_row, L1_SET_SPAN)
+from _scratch cimport ScratchCache, take_scratch, give_scratch
 from _epilogue cimport OutputSpec, output_spec, store_run, epilogue_in_registers
 
 cdef extern from "cc_depthwise.h" nogil:
@@ -59,8 +61,6 @@ cdef extern from "cc_depthwise.h" nogil:
 
 cdef enum:
     ALIGN = 64
-    # Addresses this many bytes apart fall in the same L1 set (see _direct.pyx).
-    L1_SET_SPAN = 4096
     # Below this many multiply-adds a call runs on one thread.
     SERIAL_MACS = 1 << 16
     # Values computed per sweep along a phase plane (up to CC_DW_MAX_CH rows of them in tmp,
@@ -69,6 +69,11 @@ cdef enum:
     # Planes up to this many values run straight from the input (cc_dw_plane): no phase
     # plane. Its lane masks (taps x plane / VL) are made per call.
     FLAT_MAX_ELEMS = 1024
+
+
+cdef ScratchCache scratch_cache  # see _scratch.pxd
+scratch_cache.buffer = NULL
+scratch_cache.size = 0
 
 
 cdef inline void dw_row(floating* tmp, Py_ssize_t ldt, const floating* inp,
@@ -347,7 +352,10 @@ cdef int depthwise_channels_last(const floating[:, :, :, :] x, const floating[::
     cdef Py_ssize_t px = p.c + ALIGN // itemsize
     cdef bint aliased = taps > 1 and x.strides[3] % (L1_SET_SPAN // 4) == 0
     cdef Py_ssize_t copy_bytes = round_up(pixels * px * itemsize, ALIGN) if aliased else 0
-    cdef char* scratch = <char*> malloc(wt_bytes + threads * p.per_thread + copy_bytes + ALIGN)
+    # kept between calls (_scratch.pxd): the copy of a large input is an mmap, its page
+    # faults paid on every call
+    cdef size_t scratch_bytes = wt_bytes + threads * p.per_thread + copy_bytes + ALIGN
+    cdef char* scratch = <char*> take_scratch(&scratch_cache, scratch_bytes)
     if scratch == NULL:
         raise MemoryError("cconv: cannot allocate the convolution's scratch memory")
     cdef char* wt = scratch + (ALIGN - <uintptr_t> scratch % ALIGN)
@@ -355,11 +363,10 @@ cdef int depthwise_channels_last(const floating[:, :, :, :] x, const floating[::
     cdef floating* xcopy = <floating*> (buf0 + threads * p.per_thread)
     try:
         with nogil:
-            if aliased:
-                for t in prange(pixels, num_threads=threads, schedule='static'):
-                    copy_run(xcopy + t * px, &x[0, 0, 0, 0] + (t // (p.h * p.w)) * p.sx_n
-                             + (t % (p.h * p.w) // p.w) * p.sx_h + (t % p.w) * p.sx_w,
-                             p.c, 1, True)
+            if aliased:   # unpadded: the kernels handle the borders
+                for t in prange(images * p.h, num_threads=threads, schedule='static'):
+                    copy_padded_row(&x[0, 0, 0, 0], x.strides, xcopy, t, p.h, p.w, p.c, p.h,
+                                    p.w, 0, 0, px)
                 p.x = xcopy
                 p.sx_n, p.sx_h, p.sx_w = p.h * p.w * px, p.w * px, px
             for t in range(taps):
@@ -373,7 +380,7 @@ cdef int depthwise_channels_last(const floating[:, :, :, :] x, const floating[::
                 for t in prange(rows, num_threads=threads, schedule='static'):
                     channels_last_row(&p, t, <floating*> (buf0 + threadid() * p.per_thread))
     finally:
-        free(scratch)
+        give_scratch(&scratch_cache, scratch, scratch_bytes)
     return 0
 
 

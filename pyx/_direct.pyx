@@ -35,7 +35,8 @@ from libc.stdint cimport uintptr_t
 
 from cython cimport floating
 
-from _phase cimport PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane
+from _phase cimport (PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane,
+                    copy_padded_row, L1_SET_SPAN)
 from _split cimport Split, balanced_split
 from _scratch cimport ScratchCache, take_scratch, give_scratch
 from _epilogue cimport (OutputSpec, output_spec, store_run, has_epilogue,
@@ -108,9 +109,6 @@ cdef enum:
     STREAM_BYTES = 8 * 1024 * 1024
     # Weights are packed (pack_weight_panel) when at least this many NR-pixel panels use them.
     PACK_MIN_PANELS = 10
-    # Addresses this many bytes apart fall in the same L1 set (32-48 KiB, 8-12 ways, 64 B
-    # lines: 4 KiB on the x86 cores of the last decade).
-    L1_SET_SPAN = 4096
     # Pixels x channels store_block transposes at a time from a pixel-major block (a stack
     # buffer of 8 KiB, 16 KiB for float64; STORE_CHANNELS >= the widest vector's lanes)
     STORE_CHUNK = 128
@@ -765,8 +763,8 @@ cdef int choose_method(const DirectPlan* pl, Py_ssize_t images,
     transposes every weight into fresh memory unless they come packed (about 4 cycles each,
     page faults included: 512x512x3x3 weights take 1.9 ms to pack, 3.7 ms with the
     allocation), writes the output through a transposition (about half a cycle per value) and
-    stores its tile to the accumulator block after every K block (~30 cycles). The constants come from timing both methods on the bench
-    suite (bench/run.py).
+    stores its tile to the accumulator block after every K block (~30 cycles). The constants
+    come from timing both methods on the bench suite (bench/run.py).
     """
     cdef double lanes = pl.nr  # multiply-adds per cycle: NR/2 lanes per vector, 2 FMA ports
     cdef Py_ssize_t vl = pl.nr // 2
@@ -789,32 +787,6 @@ cdef void free_plan(DirectPlan* pl) noexcept nogil:
     phase_plan_free(&pl.pp)
     free(pl.k_offset)
     pl.k_offset = NULL
-
-
-cdef void copy_padded_row(const floating* x, const Py_ssize_t* strides, floating* xpad,
-                          Py_ssize_t row, Py_ssize_t h, Py_ssize_t w_in, Py_ssize_t c_in,
-                          Py_ssize_t h_pad, Py_ssize_t w_pad, Py_ssize_t pad_top,
-                          Py_ssize_t pad_left, Py_ssize_t px) noexcept nogil:
-    """Row `row` (image row // h_pad, padded row row % h_pad) of the padded channels-last copy
-    of x (channels contiguous, strides in bytes), pixels px >= c_in elements apart: zeros,
-    the input row's pixels, zeros."""
-    cdef Py_ssize_t n = row // h_pad, ih = row % h_pad - pad_top, iw
-    cdef Py_ssize_t itemsize = sizeof(floating)
-    cdef Py_ssize_t sn = strides[0] // itemsize, sh = strides[2] // itemsize
-    cdef Py_ssize_t sw = strides[3] // itemsize
-    cdef floating* dst = xpad + row * w_pad * px
-    cdef const floating* src
-    if ih < 0 or ih >= h:
-        zero(dst, w_pad * px)
-        return
-    zero(dst, pad_left * px)
-    src = x + n * sn + ih * sh
-    if sw == c_in and px == c_in:   # the row's pixels are contiguous
-        copy(dst + pad_left * c_in, src, w_in * c_in)
-    else:
-        for iw in range(w_in):
-            copy(dst + (pad_left + iw) * px, src + iw * sw, c_in)
-    zero(dst + (pad_left + w_in) * px, (w_pad - pad_left - w_in) * px)
 
 
 def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_ssize_t lda,
@@ -864,15 +836,16 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
     # streams would share one L1 set and evict each other (12% slower than 1000 channels);
     # copied, they are a cache line further apart (px), when the layer's output channels pay
     # for the copy (about half a cycle per value against 12% of c_out / 16 cycles).
-    cdef bint aliased = (channels_last and out_channels_last and method != METHOD_PANELS
-                         and x.strides[3] % L1_SET_SPAN == 0 and out.shape[1] // groups >= 64)
+    cdef bint copyable = channels_last and out_channels_last and method != METHOD_PANELS
+    cdef bint aliased = (copyable and x.strides[3] % L1_SET_SPAN == 0
+                         and out.shape[1] // groups >= 64)
     cdef Py_ssize_t px = c_in + (ALIGN // itemsize if (c_in * itemsize) % L1_SET_SPAN == 0
                                  else 0)
     # Not for small outputs (a 7x7 one): their few tiles are read again for every weight panel,
     # and a tile's 12 values of one tap are one cache line of the phase image but 12 lines of
     # a channels-last copy (512x512 3x3 on 7x7: 3.1 ms against 2.4; on 56x56 and at 3
     # channels the copy wins, 5-20%).
-    if (channels_last and out_channels_last and method != METHOD_PANELS
+    if (copyable
             and (aliased or ((h_pad > h or w_pad > w_in or pad_top > 0 or pad_left > 0)
                              and (h_out * w_out >= PAD_COPY_MIN_PIXELS or c_in // groups <= 16)))
             and images * h_pad * w_pad * px * itemsize <= PAD_COPY_BUDGET):
