@@ -12,7 +12,9 @@ class EngineUnavailable(Exception):
     pass
 
 
-def _cconv(layer, x, w, b, threads, dtype=None, **options):
+def _cconv(layer, x, w, b, threads, dtype=None, prepared=True, **options):
+    """A prepared cconv.Conv2d (weights packed once, as a service holds them and as the peers'
+    sessions and nets hold theirs), or, prepared=False, cconv.conv2d packing them every call."""
     import cconv
     cconv.set_num_threads(threads)
     if dtype is not None:
@@ -20,7 +22,14 @@ def _cconv(layer, x, w, b, threads, dtype=None, **options):
         b = None if b is None else b.astype(dtype)
     kw = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
               groups=layer.groups, **options)
+    if prepared:
+        conv = cconv.Conv2d(w, b, **kw)
+        return lambda: conv(x)
     return lambda: cconv.conv2d(x, w, b, **kw)
+
+
+def _cconv_call(layer, x, w, b, threads):
+    return _cconv(layer, x, w, b, threads, prepared=False)
 
 
 def _torch(layer, x, w, b, threads):
@@ -121,6 +130,7 @@ def _ncnn_w23(layer, x, w, b, threads):
 
 ENGINES = {
     "cconv": _cconv,
+    "cconv-call": _cconv_call,
     "torch": _torch,
     "onnxruntime": _onnxruntime,
     "ncnn": _ncnn,

@@ -10,6 +10,10 @@ the median of all calls is reported. Ratios (peer time / cconv time) are what to
 shared and its clock varies, so absolute times drift between runs while ratios within a run hold.
 GFLOP/s is the direct-convolution FLOP count over time; % peak is against the float32 FMA peak
 measured in the same child process (cconv's FMA loop, same instruction set as its kernels).
+
+cconv runs as a prepared `cconv.Conv2d` (weights packed once, outside the timed call, as the
+peers' sessions and nets hold theirs) and, as `cconv-call`, as `cconv.conv2d`, which packs the
+weights in every call; the summary gives the peers' ratios against both.
 """
 import argparse
 import json
@@ -25,6 +29,9 @@ sys.path.insert(0, HERE)
 from suite import ALL, SUITE, UNSEEN  # noqa: E402
 
 PEERS = ["torch", "onnxruntime", "ncnn", "ncnn-w23"]
+# "cconv" is a prepared cconv.Conv2d (weights packed once, like the peers' sessions and nets);
+# "cconv-call" is cconv.conv2d, which packs (or Winograd-transforms) the weights in every call
+OURS = ["cconv", "cconv-call"]
 THREAD_ENV = ["OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"]
 
 
@@ -113,7 +120,7 @@ def worker(args):
              / np.float32(math.sqrt(np.prod(layer.weight_shape[1:]))))
         b = rng.standard_normal(layer.c_out, dtype=np.float32)
         fns = {}
-        for name in ["cconv"] + [p for p in PEERS if p in args.engines]:
+        for name in OURS + [p for p in PEERS if p in args.engines]:
             try:
                 fns[name] = engines.make(name, layer, x, w, b, threads)
             except engines.EngineUnavailable as exc:
@@ -178,12 +185,14 @@ GROUPS = [
 
 def report(doc, out=sys.stdout):
     t = doc["threads"]
-    peers = sorted({k for r in doc["layers"] for k in r["ratio"]} - {"cconv-f64"})
+    peers = sorted({k for r in doc["layers"] for k in r["ratio"]} - {"cconv-f64", "cconv-call"})
     f64 = any("cconv-f64" in r["ratio"] for r in doc["layers"])
+    call = all("cconv-call" in r["ratio"] for r in doc["layers"])
     print(f"\n== {t} thread(s), SIMD {doc['simd']}, measured fp32 FMA peak "
           f"{doc['peak_gflops']:.1f} GFLOP/s ==", file=out)
     head = (f"{'layer':<16} {'kind':<9} {'GFLOP':>6} {'cconv ms':>9} {'GFLOP/s':>8} {'%peak':>6} "
             + " ".join(f"{'x ' + p:>12}" for p in peers) + f" {'err vs torch':>12} {'MiB':>6}"
+            + (f" {'call/prep':>9}" if call else "")
             + (f" {'f64/f32':>8}" if f64 else ""))
     print(head, file=out)
     print("-" * len(head), file=out)
@@ -195,6 +204,7 @@ def report(doc, out=sys.stdout):
               f"{r['gflops']['cconv']:>8.1f} {r['pct_peak']['cconv']:>6.1f} {ratios} "
               f"{err if err is not None else float('nan'):>12.2e} "
               f"{mib if mib is not None else float('nan'):>6.1f}"
+              + (f" {r['ratio']['cconv-call']:>9.2f}" if call else "")
               + (f" {1 / r['ratio']['cconv-f64']:>8.2f}" if f64 else ""), file=out)
     print("\ngeomean speed ratio (peer time / cconv time; > 1 means cconv is faster):", file=out)
     for label, pred in GROUPS:
@@ -203,6 +213,15 @@ def report(doc, out=sys.stdout):
             cells = "  ".join(f"{p} {geomean([r['ratio'].get(p) for r in rows]):.2f}x"
                               for p in peers)
             print(f"  {label:<42} ({len(rows):>2} layers)  {cells}", file=out)
+    if call:
+        print("the same against cconv.conv2d, which packs the weights in every call:", file=out)
+        for label, pred in GROUPS:
+            rows = [r for r in doc["layers"] if pred(r)]
+            if rows:
+                cells = "  ".join(f"{p} " + format(geomean(
+                    [r["ratio"][p] / r["ratio"]["cconv-call"] for r in rows if p in r["ratio"]]),
+                    ".2f") + "x" for p in peers)
+                print(f"  {label:<42} ({len(rows):>2} layers)  {cells}", file=out)
     if f64:
         print(f"  {'float64 speed / float32 speed (cconv)':<42} "
               f"{1 / geomean([r['ratio'].get('cconv-f64') for r in doc['layers']]):.2f}",
@@ -223,7 +242,8 @@ def plot(docs, path):
     fig, axes = plt.subplots(len(docs), 1, figsize=(14, 4.5 * len(docs)), squeeze=False)
     for ax, doc in zip(axes[:, 0], docs):
         names = [r["name"] for r in doc["layers"]]
-        peers = sorted({k for r in doc["layers"] for k in r["ratio"]})
+        peers = sorted({k for r in doc["layers"] for k in r["ratio"]}
+                       - {"cconv-f64", "cconv-call"})
         width = 0.8 / max(len(peers), 1)
         for j, p in enumerate(peers):
             ax.bar([i + j * width for i in range(len(names))],
