@@ -1,38 +1,65 @@
 /* Body of the GEMM microkernel, included by cc_gemm_ukernel.h once per element type and tile
- * width, with CC_T (element), CC_V (vector), CC_VL (lanes), CC_UK_NV (vectors per tile row),
- * CC_NR (tile width, CC_UK_NV * CC_VL) and CC_FN (name suffix). */
+ * width, with CC_T (element), CC_V (vector), CC_VH (half a vector), CC_VL (lanes), CC_UK_NV
+ * (vectors per tile row), CC_NR (tile width, CC_UK_NV * CC_VL) and CC_FN (name suffix). */
 
-/* One step of k over the first M rows and NV vectors of the tile: load NV vectors of B,
- * broadcast M values of A (A_I gives the i-th), M x NV fused multiply-adds. */
-#define CC_UK_STEP(A_I, M, NV)                                                            \
+/* One step of k over the first M rows and NV vectors of the tile, and with H, the first half
+ * of vector NV (in acch: a tile whose last vector needs at most half its lanes, e.g. 24
+ * output channels on AVX-512, costs 16 + 8 lanes of FMAs, not 32): load the vectors of B,
+ * broadcast M values of A (A_I gives the i-th), fused multiply-adds. */
+#define CC_UK_STEP(A_I, M, NV, H)                                                         \
     do {                                                                                  \
         CC_V bv[CC_UK_NV];                                                                \
+        CC_VH bh;                                                                         \
         _Pragma("GCC unroll 4")                                                           \
         for (int j = 0; j < (NV); ++j) memcpy(&bv[j], b + j * CC_VL, sizeof(CC_V));       \
+        if (H) memcpy(&bh, b + (NV) * CC_VL, sizeof bh);                                  \
         _Pragma("GCC unroll 32")                                                          \
         for (int i = 0; i < (M); ++i) {                                                   \
             const CC_T ai = (A_I);                                                        \
             _Pragma("GCC unroll 4")                                                       \
             for (int j = 0; j < (NV); ++j) acc[i][j] += ai * bv[j];                       \
+            if (H) acch[i] += ai * bh;                                                    \
         }                                                                                 \
         b += ldb;                                                                         \
     } while (0)
 
-/* Run LOOP(M, NV), a k loop over the first M rows and NV vectors of the tile, with the
- * smallest M in {MR/3, 2MR/3, MR} and NV in {1, CC_UK_NV} that cover the valid mr x nr: a
- * partial tile (the last pixels of a 7x7 image, 16 of a 32-wide panel's channels, 64 output
- * channels in 12-row blocks) costs the FMAs of its valid part, rounded up, not of a whole
- * tile. The rows and vectors left out keep their zeros and are not stored. */
+/* LOOP(M, NV, H), with H the half vectors' accumulators (acch, declared only then), then
+ * moved into acc[i][NV] (its upper lanes zero) */
+#define CC_UK_RUN(LOOP, M, NV, H)                                                         \
+    do {                                                                                  \
+        CC_VH acch[(H) ? (M) : 1];                                                        \
+        _Pragma("GCC unroll 32")                                                          \
+        for (int i = 0; i < ((H) ? (M) : 0); ++i) acch[i] = (CC_VH){0};                   \
+        LOOP(M, NV, H);                                                                   \
+        _Pragma("GCC unroll 32")                                                          \
+        for (int i = 0; i < ((H) ? (M) : 0); ++i) {                                       \
+            CC_V whole = (CC_V){0};  /* acc itself stays out of memory: no partial copy */\
+            memcpy(&whole, &acch[i], sizeof(CC_VH));                                      \
+            acc[i][NV] = whole;                                                           \
+        }                                                                                 \
+    } while (0)
+#define CC_UK_RUN_M(LOOP, NV, H)                                                          \
+    do {                                                                                  \
+        if (mr <= CC_MR / 3) CC_UK_RUN(LOOP, CC_MR / 3, NV, H);                           \
+        else if (mr <= 2 * CC_MR / 3) CC_UK_RUN(LOOP, 2 * CC_MR / 3, NV, H);              \
+        else CC_UK_RUN(LOOP, CC_MR, NV, H);                                               \
+    } while (0)
+
+/* Run LOOP(M, NV, H), a k loop over the first M rows and NV vectors (and H half a vector) of
+ * the tile, with the smallest M in {MR/3, 2MR/3, MR} and vectors that cover the valid
+ * mr x nr: a partial tile (the last pixels of a 7x7 image, 16 or 24 of a 32-wide panel's
+ * channels, 64 output channels in 12-row blocks) costs the FMAs of its valid part, rounded
+ * up, not of a whole tile. The rows and vectors left out keep their zeros and are not
+ * stored. Half vectors only with 64-byte vectors (CC_UK_HALF): on AVX2 a half is SSE. */
 #define CC_UK_TAILS(LOOP)                                                                 \
     do {                                                                                  \
-        if (CC_UK_NV > 1 && nr <= CC_VL) {                                                \
-            if (mr <= CC_MR / 3) { LOOP(CC_MR / 3, 1); }                                  \
-            else if (mr <= 2 * CC_MR / 3) { LOOP(2 * CC_MR / 3, 1); }                     \
-            else { LOOP(CC_MR, 1); }                                                      \
+        const int half = CC_UK_HALF && (nr - 1) % CC_VL < CC_VL / 2;                      \
+        if (nr <= CC_VL) {                                                                \
+            if (half) CC_UK_RUN_M(LOOP, 0, 1);                                            \
+            else CC_UK_RUN_M(LOOP, 1, 0);                                                 \
         } else {                                                                          \
-            if (mr <= CC_MR / 3) { LOOP(CC_MR / 3, CC_UK_NV); }                           \
-            else if (mr <= 2 * CC_MR / 3) { LOOP(2 * CC_MR / 3, CC_UK_NV); }              \
-            else { LOOP(CC_MR, CC_UK_NV); }                                               \
+            if (CC_UK_NV == 2 && half) CC_UK_RUN_M(LOOP, CC_UK_NV - 1, 1);                \
+            else CC_UK_RUN_M(LOOP, CC_UK_NV, 0);                                          \
         }                                                                                 \
     } while (0)
 
@@ -136,22 +163,22 @@ static inline void CC_FN(cc_gemm_ukernel)(
          * kc rows far apart, more streams than the hardware prefetcher follows when the
          * input is not in cache. Fetch the next tile's part of each row (its two cache
          * lines) while this one computes. */
-#define CC_UK_LOOP(M, NV)                                                                 \
+#define CC_UK_LOOP(M, NV, H)                                                              \
         for (ptrdiff_t p = 0; p < kc; ++p, a += CC_MR) {                                  \
             __builtin_prefetch(a + CC_UK_PREFETCH * CC_MR);                               \
             __builtin_prefetch(b + CC_NR);                                                \
             __builtin_prefetch((const char *)(b + CC_NR) + 64);                           \
-            CC_UK_STEP(a[i], M, NV);                                                      \
+            CC_UK_STEP(a[i], M, NV, H);                                                   \
         }
         CC_UK_TAILS(CC_UK_LOOP);
 #undef CC_UK_LOOP
     } else if (lda == 0) {
         /* packed A streams from L3 or memory when the weights outgrow L2 (512x512
          * Winograd weights are 16 MiB): fetch a few steps ahead */
-#define CC_UK_LOOP(M, NV)                                                                 \
+#define CC_UK_LOOP(M, NV, H)                                                              \
         for (ptrdiff_t p = 0; p < kc; ++p, a += CC_MR) {                                  \
             __builtin_prefetch(a + CC_UK_PREFETCH * CC_MR);                               \
-            CC_UK_STEP(a[i], M, NV);                                                      \
+            CC_UK_STEP(a[i], M, NV, H);                                                   \
         }
         CC_UK_TAILS(CC_UK_LOOP);
 #undef CC_UK_LOOP
@@ -159,7 +186,7 @@ static inline void CC_FN(cc_gemm_ukernel)(
         const CC_T *ap[CC_MR];
 #pragma GCC unroll 32
         for (int i = 0; i < CC_MR; ++i) ap[i] = a + (i < mr ? i : mr - 1) * lda;
-#define CC_UK_LOOP(M, NV) for (ptrdiff_t p = 0; p < kc; ++p) CC_UK_STEP(ap[i][p], M, NV)
+#define CC_UK_LOOP(M, NV, H) for (ptrdiff_t p = 0; p < kc; ++p) CC_UK_STEP(ap[i][p], M, NV, H)
         CC_UK_TAILS(CC_UK_LOOP);
 #undef CC_UK_LOOP
     }
@@ -190,10 +217,10 @@ static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
 #pragma GCC unroll 4
         for (int j = 0; j < CC_UK_NV; ++j) acc[i][j] = (CC_V){0};
     }
-#define CC_UK_LOOP(M, NV)                                                                 \
+#define CC_UK_LOOP(M, NV, H)                                                              \
     for (ptrdiff_t p = 0; p < kc; ++p) {                                                  \
         const ptrdiff_t o = offs[p];                                                      \
-        CC_UK_STEP(ap[i][o], M, NV);                                                      \
+        CC_UK_STEP(ap[i][o], M, NV, H);                                                   \
     }
     CC_UK_TAILS(CC_UK_LOOP);
 #undef CC_UK_LOOP
@@ -214,6 +241,8 @@ static inline void CC_FN(cc_gemm_ukernel_indirect)(
 }
 
 #undef CC_UK_STEP
+#undef CC_UK_RUN
+#undef CC_UK_RUN_M
 #undef CC_UK_TAILS
 #undef CC_UK_STORE_TILE
 #undef CC_UK_STORE_ROWS
