@@ -150,15 +150,16 @@ def test_explain():
         cconv.explain(None, (8, 8, 3, 3))
 
 
-def test_tile_panels_are_narrow_only_when_tiles_are_few():
-    # 16 tiles (a 7x7 output) fill half of an AVX-512 microkernel tile (NR = 32 floats): the
-    # one-vector kernel takes them; many tiles keep the full width
+def test_tile_panels_are_one_vector_wide_with_avx512():
+    # AVX-512 (MR = 12, half-vector tails): one-vector panels never pad more than NR-wide
+    # ones and measured faster, at every image size; with MR = 6 accumulators (AVX2, SSE) one
+    # vector would not hide the FMA latency: NR-wide panels
     from cconv import _dispatch
-    vl, nr = _dispatch.direct.NR_F32 // 2, _dispatch.direct.NR_F32
-    few = _dispatch.winograd.split_summary(1, 64, 64, 1, 7, 7, 4, 1)["tiles_per_panel"]
-    many = _dispatch.winograd.split_summary(1, 64, 64, 1, 56, 56, 4, 1)["tiles_per_panel"]
-    assert many == nr
-    assert few == (vl if 16 % nr and _dispatch.direct.MR >= 8 else nr)
+    nr = _dispatch.direct.NR_F32
+    expected = nr // 2 if _dispatch.direct.MR >= 8 else nr
+    for hw in [(7, 7), (14, 14), (28, 28), (57, 57)]:
+        assert _dispatch.winograd.split_summary(1, 64, 64, 1, *hw, 4, 1)["tiles_per_panel"] \
+            == expected, hw
 
 
 @pytest.mark.parametrize("hw", [(7, 7), (5, 9), (8, 8)])
