@@ -32,11 +32,7 @@
         for (int i = 0; i < ((H) ? (M) : 0); ++i) acch[i] = (CC_VH){0};                   \
         LOOP(M, NV, H);                                                                   \
         _Pragma("GCC unroll 32")                                                          \
-        for (int i = 0; i < ((H) ? (M) : 0); ++i) {                                       \
-            CC_V whole = (CC_V){0};  /* acc itself stays out of memory: no partial copy */\
-            memcpy(&whole, &acch[i], sizeof(CC_VH));                                      \
-            acc[i][NV] = whole;                                                           \
-        }                                                                                 \
+        for (int i = 0; i < ((H) ? (M) : 0); ++i) acc[i][NV] = cc_uk_widen(acch[i]);      \
     } while (0)
 #define CC_UK_RUN_M(LOOP, NV, H)                                                          \
     do {                                                                                  \
