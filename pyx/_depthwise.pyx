@@ -95,10 +95,15 @@ cdef struct DepthwisePlan:
     Py_ssize_t per_thread        # the phase plane, then CC_DW_MAX_CH output rows
     OutputSpec o
     # flat planes (cc_dw_plane): the input plane contiguous and small; the stride-1 result
-    # on the input's grid, then every stride-th row and column of it
+    # on the input's grid, then every stride-th row and column of it. At stride 2 along even
+    # rows (col_phases) the plane is first split into its even and odd columns, and the result
+    # computed on that half-width grid (each column a kept one): half the work
     bint flat
+    bint col_phases
+    Py_ssize_t grid_w            # the grid's width: W, or W / 2 with col_phases
     Py_ssize_t chunks            # vectors per plane
     Py_ssize_t flat_out          # where the strided result is compacted (stride > 1)
+    Py_ssize_t flat_split        # col_phases: where the even, then the odd columns go
     Py_ssize_t* flat_off         # [taps] input offset of each tap
     unsigned* flat_lanes         # [taps][chunks] the lanes that read the input
 
@@ -151,13 +156,24 @@ cdef void flat_plane_task(const DepthwisePlan* dp, const floating* plane, const 
     """Every output channel of input plane (n, c), straight from the plane (cc_dw_plane): the
     stride-1 result on the input's grid; at a larger stride (or a smaller output), every
     stride-th row and column of it, compacted (a 14x14 plane at stride 2 computes 4x the
-    outputs it keeps, and still costs less than building its four phase planes)."""
+    outputs it keeps, and still costs less than building its four phase planes). At stride 2
+    along even-width rows, on the grid of the plane split into its even and odd columns:
+    every column computed is kept, 2x the outputs, not 4x (1 thread: 576 channels of 14x14
+    0.086 -> 0.075 ms, 144 of 28x28 0.080 -> 0.062, 5x5 multiplier 2 on 32x32 0.120 ->
+    0.070)."""
     cdef const OutputSpec* o = &dp.o
     cdef const PhasePlan* pp = &dp.pp
     cdef Py_ssize_t j, oc, oh
     cdef floating bias
     cdef floating* dst
     cdef floating* res = tmp
+    cdef Py_ssize_t half = pp.h * dp.grid_w, col_step = pp.stride_w
+    if dp.col_phases:
+        # [even columns | odd columns], each h x W/2: one strided run each (W even)
+        copy_run(tmp + dp.flat_split, plane, half, 2, True)
+        copy_run(tmp + dp.flat_split + half, plane + 1, half, 2, True)
+        plane = tmp + dp.flat_split
+        col_step = 1
     for j in range(dp.multiplier):
         oc = c * dp.multiplier + j
         bias = 0
@@ -169,11 +185,11 @@ cdef void flat_plane_task(const DepthwisePlan* dp, const floating* plane, const 
         else:
             cc_dw_plane_f64(tmp, plane, dp.flat_off, dp.flat_lanes, w + oc * dp.taps, dp.taps,
                             dp.chunks, bias)
-        if pp.stride_h > 1 or pp.stride_w > 1 or pp.w_out != pp.w:
+        if pp.stride_h > 1 or col_step > 1 or pp.w_out != dp.grid_w:
             res = tmp + dp.flat_out
             for oh in range(pp.h_out):   # whole-vector writes (the buffer has a vector of slack)
-                copy_run(res + oh * pp.w_out, tmp + oh * pp.stride_h * pp.w, pp.w_out,
-                         pp.stride_w, False)
+                copy_run(res + oh * pp.w_out, tmp + oh * pp.stride_h * dp.grid_w, pp.w_out,
+                         col_step, False)
         dst = <floating*> o.out + n * o.sn + oc * o.sc
         if o.sw == 1 and o.sh == pp.w_out:
             # a contiguous output plane: one run
@@ -185,10 +201,13 @@ cdef void flat_plane_task(const DepthwisePlan* dp, const floating* plane, const 
 
 
 cdef int plan_flat(DepthwisePlan* dp, Py_ssize_t vl) noexcept nogil:
-    """The taps' offsets and lane masks of the flat-plane kernel. -1 when out of memory."""
+    """The taps' offsets and lane masks of the flat-plane kernel. -1 when out of memory.
+    Output q of the grid (grid_w wide, one row per input row) reads input q + flat_off[t]
+    for tap t; with col_phases the input is the split plane, and a tap's column offset ds
+    falls in phase ds & 1, (ds - (ds & 1)) / 2 columns along."""
     cdef const PhasePlan* pp = &dp.pp
-    cdef Py_ssize_t hw = pp.h * pp.w, t, r, s, q, i, p, ih, iw, dr, ds, lo, hi
-    dp.chunks = (hw + vl - 1) // vl
+    cdef Py_ssize_t gw = dp.grid_w, t, r, s, q, i, p, ih, iw, dr, ds, lo, hi, base
+    dp.chunks = (pp.h * gw + vl - 1) // vl
     dp.flat_off = <Py_ssize_t*> malloc(dp.taps * sizeof(Py_ssize_t))
     dp.flat_lanes = <unsigned*> malloc(dp.taps * dp.chunks * sizeof(unsigned))
     if dp.flat_off == NULL or dp.flat_lanes == NULL:
@@ -198,11 +217,15 @@ cdef int plan_flat(DepthwisePlan* dp, Py_ssize_t vl) noexcept nogil:
     for t in range(dp.taps):
         r, s = t // pp.kw, t % pp.kw
         dr, ds = r * pp.dil_h - pp.pad_top, s * pp.dil_w - pp.pad_left
-        dp.flat_off[t] = dr * pp.w + ds
-        # output (ih - dr, iw - ds) reads input (ih, iw): the rows and columns inside the input
-        lo, hi = max(0, -ds), min(pp.w, pp.w - ds)
+        base = 0
+        if dp.col_phases:
+            base = (ds & 1) * pp.h * gw
+            ds = (ds - (ds & 1)) // 2
+        dp.flat_off[t] = base + dr * gw + ds
+        # grid (ih - dr, iw - ds) reads input (ih, iw): the rows and columns inside the input
+        lo, hi = max(0, -ds), min(gw, gw - ds)
         for ih in range(max(0, dr), min(pp.h, pp.h + dr)):
-            p = (ih - dr) * pp.w + lo
+            p = (ih - dr) * gw + lo
             q, i = p // vl, p % vl
             for iw in range(lo, hi):
                 dp.flat_lanes[t * dp.chunks + q] |= 1u << i
@@ -432,6 +455,8 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
     # flat: the kept outputs lie on the input's grid (rows and columns (o*stride))
     dp.flat = (stride_h * (dp.pp.h_out - 1) < dp.pp.h and stride_w * (dp.pp.w_out - 1) < dp.pp.w
                and dp.sx_w == 1 and dp.sx_h == dp.pp.w and dp.pp.h * dp.pp.w <= FLAT_MAX_ELEMS)
+    dp.col_phases = dp.flat and stride_w == 2 and dp.pp.w % 2 == 0
+    dp.grid_w = dp.pp.w // 2 if dp.col_phases else dp.pp.w
     try:
         if dp.flat and plan_flat(&dp, vl) < 0:
             raise MemoryError("cconv: cannot allocate the convolution plan")
@@ -448,8 +473,10 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
         if dp.flat:
             # the stride-1 plane, then the compacted one (whole-vector writes: + a vector)
             dp.flat_out = round_up(dp.chunks * vl, ALIGN // itemsize)
-            dp.per_thread = dp.flat_out + round_up(dp.pp.h_out * dp.pp.w_out + vl,
+            dp.flat_split = dp.flat_out + round_up(dp.pp.h_out * dp.pp.w_out + vl,
                                                    ALIGN // itemsize)
+            dp.per_thread = dp.flat_split + (round_up(dp.pp.h * dp.pp.w, ALIGN // itemsize)
+                                             if dp.col_phases else 0)
         planes = images * dp.c_in
         if planes * dp.multiplier * dp.pp.h_out * dp.pp.w_out * dp.taps < SERIAL_MACS:
             threads = 1

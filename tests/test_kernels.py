@@ -79,6 +79,12 @@ def test_direct_methods(rng, case, method, packed, threads, dtype):
     ((1, 3, 9, 11), (6, 1, 3, 3), (2, 3), (1, 0), 1),
     ((1, 2, 10, 7), (2, 1, 3, 3), 1, 0, 1),        # valid: smaller output
     ((1, 2, 13, 12), (2, 1, 5, 5), 3, 2, (1, 2)),
+    # stride 2 along even-width rows: on the plane split into its even and odd columns
+    ((1, 5, 14, 14), (5, 1, 3, 3), 2, 0, 1),
+    ((1, 3, 9, 16), (6, 1, 5, 5), 2, 2, 1),        # multiplier 2, odd height
+    ((1, 2, 12, 10), (2, 1, 3, 3), 2, 2, 2),       # dilation 2: every tap in the even phase
+    ((1, 2, 8, 20), (2, 1, 3, 4), (1, 2), ((1, 0), (3, 1)), 1),  # even kernel, uneven pads
+    ((1, 3, 4, 32), (3, 1, 3, 3), 2, 1, 1),        # the widest such plane
 ])
 def test_depthwise_kernel(rng, case, threads, dtype):
     xs, ws, stride, padding, dilation = case
