@@ -10,6 +10,7 @@ if ! command -v aarch64-linux-gnu-gcc > /dev/null; then
           > /tmp/apt-aarch64.log 2>&1)) || { cat /tmp/apt-aarch64.log; exit 1; }
 fi
 work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT   # removed however the script ends
 python - "$work" <<'PY'
 import os, sys
 from Cython.Build import cythonize

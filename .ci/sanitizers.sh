@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT   # removed however the script ends
 git ls-files -z | xargs -0 -I{} cp --parents {} "$work"   # a clean copy: no leftovers
 cd "$work"
 export CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1"

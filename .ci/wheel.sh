@@ -6,6 +6,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT   # its venvs with torch are ~3 GB each: runs had filled /tmp
 cd "$root"
 git ls-files -z | xargs -0 -I{} cp --parents {} "$work/"
 cd "$work"
