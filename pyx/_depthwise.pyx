@@ -95,9 +95,9 @@ cdef struct DepthwisePlan:
     Py_ssize_t per_thread        # the phase plane, then CC_DW_MAX_CH output rows
     OutputSpec o
     # flat planes (cc_dw_plane): the input plane contiguous and small; the stride-1 result
-    # on the input's grid, then every stride-th row and column of it. At stride 2 along even
-    # rows (col_phases) the plane is first split into its even and odd columns, and the result
-    # computed on that half-width grid (each column a kept one): half the work
+    # on the input's grid, then every stride-th row and column of it. At stride 2 along
+    # even-width rows (col_phases) the plane is first split into its even and odd columns, and
+    # the result computed on that half-width grid (each column a kept one): half the work
     bint flat
     bint col_phases
     Py_ssize_t grid_w            # the grid's width: W, or W / 2 with col_phases
@@ -167,11 +167,11 @@ cdef void flat_plane_task(const DepthwisePlan* dp, const floating* plane, const 
     cdef floating bias
     cdef floating* dst
     cdef floating* res = tmp
-    cdef Py_ssize_t half = pp.h * dp.grid_w, col_step = pp.stride_w
+    cdef Py_ssize_t half_plane = pp.h * dp.grid_w, col_step = pp.stride_w
     if dp.col_phases:
         # [even columns | odd columns], each h x W/2: one strided run each (W even)
-        copy_run(tmp + dp.flat_split, plane, half, 2, True)
-        copy_run(tmp + dp.flat_split + half, plane + 1, half, 2, True)
+        copy_run(tmp + dp.flat_split, plane, half_plane, 2, True)
+        copy_run(tmp + dp.flat_split + half_plane, plane + 1, half_plane, 2, True)
         plane = tmp + dp.flat_split
         col_step = 1
     for j in range(dp.multiplier):

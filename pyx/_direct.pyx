@@ -321,7 +321,7 @@ cdef struct DirectPlan:
     # unit_co (MR blocks or NR panels); a task is p_per_task x m_per_task units
     Py_ssize_t nr, unit_px, unit_co, p_units, m_units, p_per_task, m_per_task
     Py_ssize_t pixel_tasks, m_tasks
-    Py_ssize_t kc              # K block (PANELS; INDIRECT runs all of K at once)
+    Py_ssize_t kc              # K block (the kc x NR micro-panel stays in L1: k_block_size)
     Py_ssize_t scratch_b, scratch_c, scratch_per_thread  # elements
 
 

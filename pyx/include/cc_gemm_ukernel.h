@@ -52,8 +52,9 @@ static inline cc_vf64 cc_uk_widen_f64(cc_vf64_half h)
 
 /* Four instantiations: float and double, each with tiles NR = CC_NV vectors wide (the
  * default) and one vector wide ("narrow": cc_gemm_ukernel_narrow_f32 ...). The narrow kernel
- * serves GEMMs whose N is small and not a multiple of NR (the 16 tiles of a 7x7 Winograd
- * output fill half of a 32-wide AVX-512 tile); it keeps MR, so A is packed the same way. */
+ * serves Winograd's GEMMs where one-vector panels of tiles pad no more than NR-wide ones (with
+ * AVX-512 always: _winograd.pyx, tile_panel_width); it keeps MR, so A is packed the same
+ * way. */
 #define CC_UK_NV CC_NV
 #define cc_uk_act cc_uk_act_f32
 #define cc_uk_widen cc_uk_widen_f32
