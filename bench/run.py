@@ -183,6 +183,15 @@ GROUPS = [
 ]
 
 
+def group_geomeans(doc, peers, ratio, out):
+    """One line per layer group: the geomean of ratio(row, peer) for each peer (None: left out)."""
+    for label, pred in GROUPS:
+        rows = [r for r in doc["layers"] if pred(r)]
+        if rows:
+            cells = "  ".join(f"{p} {geomean([ratio(r, p) for r in rows]):.2f}x" for p in peers)
+            print(f"  {label:<42} ({len(rows):>2} layers)  {cells}", file=out)
+
+
 def report(doc, out=sys.stdout):
     t = doc["threads"]
     peers = sorted({k for r in doc["layers"] for k in r["ratio"]} - {"cconv-f64", "cconv-call"})
@@ -207,21 +216,11 @@ def report(doc, out=sys.stdout):
               + (f" {r['ratio']['cconv-call']:>9.2f}" if call else "")
               + (f" {1 / r['ratio']['cconv-f64']:>8.2f}" if f64 else ""), file=out)
     print("\ngeomean speed ratio (peer time / cconv time; > 1 means cconv is faster):", file=out)
-    for label, pred in GROUPS:
-        rows = [r for r in doc["layers"] if pred(r)]
-        if rows:
-            cells = "  ".join(f"{p} {geomean([r['ratio'].get(p) for r in rows]):.2f}x"
-                              for p in peers)
-            print(f"  {label:<42} ({len(rows):>2} layers)  {cells}", file=out)
+    group_geomeans(doc, peers, lambda r, p: r["ratio"].get(p), out)
     if call:
         print("the same against cconv.conv2d, which packs the weights in every call:", file=out)
-        for label, pred in GROUPS:
-            rows = [r for r in doc["layers"] if pred(r)]
-            if rows:
-                cells = "  ".join(f"{p} " + format(geomean(
-                    [r["ratio"][p] / r["ratio"]["cconv-call"] for r in rows if p in r["ratio"]]),
-                    ".2f") + "x" for p in peers)
-                print(f"  {label:<42} ({len(rows):>2} layers)  {cells}", file=out)
+        group_geomeans(doc, peers, lambda r, p: r["ratio"][p] / r["ratio"]["cconv-call"]
+                       if p in r["ratio"] else None, out)
     if f64:
         print(f"  {'float64 speed / float32 speed (cconv)':<42} "
               f"{1 / geomean([r['ratio'].get('cconv-f64') for r in doc['layers']]):.2f}",
