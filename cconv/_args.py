@@ -430,14 +430,35 @@ def output_arrays(out, residual, shape, dtype, layout, batched, fname, inputs):
     the (N, C, H, W) views of it and of the residual laid out like it (or None)."""
     if out is None:
         out = target = np.empty(shape, dtype=dtype)
+    elif _plain_out(out, shape, dtype, inputs):
+        target = out   # the usual out= (a buffer reused call after call)
     else:
         parse_out(out, shape, dtype, fname, inputs)
         target = kernel_target(out, shape, dtype)
     residual4 = None
     if residual is not None:
-        residual4 = as_kernel_view(parse_residual(residual, shape, dtype, fname, target),
-                                   layout, batched)
+        if (type(residual) is np.ndarray and residual.dtype == dtype
+                and residual.shape == shape and residual.strides == target.strides
+                and residual.flags.aligned and not np.may_share_memory(residual, target)):
+            residual4 = residual   # laid out like target already: parse_residual's checks
+        else:
+            residual4 = parse_residual(residual, shape, dtype, fname, target)
+        residual4 = as_kernel_view(residual4, layout, batched)
     return out, target, as_kernel_view(target, layout, batched), residual4
+
+
+def _plain_out(out, shape, dtype, inputs):
+    """out passes parse_out's checks and is its own kernel_target (C-contiguous, aligned):
+    the common case, checked in one pass."""
+    if type(out) is not np.ndarray or out.dtype != dtype or out.shape != shape:
+        return False
+    flags = out.flags
+    if not (flags.writeable and flags.c_contiguous and flags.aligned):
+        return False
+    for _, a in inputs:
+        if a is not None and np.may_share_memory(out, a):
+            return False
+    return True
 
 
 def kernel_target(out, shape, dtype):

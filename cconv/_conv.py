@@ -24,27 +24,56 @@ def run(x4, prepared, bias, geom, out4, algorithm, threads, exact_nonfinite, res
         act=0, alpha=0.0):
     """Compute x4 (N, C_in, H, W view) into out4 (N, C_out, H_out, W_out view, any layout)
     through the output pass (bias, residual, activation)."""
+    launcher(prepared, bias, geom, algorithm, exact_nonfinite, act, alpha,
+             out4.dtype)(x4, out4, residual4, threads)
+
+
+def launcher(prepared, bias, geom, algorithm, exact_nonfinite, act, alpha, dtype):
+    """launch(x4, out4, residual4, threads): the kernel for this geometry with every argument
+    that does not change between calls bound once. A prepared Conv2d keeps one per input
+    shape, so that its calls skip choosing the kernel and spelling out its twenty arguments
+    (a service's batch-1 call on a 14x14 layer takes ~100 us; Python's share of it counts).
+    The kernels' float or double specialisation is taken here too: a fused function's
+    dispatch on its arguments' types costs ~0.2 us a call."""
     if geom.n == 0:
-        return
+        return _nothing_to_compute
     if geom.k_len == 0:  # no input channels: an empty sum, the output pass alone
-        _output_pass_only(out4, bias, residual4, act, alpha)
-        return
+        return lambda x4, out4, residual4, threads: _output_pass_only(out4, bias, residual4,
+                                                                      act, alpha)
     rows = prepared.rows.reshape(-1)
+    ctype = "float" if dtype == np.float32 else "double"
+    # the geometry as closure cells (a NamedTuple's attributes cost ~30 ns each a call)
+    groups, kh, kw, k_len = geom.groups, geom.kh, geom.kw, geom.k_len
+    stride_h, stride_w, dil_h, dil_w = geom.stride_h, geom.stride_w, geom.dil_h, geom.dil_w
+    pad_top, pad_left = geom.pad_top, geom.pad_left
     if algorithm == "winograd":
-        _dispatch.winograd.conv2d_winograd_nchw(
-            x4, prepared.winograd, rows, bias, out4, geom.groups, geom.pad_top, geom.pad_left,
-            threads, exact_nonfinite, residual4, act, alpha)
-    elif geom.c_in // geom.groups == 1:
+        kernel = _dispatch.winograd.conv2d_winograd_nchw[ctype]
+        u = prepared.winograd
+
+        def launch(x4, out4, residual4, threads):
+            kernel(x4, u, rows, bias, out4, groups, pad_top, pad_left, threads,
+                   exact_nonfinite, residual4, act, alpha)
+    elif geom.c_in // groups == 1:
         # one input channel per group (depthwise, with any multiplier, or C_in == 1): nothing
         # to reduce over channels, the row-vectorised depthwise kernel
-        _dispatch.depthwise.conv2d_depthwise_nchw(
-            x4, rows, bias, out4, geom.kh, geom.kw, geom.stride_h, geom.stride_w, geom.pad_top,
-            geom.pad_left, geom.dil_h, geom.dil_w, threads, residual4, act, alpha)
+        kernel = _dispatch.depthwise.conv2d_depthwise_nchw[ctype]
+
+        def launch(x4, out4, residual4, threads):
+            kernel(x4, rows, bias, out4, kh, kw, stride_h, stride_w, pad_top, pad_left,
+                   dil_h, dil_w, threads, residual4, act, alpha)
     else:
-        _dispatch.direct.conv2d_direct_nchw(
-            x4, rows, geom.k_len, bias, out4, geom.groups, geom.kh, geom.kw, geom.stride_h,
-            geom.stride_w, geom.pad_top, geom.pad_left, geom.dil_h, geom.dil_w, threads, 0,
-            residual4, act, alpha, prepared.panels, prepared.indirect)
+        kernel = _dispatch.direct.conv2d_direct_nchw[ctype]
+        panels, indirect = prepared.panels, prepared.indirect
+
+        def launch(x4, out4, residual4, threads):
+            kernel(x4, rows, k_len, bias, out4, groups, kh, kw, stride_h, stride_w, pad_top,
+                   pad_left, dil_h, dil_w, threads, 0, residual4, act, alpha, panels,
+                   indirect)
+    return launch
+
+
+def _nothing_to_compute(x4, out4, residual4, threads):
+    """An empty batch."""
 
 
 def _output_pass_only(out4, bias, residual4, act, alpha):

@@ -57,7 +57,7 @@ class Conv2d:
     """
 
     __slots__ = ("_spec", "_act", "_alpha", "_activation", "_algorithm", "_requested",
-                 "_prepared", "_lock", "_shapes", "_output_shapes", "__weakref__")
+                 "_prepared", "_lock", "_calls", "_output_shapes", "__weakref__")
 
     def __init__(self, weight: ArrayLike, bias: Optional[ArrayLike] = None,
                  stride: IntPair = 1, padding: Padding = 0, dilation: IntPair = 1,
@@ -101,7 +101,7 @@ class Conv2d:
         setattr_(self, "_requested", requested)
         setattr_(self, "_prepared", prepared)
         setattr_(self, "_lock", threading.Lock())
-        setattr_(self, "_shapes", OrderedDict())
+        setattr_(self, "_calls", OrderedDict())
         setattr_(self, "_output_shapes", OrderedDict())
 
     def __setattr__(self, name, value):
@@ -139,29 +139,70 @@ class Conv2d:
         fused output pass; `residual` (the output's shape) is added before the activation;
         `out` (the output's shape and dtype, any memory layout) is written and returned."""
         spec = self._spec
-        x4, geom, batched = self._geometry(input)
-        shape = _args.output_shape(geom, batched, spec.layout)
+        x4, (geom, batched, shape, launch) = self._call_for(input)
+        threads = _threads.effective_num_threads()
+        if out is None and residual is None:
+            out = np.empty(shape, spec.dtype)
+            launch(x4, _args.as_kernel_view(out, spec.layout, batched), None, threads)
+            return out
         out, target, out4, residual4 = _args.output_arrays(
             out, residual, shape, spec.dtype, spec.layout, batched, "Conv2d",
             (("input", input),))
-        self._run(x4, geom, out4, residual4)
+        launch(x4, out4, residual4, threads)
         if target is not out:
             out[...] = target
         return out
 
-    def _run(self, x4, geom, out4, residual4):
-        """The kernels on NCHW views, with the layer's prepared weights."""
-        algo = self._algorithm
-        threads = _threads.effective_num_threads()
-        if algo == "winograd" and self._requested == "auto" and self._too_small(geom, threads):
-            # too few pixels for the transforms to pay (a 7x7 image): the direct kernel
-            algo = "direct"
-            if self._prepared.panels is None:
-                with self._lock:
-                    _pack_direct(self._prepared, self._spec)
-        _conv.run(x4, self._prepared, self._spec.bias, geom, out4, algo,
-                  threads, self._requested == "auto", residual4,
-                  self._act, self._alpha)
+    def _call_for(self, x):
+        """(x4, call) for input x: its (N, C_in, H, W) view and what a call on its shape
+        needs, (geometry, batched, output shape, launch): cached per shape and strides for
+        arrays the kernels read in place (a call then validates nothing twice)."""
+        spec = self._spec
+        if type(x) is np.ndarray and x.dtype == spec.dtype:
+            call = self._calls.get((x.shape, x.strides))
+            if call is not None and x.flags.aligned:
+                x4 = x if call[1] else x[None]
+                return (x4.transpose(0, 3, 1, 2) if spec.layout == "NHWC" else x4), call
+        x4, geom, batched = _args.parse_input(x, spec, "Conv2d")
+        call = (geom, batched, _args.output_shape(geom, batched, spec.layout),
+                self._launcher(geom))
+        item = spec.dtype.itemsize
+        if (isinstance(x, np.ndarray) and x.dtype == spec.dtype and x.flags.aligned
+                and all(s % item == 0 for s in x.strides)):
+            # read in place by the kernels: the call depends on shape and strides only
+            with self._lock:
+                self._calls[(x.shape, x.strides)] = call
+                if len(self._calls) > SHAPE_CACHE_SIZE:
+                    self._calls.popitem(last=False)
+        return x4, call
+
+    def _launcher(self, geom):
+        """launch(x4, out4, residual4, threads) for inputs of this geometry, with the layer's
+        prepared weights (_conv.launcher). Not a method of self bound in a closure: the
+        cache of calls would hold a cycle back to the layer."""
+        prepared, spec, lock = self._prepared, self._spec, self._lock
+        auto, act, alpha = self._requested == "auto", self._act, self._alpha
+
+        def make(algo):
+            return _conv.launcher(prepared, spec.bias, geom, algo, auto, act, alpha,
+                                  spec.dtype)
+        if self._algorithm != "winograd" or not auto:
+            return make(self._algorithm)
+        winograd, direct = make("winograd"), []
+        too_small = Conv2d._too_small
+
+        def launch(x4, out4, residual4, threads):
+            if not too_small(geom, threads):
+                winograd(x4, out4, residual4, threads)
+                return
+            if not direct:
+                # too few pixels for the transforms to pay (a 7x7 image): the direct kernel,
+                # its weights packed on the first such call
+                with lock:
+                    _pack_direct(prepared, spec)
+                direct.append(make("direct"))
+            direct[0](x4, out4, residual4, threads)
+        return launch
 
     @staticmethod
     def _too_small(geom, threads):
@@ -178,7 +219,8 @@ class Conv2d:
         spec = self._spec._replace(padding=(top, bottom, left, right))
         x4, geom, batched = _args.parse_input(input, spec, "Conv2d")
         out = np.empty(_args.output_shape(geom, batched, spec.layout), dtype=spec.dtype)
-        self._run(x4, geom, _args.as_kernel_view(out, spec.layout, batched), None)
+        self._launcher(geom)(x4, _args.as_kernel_view(out, spec.layout, batched), None,
+                             _threads.effective_num_threads())
         return out
 
     def output_shape(self, input_shape: Tuple[int, ...]) -> Tuple[int, ...]:

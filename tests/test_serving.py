@@ -266,7 +266,7 @@ class TestConv2d:
         layer = cconv.Conv2d(np.ones((2, 1, 3, 3), np.float32), padding=1)
         for h in range(1, 60):
             layer(np.ones((1, 1, h, 5), np.float32))
-        assert len(layer._shapes) <= 16
+        assert len(layer._calls) <= 16
 
     def test_eight_threads_at_once_give_serial_results(self, rng):
         layer = cconv.Conv2d(rng.standard_normal((32, 32, 3, 3)).astype(np.float32),
@@ -369,3 +369,70 @@ def test_output_shape_is_remembered_and_still_validates():
     for h in range(1, 40):   # more shapes than the cache holds: answers stay right
         assert layer.output_shape((1, h, 6, 4)) == (1, (h - 1) // 2 + 1, 3, 8)
     assert layer.output_shape((2, 9, 7, 4)) == (2, 5, 4, 8)
+
+
+class TestRepeatedCalls:
+    """A Conv2d remembers what a call on an input shape needs (its geometry and kernel); the
+    second and later calls on a shape take shortcuts for the usual out= and residual=. Every
+    argument is still checked on every call, and the shortcuts give the same results."""
+
+    @pytest.fixture(params=["NCHW", "NHWC"])
+    def case(self, request, rng):
+        layout = request.param
+        w = rng.standard_normal((6, 5, 3, 3)).astype(np.float32)
+        b = rng.standard_normal(6).astype(np.float32)
+        x = rng.standard_normal((2, 5, 9, 8)).astype(np.float32)
+        r = rng.standard_normal((2, 6, 9, 8)).astype(np.float32)
+        expect = conv2d_reference(x, w, b, padding=1) + r
+        bound = error_bound(x, w, b, np.float32, padding=1) + 1e-6 * np.abs(r)
+        to_layout = (lambda a: np.ascontiguousarray(a.transpose(0, 2, 3, 1))) \
+            if layout == "NHWC" else (lambda a: a)
+        from_layout = (lambda a: a.transpose(0, 3, 1, 2)) if layout == "NHWC" else (lambda a: a)
+        layer = cconv.Conv2d(w, b, padding=1, layout=layout)
+        return layer, to_layout(x), to_layout(r), expect, bound, from_layout
+
+    def test_every_form_of_out_and_residual_twice(self, case):
+        layer, x, r, expect, bound, from_layout = case
+        for _ in range(2):   # the first call fills the cache, the second uses it
+            assert np.all(np.abs(from_layout(layer(x)) - (expect - from_layout(r))) <= bound)
+            out = np.full(x.shape[:-1] + (6,) if layer.layout == "NHWC"
+                          else (2, 6, 9, 8), np.nan, np.float32)
+            assert layer(x, out=out, residual=r) is out
+            assert np.all(np.abs(from_layout(out) - expect) <= bound)
+            # residual overlapping out (a few elements behind it in one buffer): read
+            # before out is written
+            buf = np.empty(out.size + 8, np.float32)
+            out_b, res_b = buf[8:].reshape(out.shape), buf[:-8].reshape(out.shape)
+            res_b[...] = r
+            layer(x, out=out_b, residual=res_b)
+            assert np.all(np.abs(from_layout(out_b) - expect) <= bound)
+            # residual with other strides than out; out not C-contiguous (Fortran order)
+            layer(x, out=out, residual=np.asfortranarray(r))
+            assert np.all(np.abs(from_layout(out) - expect) <= bound)
+            out_f = np.asfortranarray(np.zeros_like(out))
+            layer(x, out=out_f, residual=r)
+            assert np.all(np.abs(from_layout(out_f) - expect) <= bound)
+
+    def test_bad_out_is_refused_on_a_known_shape(self, case):
+        layer, x, r, *_ = case
+        out = layer(x)   # the shape is known from here on
+        with pytest.raises(TypeError, match="out must have dtype float32, got float64"):
+            layer(x, out=out.astype(np.float64))
+        with pytest.raises(ValueError, match="out must have shape"):
+            layer(x, out=out[:1])
+        buf = np.zeros(x.size + out.size, np.float32)
+        x_in_buf = buf[:x.size].reshape(x.shape)
+        x_in_buf[...] = x
+        layer(x_in_buf)   # its shape and strides are known too
+        with pytest.raises(ValueError, match="out must not share memory with input"):
+            layer(x_in_buf, out=buf[x.size - 1:-1].reshape(out.shape))
+        readonly = out.copy()
+        readonly.flags.writeable = False
+        with pytest.raises(ValueError, match="out is read-only"):
+            layer(x, out=readonly)
+        with pytest.raises(TypeError, match="residual dtype float64 does not match"):
+            layer(x, residual=r.astype(np.float64))
+        with pytest.raises(ValueError, match="residual must have the output's shape"):
+            layer(x, residual=r[:1])
+        with pytest.raises(TypeError, match="weight dtype float32 does not match input dtype float64"):
+            layer(x.astype(np.float64))
