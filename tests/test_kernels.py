@@ -85,6 +85,13 @@ def test_direct_methods(rng, case, method, packed, threads, dtype):
     ((1, 2, 12, 10), (2, 1, 3, 3), 2, 2, 2),       # dilation 2: every tap in the even phase
     ((1, 2, 8, 20), (2, 1, 3, 4), (1, 2), ((1, 0), (3, 1)), 1),  # even kernel, uneven pads
     ((1, 3, 4, 32), (3, 1, 3, 3), 2, 1, 1),        # the widest such plane
+    # larger planes, 3x3 at stride 1: each output row straight from three input rows
+    ((1, 3, 40, 37), (3, 1, 3, 3), 1, 1, 1),       # rows of 2 vectors and a part (AVX-512)
+    ((2, 2, 33, 70), (4, 1, 3, 3), 1, 1, 1),       # multiplier 2; 4 vectors + a part a row
+    ((1, 2, 100, 12), (2, 1, 3, 3), 1, ((2, 0), (0, 2)), 1),  # rows under a vector, uneven
+    ((1, 2, 40, 40), (2, 1, 3, 3), 1, 0, 1),       # valid: rows read past the output's end
+    ((1, 1, 50, 129), (3, 1, 3, 3), 1, (3, 5), 1),  # C_in 1; padding past a row of zeros
+    ((1, 2, 34, 300), (2, 1, 3, 3), 1, ((0, 1), (7, 0)), 1),  # long rows, pad left only
 ])
 def test_depthwise_kernel(rng, case, threads, dtype):
     xs, ws, stride, padding, dilation = case

@@ -69,6 +69,91 @@ static inline void cc_dw_row_##SFX(T *restrict tmp, ptrdiff_t ldt, const T *rest
 CC_DEFINE_DW(float, cc_vf32, CC_VL_F32, f32)
 CC_DEFINE_DW(double, cc_vf64, CC_VL_F64, f64)
 
+/* NCHW, 3x3, stride 1, dilation 1, one output row straight from the input rows (no phase
+ * plane, no pass through a buffer):
+ *
+ *   out[ow] = act(sum_{r,s < 3} wc[3 r + s] * row_r[ow - pad_left + s] + bias + res[ow])
+ *
+ * for ow < w_out, where row_r[i] is 0 outside [0, w) (row_r: the input row of tap row r, or
+ * a row of w zeros above and below the input). Input vector k holds columns
+ * k VL - pad_left + [0, VL), loaded once (lane-masked where it leaves the row); output vector
+ * j takes its three taps of a row from input vectors j and j + 1 (cc_shift_in). res: NULL or
+ * the residual's row; act: CC_UK_RELU, CC_UK_RELU6 or 0. CC_DW_ROW_VECS output vectors at a
+ * time: as many FMA chains. */
+#define CC_DEFINE_DW3X3_NCHW_ROW(T, V, VL, SFX)                                                \
+static inline __attribute__((always_inline)) V                                             \
+cc_dw_load_cols_##SFX(const T *row, ptrdiff_t col, ptrdiff_t w)                            \
+{                                                                                          \
+    if (col >= 0 && col + VL <= w) { V v; memcpy(&v, row + col, sizeof v); return v; }    \
+    const ptrdiff_t lo = col < 0 ? -col : 0, hi = w - col < VL ? w - col : VL;             \
+    if (hi <= lo) return (V){0};                                                           \
+    return cc_load_lanes_##SFX(row + col, ((1u << hi) - 1) & ~((1u << lo) - 1));           \
+}                                                                                          \
+static inline __attribute__((always_inline)) void                                          \
+cc_dw3x3_nchw_finish_##SFX(T *out, const T *res, V a, T bias, int act, ptrdiff_t n)        \
+{                                                                                          \
+    a += bias;                       /* after the sum, as the other paths do */            \
+    if (res) {                                                                             \
+        V r;                                                                               \
+        if (n >= VL) memcpy(&r, res, sizeof r);                                            \
+        else r = cc_load_tail_##SFX(res, n);                                               \
+        a += r;                                                                            \
+    }                                                                                      \
+    if (act) a = cc_uk_act_##SFX(a, act);                                                  \
+    if (n >= VL) memcpy(out, &a, sizeof a);                                                \
+    else cc_store_tail_##SFX(out, a, n);                                                   \
+}                                                                                          \
+static inline void cc_dw3x3_nchw_row_##SFX(T *restrict out, const T *restrict res,          \
+                                           const T *r0, const T *r1, const T *r2,          \
+                                           ptrdiff_t w, ptrdiff_t w_out, ptrdiff_t pad_left, \
+                                           const T *restrict wc, T bias, int act)          \
+{                                                                                          \
+    enum { U = CC_DW_ROW_VECS };                                                           \
+    const T *rows[3] = {r0, r1, r2};                                                       \
+    const ptrdiff_t nvec = (w_out + VL - 1) / VL;                                          \
+    V wv[9], x[3][U + 1];                                                                  \
+    _Pragma("GCC unroll 9")                                                                \
+    for (int t = 0; t < 9; ++t) wv[t] = (V){0} + wc[t];                                    \
+    _Pragma("GCC unroll 3")                                                                \
+    for (int r = 0; r < 3; ++r) x[r][0] = cc_dw_load_cols_##SFX(rows[r], -pad_left, w);   \
+    ptrdiff_t j = 0;                                                                       \
+    for (; j + U <= nvec; j += U) {                                                        \
+        V a[U];                                                                            \
+        _Pragma("GCC unroll 4")                                                            \
+        for (int u = 0; u < U; ++u) a[u] = (V){0};                                         \
+        _Pragma("GCC unroll 3")                                                            \
+        for (int r = 0; r < 3; ++r) {                                                      \
+            _Pragma("GCC unroll 4")                                                        \
+            for (int u = 1; u <= U; ++u)                                                   \
+                x[r][u] = cc_dw_load_cols_##SFX(rows[r], (j + u) * VL - pad_left, w);      \
+            _Pragma("GCC unroll 4")                                                        \
+            for (int u = 0; u < U; ++u)                                                    \
+                a[u] += wv[3 * r] * x[r][u] + wv[3 * r + 1] * cc_shift_in_##SFX(x[r][u], x[r][u + 1], 1) \
+                        + wv[3 * r + 2] * cc_shift_in_##SFX(x[r][u], x[r][u + 1], 2);      \
+            x[r][0] = x[r][U];                                                             \
+        }                                                                                  \
+        _Pragma("GCC unroll 4")                                                            \
+        for (int u = 0; u < U; ++u)                                                        \
+            cc_dw3x3_nchw_finish_##SFX(out + (j + u) * VL, res ? res + (j + u) * VL : 0,   \
+                                       a[u], bias, act, w_out - (j + u) * VL);             \
+    }                                                                                      \
+    for (; j < nvec; ++j) {          /* one vector: a chain per tap row */                 \
+        V a[3];                                                                            \
+        _Pragma("GCC unroll 3")                                                            \
+        for (int r = 0; r < 3; ++r) {                                                      \
+            x[r][1] = cc_dw_load_cols_##SFX(rows[r], (j + 1) * VL - pad_left, w);          \
+            a[r] = wv[3 * r] * x[r][0] + wv[3 * r + 1] * cc_shift_in_##SFX(x[r][0], x[r][1], 1) \
+                   + wv[3 * r + 2] * cc_shift_in_##SFX(x[r][0], x[r][1], 2);               \
+            x[r][0] = x[r][1];                                                             \
+        }                                                                                  \
+        cc_dw3x3_nchw_finish_##SFX(out + j * VL, res ? res + j * VL : 0, a[0] + a[1] + a[2], \
+                                   bias, act, w_out - j * VL);                             \
+    }                                                                                      \
+}
+
+CC_DEFINE_DW3X3_NCHW_ROW(float, cc_vf32, CC_VL_F32, f32)
+CC_DEFINE_DW3X3_NCHW_ROW(double, cc_vf64, CC_VL_F64, f64)
+
 /* A whole small plane at stride 1 with the output the input's size, straight from the input
  * (no phase plane): with both planes flattened, output p reads input p + off[t] for tap t,
  * where that pixel exists; lanes[t * chunks + q] has bit i set when output q*VL + i reads a
