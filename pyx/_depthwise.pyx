@@ -44,11 +44,12 @@ cdef extern from "cc_depthwise.h" nogil:
                        Py_ssize_t w_out, int ch, const double* bias)
     void cc_dw3x3_nchw_row_f32(float* out, const float* res, const float* r0, const float* r1,
                                const float* r2, Py_ssize_t w, Py_ssize_t w_out,
-                               Py_ssize_t pad_left, const float* wc, float bias, int act)
+                               Py_ssize_t pad_left, int stride, const float* wc, float bias,
+                               int act)
     void cc_dw3x3_nchw_row_f64(double* out, const double* res, const double* r0,
                                const double* r1, const double* r2, Py_ssize_t w,
-                               Py_ssize_t w_out, Py_ssize_t pad_left, const double* wc,
-                               double bias, int act)
+                               Py_ssize_t w_out, Py_ssize_t pad_left, int stride,
+                               const double* wc, double bias, int act)
     void cc_dw_plane_f32(float* tmp, const float* inp, const Py_ssize_t* off,
                          const unsigned* lanes, const float* w, Py_ssize_t taps,
                          Py_ssize_t chunks, float bias)
@@ -192,7 +193,7 @@ cdef void rows3x3_task(const DepthwisePlan* dp, const floating* plane, const flo
             bias = (<const floating*> o.bias)[oc]
         for oh in range(oh0, oh1):
             for r in range(3):
-                ih = oh - pp.pad_top + r
+                ih = oh * pp.stride_h - pp.pad_top + r
                 rows[r] = (plane + ih * dp.sx_h if 0 <= ih < pp.h
                            else <const floating*> dp.zero_row)
             dst = <floating*> o.out + n * o.sn + oc * o.sc + oh * o.sh
@@ -205,10 +206,10 @@ cdef void rows3x3_task(const DepthwisePlan* dp, const floating* plane, const flo
                 act, res = 0, NULL
             if floating is float:
                 cc_dw3x3_nchw_row_f32(dst, res, rows[0], rows[1], rows[2], pp.w, pp.w_out,
-                                      pp.pad_left, w + oc * 9, bias, act)
+                                      pp.pad_left, <int> pp.stride_w, w + oc * 9, bias, act)
             else:
                 cc_dw3x3_nchw_row_f64(dst, res, rows[0], rows[1], rows[2], pp.w, pp.w_out,
-                                      pp.pad_left, w + oc * 9, bias, act)
+                                      pp.pad_left, <int> pp.stride_w, w + oc * 9, bias, act)
             if not in_registers:   # the row is still in L1
                 store_run(o, dst, 1, dst, 1, pp.w_out, <floating*> NULL, 0)
 
@@ -520,7 +521,7 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
     # rows3x3 also takes small planes with rows of CC_DW_ROW_VECS vectors or more (its FMA
     # chains; narrower rows run faster flat: 96 channels of 16x64 0.083 -> 0.060 ms, of 28x20
     # 0.052 -> 0.072 if taken)
-    dp.rows3x3 = (kh == 3 and kw == 3 and stride_h == 1 and stride_w == 1 and dil_h == 1
+    dp.rows3x3 = (kh == 3 and kw == 3 and stride_w <= 2 and dil_h == 1
                   and dil_w == 1 and dp.sx_w == 1 and dp.o.sw == 1
                   and (not dp.flat or dp.pp.w_out >= CC_DW_ROW_VECS * vl))
     dp.flat = dp.flat and not dp.rows3x3

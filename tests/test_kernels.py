@@ -92,6 +92,13 @@ def test_direct_methods(rng, case, method, packed, threads, dtype):
     ((1, 2, 40, 40), (2, 1, 3, 3), 1, 0, 1),       # valid: rows read past the output's end
     ((1, 1, 50, 129), (3, 1, 3, 3), 1, (3, 5), 1),  # C_in 1; padding past a row of zeros
     ((1, 2, 34, 300), (2, 1, 3, 3), 1, ((0, 1), (7, 0)), 1),  # long rows, pad left only
+    # ... and at stride 2 along the rows (each row's even and odd columns split in registers)
+    ((1, 3, 40, 37), (3, 1, 3, 3), 2, 1, 1),
+    ((2, 2, 33, 70), (4, 1, 3, 3), 2, 1, 1),       # multiplier 2
+    ((1, 2, 41, 200), (2, 1, 3, 3), 2, ((0, 1), (0, 1)), 1),  # TensorFlow's SAME at stride 2
+    ((1, 1, 50, 129), (3, 1, 3, 3), 2, (3, 5), 1),  # odd width, padding past a row of zeros
+    ((1, 2, 30, 150), (2, 1, 3, 3), (1, 2), 0, 1),
+    ((1, 2, 45, 141), (2, 1, 3, 3), (3, 1), 1, 1),  # stride 3 down the rows
 ])
 def test_depthwise_kernel(rng, case, threads, dtype):
     xs, ws, stride, padding, dilation = case

@@ -441,17 +441,20 @@ class TestRepeatedCalls:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("activation", [None, "relu6", "silu"])
 @pytest.mark.parametrize("threads", [1, 3])
-def test_depthwise_rows_fuse_bias_residual_and_activation(rng, dtype, activation, threads):
-    # NCHW depthwise 3x3 at stride 1 on planes too large for the flat kernel: each output
-    # row is computed from its input rows and finished in registers (relu/relu6) or through
-    # the output pass (other activations); residual added before the activation
-    x = rng.standard_normal((2, 3, 37, 45)).astype(dtype)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_rows_fuse_bias_residual_and_activation(rng, dtype, activation, threads,
+                                                          stride):
+    # NCHW depthwise 3x3 at stride 1 or 2 on planes too large for the flat kernel: each
+    # output row is computed from its input rows and finished in registers (relu/relu6) or
+    # through the output pass (other activations); residual added before the activation
+    x = rng.standard_normal((2, 3, 37, 45 * stride)).astype(dtype)
     w = rng.standard_normal((6, 1, 3, 3)).astype(dtype)
     b = rng.standard_normal(6).astype(dtype)
-    r = rng.standard_normal((2, 6, 37, 45)).astype(dtype)
+    params = dict(stride=stride, padding=1, groups=3)
+    r = rng.standard_normal(conv2d_reference(x, w, None, **params).shape).astype(dtype)
     with cconv.threads(threads):
-        got = cconv.conv2d(x, w, b, padding=1, groups=3, activation=activation, residual=r)
-    v = conv2d_reference(x, w, b, padding=1, groups=3) + r
-    bound = (error_bound(x, w, b, dtype, padding=1, groups=3) + np.finfo(dtype).eps * np.abs(v)
+        got = cconv.conv2d(x, w, b, **params, activation=activation, residual=r)
+    v = conv2d_reference(x, w, b, **params) + r
+    bound = (error_bound(x, w, b, dtype, **params) + np.finfo(dtype).eps * np.abs(v)
              + np.finfo(dtype).eps) * activation_slope_bound(activation) * 2
     assert np.all(np.abs(got - reference_activation(v, activation)) <= bound)

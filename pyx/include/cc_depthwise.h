@@ -69,18 +69,23 @@ static inline void cc_dw_row_##SFX(T *restrict tmp, ptrdiff_t ldt, const T *rest
 CC_DEFINE_DW(float, cc_vf32, CC_VL_F32, f32)
 CC_DEFINE_DW(double, cc_vf64, CC_VL_F64, f64)
 
-/* NCHW, 3x3, stride 1, dilation 1, one output row straight from the input rows (no phase
- * plane, no pass through a buffer):
+/* NCHW, 3x3, stride 1 or 2, dilation 1, one output row straight from the input rows (no
+ * phase plane, no pass through a buffer):
  *
- *   out[ow] = act(sum_{r,s < 3} wc[3 r + s] * row_r[ow - pad_left + s] + bias + res[ow])
+ *   out[ow] = act(sum_{r,s < 3} wc[3 r + s] * row_r[stride ow - pad_left + s] + bias + res[ow])
  *
  * for ow < w_out, where row_r[i] is 0 outside [0, w) (row_r: the input row of tap row r, or
- * a row of w zeros above and below the input). Input vector k holds columns
- * k VL - pad_left + [0, VL), loaded once (lane-masked where it leaves the row); output vector
- * j takes its three taps of a row from input vectors j and j + 1 (cc_shift_in). res: NULL or
- * the residual's row; act: CC_UK_RELU, CC_UK_RELU6 or 0. CC_DW_ROW_VECS output vectors at a
- * time: as many FMA chains. */
-#define CC_DEFINE_DW3X3_NCHW_ROW(T, V, VL, SFX)                                                \
+ * a row of w zeros above and below the input). Output vector j's taps of a row come from
+ * whole vectors of the row loaded once (lane-masked where they leave it), in registers:
+ *   stride 1: x_j = columns j VL - pad_left + [0, VL); taps x_j, then x_j and x_{j+1}
+ *             shifted by 1 and 2 (cc_shift_in);
+ *   stride 2: the 2 VL columns from 2 j VL - pad_left, split into their even (e_j) and odd
+ *             lanes: taps e_j, the odd lanes, e_j and e_{j+1} shifted by 1.
+ * A row's vectors are each loaded once (x_{j+1}, e_{j+1} carried to the next output
+ * vector), not once per tap: nine unaligned loads per output vector, most crossing a cache
+ * line, had set the pace. res: NULL or the residual's row; act: CC_UK_RELU, CC_UK_RELU6 or
+ * 0. CC_DW_ROW_VECS output vectors at a time: as many FMA chains. */
+#define CC_DEFINE_DW3X3_NCHW_ROW(T, V, VI, IOTA, VL, SFX)                                          \
 static inline __attribute__((always_inline)) V                                             \
 cc_dw_load_cols_##SFX(const T *row, ptrdiff_t col, ptrdiff_t w)                            \
 {                                                                                          \
@@ -88,6 +93,31 @@ cc_dw_load_cols_##SFX(const T *row, ptrdiff_t col, ptrdiff_t w)                 
     const ptrdiff_t lo = col < 0 ? -col : 0, hi = w - col < VL ? w - col : VL;             \
     if (hi <= lo) return (V){0};                                                           \
     return cc_load_lanes_##SFX(row + col, ((1u << hi) - 1) & ~((1u << lo) - 1));           \
+}                                                                                          \
+/* output vector j's first tap (x_j or e_j) into *first, and (stride 2) its odd lanes */   \
+static inline __attribute__((always_inline)) void                                          \
+cc_dw_row_vector_##SFX(const T *row, ptrdiff_t j, ptrdiff_t w, ptrdiff_t pad_left,         \
+                       const int stride, V *first, V *odd)                                 \
+{                                                                                          \
+    if (stride == 1) {                                                                     \
+        *first = cc_dw_load_cols_##SFX(row, j * VL - pad_left, w);                         \
+    } else {                                                                               \
+        const VI iota = IOTA;                                                              \
+        const V lo = cc_dw_load_cols_##SFX(row, 2 * j * VL - pad_left, w);                 \
+        const V hi = cc_dw_load_cols_##SFX(row, 2 * j * VL - pad_left + VL, w);            \
+        *first = __builtin_shuffle(lo, hi, iota + iota);                                   \
+        *odd = __builtin_shuffle(lo, hi, iota + iota + 1);                                 \
+    }                                                                                      \
+}                                                                                          \
+/* the three taps of a row for output vector j: first = x_j or e_j, next = x_{j+1} or       \
+ * e_{j+1}, odd (stride 2) */                                                              \
+static inline __attribute__((always_inline)) V                                             \
+cc_dw_row_taps_##SFX(V first, V next, V odd, const V *wr, const int stride)                \
+{                                                                                          \
+    if (stride == 1)                                                                       \
+        return wr[0] * first + wr[1] * cc_shift_in_##SFX(first, next, 1)                   \
+               + wr[2] * cc_shift_in_##SFX(first, next, 2);                                \
+    return wr[0] * first + wr[1] * odd + wr[2] * cc_shift_in_##SFX(first, next, 1);        \
 }                                                                                          \
 static inline __attribute__((always_inline)) void                                          \
 cc_dw3x3_nchw_finish_##SFX(T *out, const T *res, V a, T bias, int act, ptrdiff_t n)        \
@@ -103,19 +133,19 @@ cc_dw3x3_nchw_finish_##SFX(T *out, const T *res, V a, T bias, int act, ptrdiff_t
     if (n >= VL) memcpy(out, &a, sizeof a);                                                \
     else cc_store_tail_##SFX(out, a, n);                                                   \
 }                                                                                          \
-static inline void cc_dw3x3_nchw_row_##SFX(T *restrict out, const T *restrict res,          \
-                                           const T *r0, const T *r1, const T *r2,          \
-                                           ptrdiff_t w, ptrdiff_t w_out, ptrdiff_t pad_left, \
-                                           const T *restrict wc, T bias, int act)          \
+static inline __attribute__((always_inline)) void                                          \
+cc_dw3x3_nchw_row_body_##SFX(T *restrict out, const T *restrict res, const T *const *rows, \
+                             ptrdiff_t w, ptrdiff_t w_out, ptrdiff_t pad_left,             \
+                             const T *restrict wc, T bias, int act, const int stride)      \
 {                                                                                          \
     enum { U = CC_DW_ROW_VECS };                                                           \
-    const T *rows[3] = {r0, r1, r2};                                                       \
     const ptrdiff_t nvec = (w_out + VL - 1) / VL;                                          \
-    V wv[9], x[3][U + 1];                                                                  \
+    V wv[9], x[3][U + 1], odd[3][U + 1];                                                   \
     _Pragma("GCC unroll 9")                                                                \
     for (int t = 0; t < 9; ++t) wv[t] = (V){0} + wc[t];                                    \
     _Pragma("GCC unroll 3")                                                                \
-    for (int r = 0; r < 3; ++r) x[r][0] = cc_dw_load_cols_##SFX(rows[r], -pad_left, w);   \
+    for (int r = 0; r < 3; ++r)                                                            \
+        cc_dw_row_vector_##SFX(rows[r], 0, w, pad_left, stride, &x[r][0], &odd[r][0]);     \
     ptrdiff_t j = 0;                                                                       \
     for (; j + U <= nvec; j += U) {                                                        \
         V a[U];                                                                            \
@@ -125,12 +155,14 @@ static inline void cc_dw3x3_nchw_row_##SFX(T *restrict out, const T *restrict re
         for (int r = 0; r < 3; ++r) {                                                      \
             _Pragma("GCC unroll 4")                                                        \
             for (int u = 1; u <= U; ++u)                                                   \
-                x[r][u] = cc_dw_load_cols_##SFX(rows[r], (j + u) * VL - pad_left, w);      \
+                cc_dw_row_vector_##SFX(rows[r], j + u, w, pad_left, stride, &x[r][u],      \
+                                       &odd[r][u]);                                        \
             _Pragma("GCC unroll 4")                                                        \
             for (int u = 0; u < U; ++u)                                                    \
-                a[u] += wv[3 * r] * x[r][u] + wv[3 * r + 1] * cc_shift_in_##SFX(x[r][u], x[r][u + 1], 1) \
-                        + wv[3 * r + 2] * cc_shift_in_##SFX(x[r][u], x[r][u + 1], 2);      \
+                a[u] += cc_dw_row_taps_##SFX(x[r][u], x[r][u + 1], odd[r][u], wv + 3 * r,  \
+                                             stride);                                      \
             x[r][0] = x[r][U];                                                             \
+            odd[r][0] = odd[r][U];                                                         \
         }                                                                                  \
         _Pragma("GCC unroll 4")                                                            \
         for (int u = 0; u < U; ++u)                                                        \
@@ -141,18 +173,30 @@ static inline void cc_dw3x3_nchw_row_##SFX(T *restrict out, const T *restrict re
         V a[3];                                                                            \
         _Pragma("GCC unroll 3")                                                            \
         for (int r = 0; r < 3; ++r) {                                                      \
-            x[r][1] = cc_dw_load_cols_##SFX(rows[r], (j + 1) * VL - pad_left, w);          \
-            a[r] = wv[3 * r] * x[r][0] + wv[3 * r + 1] * cc_shift_in_##SFX(x[r][0], x[r][1], 1) \
-                   + wv[3 * r + 2] * cc_shift_in_##SFX(x[r][0], x[r][1], 2);               \
+            cc_dw_row_vector_##SFX(rows[r], j + 1, w, pad_left, stride, &x[r][1],          \
+                                   &odd[r][1]);                                            \
+            a[r] = cc_dw_row_taps_##SFX(x[r][0], x[r][1], odd[r][0], wv + 3 * r, stride);  \
             x[r][0] = x[r][1];                                                             \
+            odd[r][0] = odd[r][1];                                                         \
         }                                                                                  \
         cc_dw3x3_nchw_finish_##SFX(out + j * VL, res ? res + j * VL : 0, a[0] + a[1] + a[2], \
                                    bias, act, w_out - j * VL);                             \
     }                                                                                      \
+}                                                                                          \
+static inline void cc_dw3x3_nchw_row_##SFX(T *restrict out, const T *restrict res,          \
+                                           const T *r0, const T *r1, const T *r2,          \
+                                           ptrdiff_t w, ptrdiff_t w_out, ptrdiff_t pad_left, \
+                                           int stride, const T *restrict wc, T bias, int act) \
+{                                                                                          \
+    const T *rows[3] = {r0, r1, r2};                                                       \
+    if (stride == 1)                                                                       \
+        cc_dw3x3_nchw_row_body_##SFX(out, res, rows, w, w_out, pad_left, wc, bias, act, 1); \
+    else                                                                                   \
+        cc_dw3x3_nchw_row_body_##SFX(out, res, rows, w, w_out, pad_left, wc, bias, act, 2); \
 }
 
-CC_DEFINE_DW3X3_NCHW_ROW(float, cc_vf32, CC_VL_F32, f32)
-CC_DEFINE_DW3X3_NCHW_ROW(double, cc_vf64, CC_VL_F64, f64)
+CC_DEFINE_DW3X3_NCHW_ROW(float, cc_vf32, cc_vi32, CC_IOTA_I32, CC_VL_F32, f32)
+CC_DEFINE_DW3X3_NCHW_ROW(double, cc_vf64, cc_vi64, CC_IOTA_I64, CC_VL_F64, f64)
 
 /* A whole small plane at stride 1 with the output the input's size, straight from the input
  * (no phase plane): with both planes flattened, output p reads input p + off[t] for tap t,
