@@ -42,14 +42,18 @@ cdef extern from "cc_depthwise.h" nogil:
     void cc_dw_row_f64(double* tmp, Py_ssize_t ldt, const double* inp,
                        const Py_ssize_t* tap_offset, const double* w, Py_ssize_t taps,
                        Py_ssize_t w_out, int ch, const double* bias)
-    void cc_dw3x3_nchw_row_f32(float* out, const float* res, const float* r0, const float* r1,
-                               const float* r2, Py_ssize_t w, Py_ssize_t w_out,
-                               Py_ssize_t pad_left, int stride, const float* wc, float bias,
-                               int act)
-    void cc_dw3x3_nchw_row_f64(double* out, const double* res, const double* r0,
-                               const double* r1, const double* r2, Py_ssize_t w,
-                               Py_ssize_t w_out, Py_ssize_t pad_left, int stride,
-                               const double* wc, double bias, int act)
+    void cc_dw3x3_nchw_rows_f32(float* out, Py_ssize_t ldo, const float* res,
+                                const float* plane, Py_ssize_t ldx, Py_ssize_t h,
+                                const float* zero_row, Py_ssize_t oh0, Py_ssize_t oh1,
+                                Py_ssize_t stride_h, Py_ssize_t pad_top, Py_ssize_t w,
+                                Py_ssize_t w_out, Py_ssize_t pad_left, int stride_w,
+                                const float* wc, float bias, int act)
+    void cc_dw3x3_nchw_rows_f64(double* out, Py_ssize_t ldo, const double* res,
+                                const double* plane, Py_ssize_t ldx, Py_ssize_t h,
+                                const double* zero_row, Py_ssize_t oh0, Py_ssize_t oh1,
+                                Py_ssize_t stride_h, Py_ssize_t pad_top, Py_ssize_t w,
+                                Py_ssize_t w_out, Py_ssize_t pad_left, int stride_w,
+                                const double* wc, double bias, int act)
     void cc_dw_plane_f32(float* tmp, const float* inp, const Py_ssize_t* off,
                          const unsigned* lanes, const float* w, Py_ssize_t taps,
                          Py_ssize_t chunks, float bias)
@@ -176,42 +180,43 @@ cdef void rows3x3_task(const DepthwisePlan* dp, const floating* plane, const flo
     the plane is read and the output written once, in registers between (1 thread, against
     the phase plane: 32 channels of 112x112 0.253 -> 0.173 ms, 144 of 56x56 0.316 -> 0.236,
     multiplier 2 on 64 of 56x56 0.243 -> 0.206). Activations other than relu/relu6 and the
-    residual then go through the output pass while the row is in L1."""
+    residual then go through the output pass, a row at a time while it is in L1."""
     cdef const OutputSpec* o = &dp.o
     cdef const PhasePlan* pp = &dp.pp
-    cdef const floating* rows[3]
     cdef const floating* res
     cdef floating* dst
     cdef floating bias
-    cdef Py_ssize_t j, oc, oh, r, ih
+    cdef Py_ssize_t j, oc, oh, a, b
     cdef bint in_registers = act_in_registers(o)
-    cdef int act
     for j in range(dp.multiplier):
         oc = c * dp.multiplier + j
         bias = 0
         if o.bias != NULL:
             bias = (<const floating*> o.bias)[oc]
-        for oh in range(oh0, oh1):
-            for r in range(3):
-                ih = oh * pp.stride_h - pp.pad_top + r
-                rows[r] = (plane + ih * dp.sx_h if 0 <= ih < pp.h
-                           else <const floating*> dp.zero_row)
-            dst = <floating*> o.out + n * o.sn + oc * o.sc + oh * o.sh
-            res = NULL
-            if o.residual != NULL:   # laid out like the output
-                res = <const floating*> o.residual + (dst - <floating*> o.out)
-            if in_registers:
-                act = o.act
-            else:   # sum + bias here, then residual and activation in the output pass
-                act, res = 0, NULL
+        dst = <floating*> o.out + n * o.sn + oc * o.sc
+        res = NULL
+        if o.residual != NULL and in_registers:   # laid out like the output
+            res = <const floating*> o.residual + (dst - <floating*> o.out)
+        # all the rows in one call, or (output pass after the kernel) one at a time
+        oh = oh0
+        while oh < oh1:
+            a, b = oh, (oh1 if in_registers else oh + 1)
             if floating is float:
-                cc_dw3x3_nchw_row_f32(dst, res, rows[0], rows[1], rows[2], pp.w, pp.w_out,
-                                      pp.pad_left, <int> pp.stride_w, w + oc * 9, bias, act)
+                cc_dw3x3_nchw_rows_f32(dst, o.sh, res, plane, dp.sx_h, pp.h,
+                                       <const float*> dp.zero_row, a, b, pp.stride_h,
+                                       pp.pad_top, pp.w, pp.w_out, pp.pad_left,
+                                       <int> pp.stride_w, w + oc * 9, bias,
+                                       o.act if in_registers else 0)
             else:
-                cc_dw3x3_nchw_row_f64(dst, res, rows[0], rows[1], rows[2], pp.w, pp.w_out,
-                                      pp.pad_left, <int> pp.stride_w, w + oc * 9, bias, act)
+                cc_dw3x3_nchw_rows_f64(dst, o.sh, res, plane, dp.sx_h, pp.h,
+                                       <const double*> dp.zero_row, a, b, pp.stride_h,
+                                       pp.pad_top, pp.w, pp.w_out, pp.pad_left,
+                                       <int> pp.stride_w, w + oc * 9, bias,
+                                       o.act if in_registers else 0)
             if not in_registers:   # the row is still in L1
-                store_run(o, dst, 1, dst, 1, pp.w_out, <floating*> NULL, 0)
+                store_run(o, dst + a * o.sh, 1, dst + a * o.sh, 1, pp.w_out,
+                          <floating*> NULL, 0)
+            oh = b
 
 
 cdef void flat_plane_task(const DepthwisePlan* dp, const floating* plane, const floating* w,

@@ -87,37 +87,46 @@ CC_DEFINE_DW(double, cc_vf64, CC_VL_F64, f64)
  * 0. CC_DW_ROW_VECS output vectors at a time: as many FMA chains. */
 #define CC_DEFINE_DW3X3_NCHW_ROW(T, V, VI, IOTA, VL, SFX)                                          \
 static inline __attribute__((always_inline)) V                                             \
-cc_dw_load_cols_##SFX(const T *row, ptrdiff_t col, ptrdiff_t w)                            \
+cc_dw_load_cols_##SFX(const T *row, ptrdiff_t col, ptrdiff_t w, const int checked)        \
 {                                                                                          \
-    if (col >= 0 && col + VL <= w) { V v; memcpy(&v, row + col, sizeof v); return v; }    \
+    if (!checked || (col >= 0 && col + VL <= w)) {                                         \
+        V v; memcpy(&v, row + col, sizeof v); return v;                                    \
+    }                                                                                      \
     const ptrdiff_t lo = col < 0 ? -col : 0, hi = w - col < VL ? w - col : VL;             \
     if (hi <= lo) return (V){0};                                                           \
     return cc_load_lanes_##SFX(row + col, ((1u << hi) - 1) & ~((1u << lo) - 1));           \
 }                                                                                          \
-/* output vector j's first tap (x_j or e_j) into *first, and (stride 2) its odd lanes */   \
+/* output vector j's first tap (x_j or e_j) into *first, and (stride 2) its odd lanes;     \
+ * checked: lane-masked where the columns leave the row (else known to be inside it) */    \
 static inline __attribute__((always_inline)) void                                          \
 cc_dw_row_vector_##SFX(const T *row, ptrdiff_t j, ptrdiff_t w, ptrdiff_t pad_left,         \
-                       const int stride, V *first, V *odd)                                 \
+                       const int stride, const int checked, V *first, V *odd)              \
 {                                                                                          \
     if (stride == 1) {                                                                     \
-        *first = cc_dw_load_cols_##SFX(row, j * VL - pad_left, w);                         \
+        *first = cc_dw_load_cols_##SFX(row, j * VL - pad_left, w, checked);                \
     } else {                                                                               \
         const VI iota = IOTA;                                                              \
-        const V lo = cc_dw_load_cols_##SFX(row, 2 * j * VL - pad_left, w);                 \
-        const V hi = cc_dw_load_cols_##SFX(row, 2 * j * VL - pad_left + VL, w);            \
+        const V lo = cc_dw_load_cols_##SFX(row, 2 * j * VL - pad_left, w, checked);        \
+        const V hi = cc_dw_load_cols_##SFX(row, 2 * j * VL - pad_left + VL, w, checked);   \
         *first = __builtin_shuffle(lo, hi, iota + iota);                                   \
         *odd = __builtin_shuffle(lo, hi, iota + iota + 1);                                 \
     }                                                                                      \
 }                                                                                          \
-/* the three taps of a row for output vector j: first = x_j or e_j, next = x_{j+1} or       \
- * e_{j+1}, odd (stride 2) */                                                              \
+/* acc + the three taps of a row for output vector j: first = x_j or e_j, next = x_{j+1} or \
+ * e_{j+1}, odd (stride 2). One multiply-add each, into acc (w0 x0 + w1 x1 + w2 x2, then  \
+ * + acc, had cost a multiply and an add more per row) */                                  \
 static inline __attribute__((always_inline)) V                                             \
-cc_dw_row_taps_##SFX(V first, V next, V odd, const V *wr, const int stride)                \
+cc_dw_row_taps_##SFX(V acc, V first, V next, V odd, const V *wr, const int stride)         \
 {                                                                                          \
-    if (stride == 1)                                                                       \
-        return wr[0] * first + wr[1] * cc_shift_in_##SFX(first, next, 1)                   \
-               + wr[2] * cc_shift_in_##SFX(first, next, 2);                                \
-    return wr[0] * first + wr[1] * odd + wr[2] * cc_shift_in_##SFX(first, next, 1);        \
+    acc += wr[0] * first;                                                                  \
+    if (stride == 1) {                                                                     \
+        acc += wr[1] * cc_shift_in_##SFX(first, next, 1);                                  \
+        acc += wr[2] * cc_shift_in_##SFX(first, next, 2);                                  \
+    } else {                                                                               \
+        acc += wr[1] * odd;                                                                \
+        acc += wr[2] * cc_shift_in_##SFX(first, next, 1);                                  \
+    }                                                                                      \
+    return acc;                                                                            \
 }                                                                                          \
 static inline __attribute__((always_inline)) void                                          \
 cc_dw3x3_nchw_finish_##SFX(T *out, const T *res, V a, T bias, int act, ptrdiff_t n)        \
@@ -133,6 +142,37 @@ cc_dw3x3_nchw_finish_##SFX(T *out, const T *res, V a, T bias, int act, ptrdiff_t
     if (n >= VL) memcpy(out, &a, sizeof a);                                                \
     else cc_store_tail_##SFX(out, a, n);                                                   \
 }                                                                                          \
+/* CC_DW_ROW_VECS output vectors from j (x_j / e_j in x[r][0], carried out as x_{j+U});    \
+ * checked: some of their loads may leave the row */                                       \
+static inline __attribute__((always_inline)) void                                          \
+cc_dw3x3_nchw_block_##SFX(T *restrict out, const T *restrict res, const T *const *rows,    \
+                          V x[3][CC_DW_ROW_VECS + 1], V odd[3][CC_DW_ROW_VECS + 1],        \
+                          const V *wv, ptrdiff_t j, ptrdiff_t w, ptrdiff_t w_out,          \
+                          ptrdiff_t pad_left, T bias, int act, const int stride,           \
+                          const int checked)                                               \
+{                                                                                          \
+    enum { U = CC_DW_ROW_VECS };                                                           \
+    V a[U];                                                                                \
+    _Pragma("GCC unroll 4")                                                                \
+    for (int u = 0; u < U; ++u) a[u] = (V){0};                                             \
+    _Pragma("GCC unroll 3")                                                                \
+    for (int r = 0; r < 3; ++r) {                                                          \
+        _Pragma("GCC unroll 4")                                                            \
+        for (int u = 1; u <= U; ++u)                                                       \
+            cc_dw_row_vector_##SFX(rows[r], j + u, w, pad_left, stride, checked, &x[r][u], \
+                                   &odd[r][u]);                                            \
+        _Pragma("GCC unroll 4")                                                            \
+        for (int u = 0; u < U; ++u)                                                        \
+            a[u] = cc_dw_row_taps_##SFX(a[u], x[r][u], x[r][u + 1], odd[r][u], wv + 3 * r, \
+                                        stride);                                           \
+        x[r][0] = x[r][U];                                                                 \
+        odd[r][0] = odd[r][U];                                                             \
+    }                                                                                      \
+    _Pragma("GCC unroll 4")                                                                \
+    for (int u = 0; u < U; ++u)                                                            \
+        cc_dw3x3_nchw_finish_##SFX(out + (j + u) * VL, res ? res + (j + u) * VL : 0, a[u], \
+                                   bias, act, w_out - (j + u) * VL);                       \
+}                                                                                          \
 static inline __attribute__((always_inline)) void                                          \
 cc_dw3x3_nchw_row_body_##SFX(T *restrict out, const T *restrict res, const T *const *rows, \
                              ptrdiff_t w, ptrdiff_t w_out, ptrdiff_t pad_left,             \
@@ -145,37 +185,26 @@ cc_dw3x3_nchw_row_body_##SFX(T *restrict out, const T *restrict res, const T *co
     for (int t = 0; t < 9; ++t) wv[t] = (V){0} + wc[t];                                    \
     _Pragma("GCC unroll 3")                                                                \
     for (int r = 0; r < 3; ++r)                                                            \
-        cc_dw_row_vector_##SFX(rows[r], 0, w, pad_left, stride, &x[r][0], &odd[r][0]);     \
+        cc_dw_row_vector_##SFX(rows[r], 0, w, pad_left, stride, 1, &x[r][0], &odd[r][0]);  \
     ptrdiff_t j = 0;                                                                       \
     for (; j + U <= nvec; j += U) {                                                        \
-        V a[U];                                                                            \
-        _Pragma("GCC unroll 4")                                                            \
-        for (int u = 0; u < U; ++u) a[u] = (V){0};                                         \
-        _Pragma("GCC unroll 3")                                                            \
-        for (int r = 0; r < 3; ++r) {                                                      \
-            _Pragma("GCC unroll 4")                                                        \
-            for (int u = 1; u <= U; ++u)                                                   \
-                cc_dw_row_vector_##SFX(rows[r], j + u, w, pad_left, stride, &x[r][u],      \
-                                       &odd[r][u]);                                        \
-            _Pragma("GCC unroll 4")                                                        \
-            for (int u = 0; u < U; ++u)                                                    \
-                a[u] += cc_dw_row_taps_##SFX(x[r][u], x[r][u + 1], odd[r][u], wv + 3 * r,  \
-                                             stride);                                      \
-            x[r][0] = x[r][U];                                                             \
-            odd[r][0] = odd[r][U];                                                         \
-        }                                                                                  \
-        _Pragma("GCC unroll 4")                                                            \
-        for (int u = 0; u < U; ++u)                                                        \
-            cc_dw3x3_nchw_finish_##SFX(out + (j + u) * VL, res ? res + (j + u) * VL : 0,   \
-                                       a[u], bias, act, w_out - (j + u) * VL);             \
+        /* the block's loads, vectors j + 1 .. j + U, inside the row: no masks, no tests   \
+         * (the tests took ~15% of a row's time) */                                        \
+        if ((j + 1) * stride * VL - pad_left >= 0 && (j + U + 1) * stride * VL - pad_left <= w) \
+            cc_dw3x3_nchw_block_##SFX(out, res, rows, x, odd, wv, j, w, w_out, pad_left,   \
+                                      bias, act, stride, 0);                               \
+        else                                                                               \
+            cc_dw3x3_nchw_block_##SFX(out, res, rows, x, odd, wv, j, w, w_out, pad_left,   \
+                                      bias, act, stride, 1);                               \
     }                                                                                      \
     for (; j < nvec; ++j) {          /* one vector: a chain per tap row */                 \
         V a[3];                                                                            \
         _Pragma("GCC unroll 3")                                                            \
         for (int r = 0; r < 3; ++r) {                                                      \
-            cc_dw_row_vector_##SFX(rows[r], j + 1, w, pad_left, stride, &x[r][1],          \
+            cc_dw_row_vector_##SFX(rows[r], j + 1, w, pad_left, stride, 1, &x[r][1],       \
                                    &odd[r][1]);                                            \
-            a[r] = cc_dw_row_taps_##SFX(x[r][0], x[r][1], odd[r][0], wv + 3 * r, stride);  \
+            a[r] = cc_dw_row_taps_##SFX((V){0}, x[r][0], x[r][1], odd[r][0], wv + 3 * r,   \
+                                        stride);                                           \
             x[r][0] = x[r][1];                                                             \
             odd[r][0] = odd[r][1];                                                         \
         }                                                                                  \
@@ -183,16 +212,31 @@ cc_dw3x3_nchw_row_body_##SFX(T *restrict out, const T *restrict res, const T *co
                                    bias, act, w_out - j * VL);                             \
     }                                                                                      \
 }                                                                                          \
-static inline void cc_dw3x3_nchw_row_##SFX(T *restrict out, const T *restrict res,          \
-                                           const T *r0, const T *r1, const T *r2,          \
-                                           ptrdiff_t w, ptrdiff_t w_out, ptrdiff_t pad_left, \
-                                           int stride, const T *restrict wc, T bias, int act) \
+/* Output rows [oh0, oh1) of one channel: row oh at out + oh * ldo (res likewise, or NULL)  \
+ * from input rows stride_h * oh - pad_top + r of the plane (ldx apart, h of them; zero_row  \
+ * elsewhere). One call for many rows: the weights are broadcast once, not per row (a     \
+ * 56-wide row is a single block of CC_DW_ROW_VECS vectors). */                             \
+static inline void cc_dw3x3_nchw_rows_##SFX(T *restrict out, ptrdiff_t ldo,                 \
+                                            const T *restrict res, const T *plane,         \
+                                            ptrdiff_t ldx, ptrdiff_t h, const T *zero_row, \
+                                            ptrdiff_t oh0, ptrdiff_t oh1, ptrdiff_t stride_h, \
+                                            ptrdiff_t pad_top, ptrdiff_t w, ptrdiff_t w_out, \
+                                            ptrdiff_t pad_left, int stride_w,              \
+                                            const T *restrict wc, T bias, int act)         \
 {                                                                                          \
-    const T *rows[3] = {r0, r1, r2};                                                       \
-    if (stride == 1)                                                                       \
-        cc_dw3x3_nchw_row_body_##SFX(out, res, rows, w, w_out, pad_left, wc, bias, act, 1); \
-    else                                                                                   \
-        cc_dw3x3_nchw_row_body_##SFX(out, res, rows, w, w_out, pad_left, wc, bias, act, 2); \
+    for (ptrdiff_t oh = oh0; oh < oh1; ++oh) {                                             \
+        const T *rows[3];                                                                  \
+        for (int r = 0; r < 3; ++r) {                                                      \
+            const ptrdiff_t ih = oh * stride_h - pad_top + r;                              \
+            rows[r] = ih >= 0 && ih < h ? plane + ih * ldx : zero_row;                     \
+        }                                                                                  \
+        if (stride_w == 1)                                                                 \
+            cc_dw3x3_nchw_row_body_##SFX(out + oh * ldo, res ? res + oh * ldo : 0, rows, w, \
+                                         w_out, pad_left, wc, bias, act, 1);               \
+        else                                                                               \
+            cc_dw3x3_nchw_row_body_##SFX(out + oh * ldo, res ? res + oh * ldo : 0, rows, w, \
+                                         w_out, pad_left, wc, bias, act, 2);               \
+    }                                                                                      \
 }
 
 CC_DEFINE_DW3X3_NCHW_ROW(float, cc_vf32, cc_vi32, CC_IOTA_I32, CC_VL_F32, f32)
