@@ -223,17 +223,31 @@ static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
     CC_UK_STORE_TILE();
 }
 
-/* The same, for MR consecutive pixels: abase + i. */
+/* The same, for MR consecutive pixels: step p's values are abase[offs[p] + i], i < MR, read
+ * through one pointer (abase + offs[p], the row's index a constant displacement): twelve
+ * row pointers and the loop's own had spilled GPRs, reloaded in every step. Rows past mr
+ * read the values after the tile's last pixel (the caller leaves them readable; their
+ * results are not stored). */
 static inline void CC_FN(cc_gemm_ukernel_indirect)(
     ptrdiff_t kc, const CC_T *restrict abase, const ptrdiff_t *restrict offs,
     const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
     const CC_T *restrict bias_cols, const CC_T *restrict res, int act)
 {
-    const CC_T *rows[CC_MR];
+    const ptrdiff_t ldb = CC_NR;
+    const CC_T *const bias_rows = 0;
+    CC_V acc[CC_MR][CC_UK_NV];
 #pragma GCC unroll 32
-    for (int i = 0; i < CC_MR; ++i) rows[i] = abase + (i < mr ? i : mr - 1);
-    CC_FN(cc_gemm_ukernel_indirect_rows)(kc, rows, offs, b, c, ldc, mr, nr, accumulate,
-                                         bias_cols, res, act);
+    for (int i = 0; i < CC_MR; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < CC_UK_NV; ++j) acc[i][j] = (CC_V){0};
+#define CC_UK_LOOP(M, NV, H)                                                              \
+    for (ptrdiff_t p = 0; p < kc; ++p) {                                                  \
+        const CC_T *ap = abase + offs[p];                                                 \
+        CC_UK_STEP(ap[i], M, NV, H);                                                      \
+    }
+    CC_UK_TAILS(CC_UK_LOOP);
+#undef CC_UK_LOOP
+    CC_UK_STORE_TILE();
 }
 
 #undef CC_UK_STEP
