@@ -561,7 +561,10 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
                 t_rows = t
                 oh, ow = v0 // pl.w_out, v0 % pl.w_out
                 base = NULL
-                if ow + mr <= pl.w_out and pl.px_col == 1:
+                # consecutive pixels: one base (cc_gemm_ukernel_indirect, whose rows past mr
+                # read on: the phase image's slack, not the caller's input read in place)
+                if (ow + mr <= pl.w_out and pl.px_col == 1
+                        and (mr == CC_MR or not pl.a_in_place)):
                     base = img + oh * pl.px_row + ow
                 else:
                     for i in range(mr):
