@@ -69,11 +69,11 @@ def idle_and_back_to_back(engine, threads, requests=60, rate=20.0):
 
 def tiny_call_breakdown():
     import cconv
-    from cconv import _args, _conv, _threads
+    from cconv import _threads
     x = np.ones((1, 1, 8, 8), np.float32)
     layer = cconv.Conv2d(np.ones((1, 1, 3, 3), np.float32), padding=1)
     out = np.empty((1, 1, 8, 8), np.float32)
-    x4, geom, batched = layer._geometry(x)
+    x4, (geom, batched, shape, launch) = layer._call_for(x)
 
     def med(fn, n=20000):
         for _ in range(500):
@@ -89,11 +89,10 @@ def tiny_call_breakdown():
     parts = {
         "whole call layer(x)": med(lambda: layer(x)),
         "with out=": med(lambda: layer(x, out=out)),
-        "geometry (cached)": med(lambda: layer._geometry(x)),
+        "input view, cached call": med(lambda: layer._call_for(x)),
         "np.empty(out)": med(lambda: np.empty((1, 1, 8, 8), np.float32)),
         "thread count": med(_threads.effective_num_threads),
-        "kernel call alone": med(lambda: _conv.run(x4, layer._prepared, None, geom, out,
-                                                   "direct", 1, True)),
+        "kernel call alone": med(lambda: launch(x4, out, None, 1)),
         "conv2d (unprepared)": med(lambda: cconv.conv2d(x, np.ones((1, 1, 3, 3), np.float32),
                                                         padding=1)),
     }

@@ -111,28 +111,6 @@ class Conv2d:
 
     # -- calling ---------------------------------------------------------------------------
 
-    def _geometry(self, x, fname="Conv2d"):
-        """(x4, geom, batched) for input x, the geometry from the per-shape cache."""
-        if isinstance(x, np.ndarray) and x.dtype == self._spec.dtype:
-            key = (x.shape, x.strides)
-            hit = self._shapes.get(key)
-            if hit is not None and x.flags.aligned:
-                geom, batched = hit
-                x4 = x if batched else x[None]
-                if self._spec.layout == "NHWC":
-                    x4 = x4.transpose(0, 3, 1, 2)
-                return x4, geom, batched
-        x4, geom, batched = _args.parse_input(x, self._spec, fname)
-        item = self._spec.dtype.itemsize
-        if (isinstance(x, np.ndarray) and x.dtype == self._spec.dtype and x.flags.aligned
-                and all(s % item == 0 for s in x.strides)):
-            # read in place by the kernels: the geometry depends on shape and strides only
-            with self._lock:
-                self._shapes[(x.shape, x.strides)] = (geom, batched)
-                if len(self._shapes) > SHAPE_CACHE_SIZE:
-                    self._shapes.popitem(last=False)
-        return x4, geom, batched
-
     def __call__(self, input: ArrayLike, *, out: Optional[NDArray] = None,
                  residual: Optional[ArrayLike] = None) -> NDArray:
         """The convolution of `input` (shape and layout as at construction), through the

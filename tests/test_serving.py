@@ -458,3 +458,16 @@ def test_depthwise_rows_fuse_bias_residual_and_activation(rng, dtype, activation
     bound = (error_bound(x, w, b, dtype, **params) + np.finfo(dtype).eps * np.abs(v)
              + np.finfo(dtype).eps) * activation_slope_bound(activation) * 2
     assert np.all(np.abs(got - reference_activation(v, activation)) <= bound)
+
+
+def test_serving_bench_breakdown_runs():
+    # bench/serving.py reaches into Conv2d's call path to time its parts: it must follow it
+    import importlib.util
+    import os
+    path = os.path.join(os.path.dirname(__file__), "..", "bench", "serving.py")
+    spec = importlib.util.spec_from_file_location("bench_serving", path)
+    serving = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(serving)
+    parts = serving.tiny_call_breakdown()
+    assert set(parts) >= {"whole call layer(x)", "kernel call alone", "thread count"}
+    assert all(np.isfinite(v) for v in parts.values())
