@@ -32,6 +32,7 @@ from _epilogue cimport (OutputSpec, output_spec, store_run, epilogue_in_register
                        act_in_registers)
 
 cdef extern from "cc_depthwise.h" nogil:
+    const int CC_VECTOR_BYTES
     const int CC_VL_F32
     const int CC_VL_F64
     const int CC_DW_MAX_CH
@@ -523,12 +524,20 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
     # flat: the kept outputs lie on the input's grid (rows and columns (o*stride))
     dp.flat = (stride_h * (dp.pp.h_out - 1) < dp.pp.h and stride_w * (dp.pp.w_out - 1) < dp.pp.w
                and dp.sx_w == 1 and dp.sx_h == dp.pp.w and dp.pp.h * dp.pp.w <= FLAT_MAX_ELEMS)
-    # rows3x3 also takes small planes with rows of CC_DW_ROW_VECS vectors or more (its FMA
-    # chains; narrower rows run faster flat: 96 channels of 16x64 0.083 -> 0.060 ms, of 28x20
-    # 0.052 -> 0.072 if taken)
+    # rows3x3 also takes small planes whose output rows fill 7/8 of their vectors, when they
+    # are two vectors or more, or at stride 2 (where the flat kernel computes twice the
+    # outputs it keeps). 1 thread, AVX-512, flat -> rows: 192 channels of 28x28 0.089 ->
+    # 0.073 ms, 32 x 64 of 28x28 0.82 -> 0.77, 144 of 28x28 at stride 2 0.047 -> 0.033;
+    # but 576 of 14x14 0.070 -> 0.091, 960 of 7x7 0.044 -> 0.099, 576 of 14x14 at stride 2
+    # 0.058 -> 0.071, 96 of 28x20 0.052 -> 0.072: those stay flat. Only with 64-byte vectors
+    # (a shifted tap is one valignd; on AVX2 two or three shuffles, and the flat kernel was
+    # faster on every small plane tried: 192 of 28x28 0.12 -> 0.145 ms if taken)
+    cdef Py_ssize_t nvec = (dp.pp.w_out + vl - 1) // vl
     dp.rows3x3 = (kh == 3 and kw == 3 and stride_w <= 2 and dil_h == 1
                   and dil_w == 1 and dp.sx_w == 1 and dp.o.sw == 1
-                  and (not dp.flat or dp.pp.w_out >= CC_DW_ROW_VECS * vl))
+                  and (not dp.flat
+                       or (CC_VECTOR_BYTES == 64 and 8 * dp.pp.w_out >= 7 * nvec * vl
+                           and (nvec >= 2 or stride_w == 2))))
     dp.flat = dp.flat and not dp.rows3x3
     dp.col_phases = dp.flat and stride_w == 2 and dp.pp.w % 2 == 0
     dp.grid_w = dp.pp.w // 2 if dp.col_phases else dp.pp.w

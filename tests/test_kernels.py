@@ -99,6 +99,12 @@ def test_direct_methods(rng, case, method, packed, threads, dtype):
     ((1, 1, 50, 129), (3, 1, 3, 3), 2, (3, 5), 1),  # odd width, padding past a row of zeros
     ((1, 2, 30, 150), (2, 1, 3, 3), (1, 2), 0, 1),
     ((1, 2, 45, 141), (2, 1, 3, 3), (3, 1), 1, 1),  # stride 3 down the rows
+    # small planes whose rows fill their vectors: several output rows per block
+    ((1, 3, 30, 30), (3, 1, 3, 3), 1, 1, 1),
+    ((2, 2, 29, 28), (4, 1, 3, 3), 2, 1, 1),       # one vector a row, 15 rows: 3 blocks + 3
+    ((1, 2, 20, 48), (2, 1, 3, 3), 1, 1, 1),       # three vectors a row (AVX-512)
+    ((1, 2, 21, 31), (2, 1, 3, 3), 1, ((1, 0), (0, 1)), 1),
+    ((1, 2, 17, 60), (2, 1, 3, 3), (1, 2), 1, 1),
 ])
 def test_depthwise_kernel(rng, case, threads, dtype):
     xs, ws, stride, padding, dilation = case

@@ -442,12 +442,13 @@ class TestRepeatedCalls:
 @pytest.mark.parametrize("activation", [None, "relu6", "silu"])
 @pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("hw", [(37, 45), (20, 15)])
 def test_depthwise_rows_fuse_bias_residual_and_activation(rng, dtype, activation, threads,
-                                                          stride):
-    # NCHW depthwise 3x3 at stride 1 or 2 on planes too large for the flat kernel: each
-    # output row is computed from its input rows and finished in registers (relu/relu6) or
+                                                          stride, hw):
+    # NCHW depthwise 3x3 at stride 1 or 2: each output row (or a few of a small plane at a
+    # time) is computed from its input rows and finished in registers (relu/relu6) or
     # through the output pass (other activations); residual added before the activation
-    x = rng.standard_normal((2, 3, 37, 45 * stride)).astype(dtype)
+    x = rng.standard_normal((2, 3, hw[0], hw[1] * stride)).astype(dtype)
     w = rng.standard_normal((6, 1, 3, 3)).astype(dtype)
     b = rng.standard_normal(6).astype(dtype)
     params = dict(stride=stride, padding=1, groups=3)

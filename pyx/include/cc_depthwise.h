@@ -212,6 +212,42 @@ cc_dw3x3_nchw_row_body_##SFX(T *restrict out, const T *restrict res, const T *co
                                    bias, act, w_out - j * VL);                             \
     }                                                                                      \
 }                                                                                          \
+/* Rows of nv < CC_DW_ROW_VECS vectors (small planes): CC_DW_ROW_VECS / nv output rows at a \
+ * time, out + rho * ldo for rho < that, from rows[rho][0..2], so that a block still has    \
+ * CC_DW_ROW_VECS FMA chains (one 14-wide row alone would wait on one chain's latency) */   \
+static inline __attribute__((always_inline)) void                                          \
+cc_dw3x3_nchw_row_group_##SFX(T *restrict out, ptrdiff_t ldo, const T *restrict res,       \
+                              const T *const (*rows)[3], ptrdiff_t w, ptrdiff_t w_out,     \
+                              ptrdiff_t pad_left, const V *wv, T bias, int act,            \
+                              const int stride, const int nv)                              \
+{                                                                                          \
+    enum { U = CC_DW_ROW_VECS };                                                           \
+    V a[U];                                                                                \
+    _Pragma("GCC unroll 4")                                                                \
+    for (int u = 0; u < U; ++u) a[u] = (V){0};                                             \
+    _Pragma("GCC unroll 4")                                                                \
+    for (int rho = 0; rho < U / nv; ++rho) {                                               \
+        _Pragma("GCC unroll 3")                                                            \
+        for (int r = 0; r < 3; ++r) {                                                      \
+            V x[U], odd[U];                                                                \
+            _Pragma("GCC unroll 4")                                                        \
+            for (int k = 0; k <= nv; ++k)                                                  \
+                cc_dw_row_vector_##SFX(rows[rho][r], k, w, pad_left, stride, 1, &x[k],     \
+                                       &odd[k]);                                           \
+            _Pragma("GCC unroll 3")                                                        \
+            for (int k = 0; k < nv; ++k)                                                   \
+                a[rho * nv + k] = cc_dw_row_taps_##SFX(a[rho * nv + k], x[k], x[k + 1],    \
+                                                       odd[k], wv + 3 * r, stride);        \
+        }                                                                                  \
+    }                                                                                      \
+    _Pragma("GCC unroll 4")                                                                \
+    for (int rho = 0; rho < U / nv; ++rho)                                                 \
+        _Pragma("GCC unroll 3")                                                            \
+        for (int k = 0; k < nv; ++k)                                                       \
+            cc_dw3x3_nchw_finish_##SFX(out + rho * ldo + k * VL,                           \
+                                       res ? res + rho * ldo + k * VL : 0, a[rho * nv + k], \
+                                       bias, act, w_out - k * VL);                         \
+}                                                                                          \
 /* Output rows [oh0, oh1) of one channel: row oh at out + oh * ldo (res likewise, or NULL)  \
  * from input rows stride_h * oh - pad_top + r of the plane (ldx apart, h of them; zero_row  \
  * elsewhere). One call for many rows: the weights are broadcast once, not per row (a     \
@@ -224,7 +260,35 @@ static inline void cc_dw3x3_nchw_rows_##SFX(T *restrict out, ptrdiff_t ldo,     
                                             ptrdiff_t pad_left, int stride_w,              \
                                             const T *restrict wc, T bias, int act)         \
 {                                                                                          \
-    for (ptrdiff_t oh = oh0; oh < oh1; ++oh) {                                             \
+    enum { U = CC_DW_ROW_VECS };                                                           \
+    const ptrdiff_t nvec = (w_out + VL - 1) / VL;                                          \
+    const int nv = nvec < U ? (int)nvec : U, group = U / nv;                               \
+    ptrdiff_t oh = oh0;                                                                    \
+    if (nv < U) {                                                                          \
+        V wv[9];                                                                           \
+        _Pragma("GCC unroll 9")                                                            \
+        for (int t = 0; t < 9; ++t) wv[t] = (V){0} + wc[t];                                \
+        for (; oh + group <= oh1; oh += group) {                                           \
+            const T *rows[U][3];                                                           \
+            for (int rho = 0; rho < group; ++rho)                                          \
+                for (int r = 0; r < 3; ++r) {                                              \
+                    const ptrdiff_t ih = (oh + rho) * stride_h - pad_top + r;              \
+                    rows[rho][r] = ih >= 0 && ih < h ? plane + ih * ldx : zero_row;        \
+                }                                                                          \
+            T *o = out + oh * ldo;                                                         \
+            const T *rs = res ? res + oh * ldo : 0;                                        \
+            if (stride_w == 1) {                                                           \
+                if (nv == 1) cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, (const T *const (*)[3])rows, w, w_out, pad_left, wv, bias, act, 1, 1); \
+                else if (nv == 2) cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, (const T *const (*)[3])rows, w, w_out, pad_left, wv, bias, act, 1, 2); \
+                else cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, (const T *const (*)[3])rows, w, w_out, pad_left, wv, bias, act, 1, 3); \
+            } else {                                                                       \
+                if (nv == 1) cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, (const T *const (*)[3])rows, w, w_out, pad_left, wv, bias, act, 2, 1); \
+                else if (nv == 2) cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, (const T *const (*)[3])rows, w, w_out, pad_left, wv, bias, act, 2, 2); \
+                else cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, (const T *const (*)[3])rows, w, w_out, pad_left, wv, bias, act, 2, 3); \
+            }                                                                              \
+        }                                                                                  \
+    }                                                                                      \
+    for (; oh < oh1; ++oh) {                                                               \
         const T *rows[3];                                                                  \
         for (int r = 0; r < 3; ++r) {                                                      \
             const ptrdiff_t ih = oh * stride_h - pad_top + r;                              \
