@@ -85,7 +85,11 @@ CC_DEFINE_DW(double, cc_vf64, CC_VL_F64, f64)
  * vector), not once per tap: nine unaligned loads per output vector, most crossing a cache
  * line, had set the pace. res: NULL or the residual's row; act: CC_UK_RELU, CC_UK_RELU6 or
  * 0. CC_DW_ROW_VECS output vectors at a time: as many FMA chains. */
-#define CC_DEFINE_DW3X3_NCHW_ROW(T, V, VI, IOTA, VL, SFX)                                          \
+/* a row group of cc_dw3x3_nchw_rows with the stride and vectors per row as constants */
+#define CC_DW_GROUP(SFX, STRIDE, NV)                                                       \
+    cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, rows, w, w_out, pad_left, wv, bias, act,    \
+                                  STRIDE, NV)
+#define CC_DEFINE_DW3X3_NCHW_ROW(T, V, VI, IOTA, VL, SFX)                                     \
 static inline __attribute__((always_inline)) V                                             \
 cc_dw_load_cols_##SFX(const T *row, ptrdiff_t col, ptrdiff_t w, const int checked)        \
 {                                                                                          \
@@ -190,7 +194,8 @@ cc_dw3x3_nchw_row_body_##SFX(T *restrict out, const T *restrict res, const T *co
     for (; j + U <= nvec; j += U) {                                                        \
         /* the block's loads, vectors j + 1 .. j + U, inside the row: no masks, no tests   \
          * (the tests took ~15% of a row's time) */                                        \
-        if ((j + 1) * stride * VL - pad_left >= 0 && (j + U + 1) * stride * VL - pad_left <= w) \
+        if ((j + 1) * stride * VL - pad_left >= 0                                          \
+                && (j + U + 1) * stride * VL - pad_left <= w)                              \
             cc_dw3x3_nchw_block_##SFX(out, res, rows, x, odd, wv, j, w, w_out, pad_left,   \
                                       bias, act, stride, 0);                               \
         else                                                                               \
@@ -217,7 +222,7 @@ cc_dw3x3_nchw_row_body_##SFX(T *restrict out, const T *restrict res, const T *co
  * CC_DW_ROW_VECS FMA chains (one 14-wide row alone would wait on one chain's latency) */   \
 static inline __attribute__((always_inline)) void                                          \
 cc_dw3x3_nchw_row_group_##SFX(T *restrict out, ptrdiff_t ldo, const T *restrict res,       \
-                              const T *const (*rows)[3], ptrdiff_t w, ptrdiff_t w_out,     \
+                              const T *(*rows)[3], ptrdiff_t w, ptrdiff_t w_out,           \
                               ptrdiff_t pad_left, const V *wv, T bias, int act,            \
                               const int stride, const int nv)                              \
 {                                                                                          \
@@ -277,15 +282,12 @@ static inline void cc_dw3x3_nchw_rows_##SFX(T *restrict out, ptrdiff_t ldo,     
                 }                                                                          \
             T *o = out + oh * ldo;                                                         \
             const T *rs = res ? res + oh * ldo : 0;                                        \
-            if (stride_w == 1) {                                                           \
-                if (nv == 1) cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, (const T *const (*)[3])rows, w, w_out, pad_left, wv, bias, act, 1, 1); \
-                else if (nv == 2) cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, (const T *const (*)[3])rows, w, w_out, pad_left, wv, bias, act, 1, 2); \
-                else cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, (const T *const (*)[3])rows, w, w_out, pad_left, wv, bias, act, 1, 3); \
-            } else {                                                                       \
-                if (nv == 1) cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, (const T *const (*)[3])rows, w, w_out, pad_left, wv, bias, act, 2, 1); \
-                else if (nv == 2) cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, (const T *const (*)[3])rows, w, w_out, pad_left, wv, bias, act, 2, 2); \
-                else cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, (const T *const (*)[3])rows, w, w_out, pad_left, wv, bias, act, 2, 3); \
-            }                                                                              \
+            if (stride_w == 1 && nv == 1) CC_DW_GROUP(SFX, 1, 1);                         \
+            else if (stride_w == 1 && nv == 2) CC_DW_GROUP(SFX, 1, 2);                    \
+            else if (stride_w == 1) CC_DW_GROUP(SFX, 1, 3);                               \
+            else if (nv == 1) CC_DW_GROUP(SFX, 2, 1);                                     \
+            else if (nv == 2) CC_DW_GROUP(SFX, 2, 2);                                     \
+            else CC_DW_GROUP(SFX, 2, 3);                                                  \
         }                                                                                  \
     }                                                                                      \
     for (; oh < oh1; ++oh) {                                                               \
