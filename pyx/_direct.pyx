@@ -312,6 +312,8 @@ cdef struct DirectPlan:
     Py_ssize_t ph_n0           # the first image of the current chunk
     Py_ssize_t ph_channel, ph_image  # elements per channel (all its phases), per image
     Py_ssize_t* k_offset       # [K] where tap k starts in a group's phase image
+    bint k_contiguous          # k_offset[k] == k (a 1x1 layer on channels-last input read in
+                               # place): the microkernel indexes the rows by k, no table
     # the pixel grid the GEMM runs over: grid_w wide, grid_pixels in all
     Py_ssize_t grid_w, grid_pixels
     # the pixels the tasks share out: the grid's (PANELS), or only the output pixels
@@ -567,8 +569,9 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
                         and (mr == CC_MR or not pl.a_in_place)):
                     base = img + oh * pl.px_row + ow
                 else:
-                    for i in range(mr):
-                        rows[i] = img + oh * pl.px_row + ow * pl.px_col
+                    for i in range(mr):   # (contiguous taps: indexed from this K block)
+                        rows[i] = (img + oh * pl.px_row + ow * pl.px_col
+                                   + (k0 if pl.k_contiguous else 0))
                         ow += 1
                         if ow == pl.w_out:
                             oh, ow = oh + 1, 0
@@ -589,9 +592,11 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
                                       ldcc, mr, <int> min(nr, co_end - cp * nr), k0 > 0,
                                       bias, res, act)
             else:
-                gemm_ukernel_indirect_rows(kc, rows, pl.k_offset + k0, wk + cp * kc * nr,
-                                           c, ldcc, mr, <int> min(nr, co_end - cp * nr),
-                                           k0 > 0, bias, res, act)
+                gemm_ukernel_indirect_rows(kc, rows,
+                                           NULL if pl.k_contiguous else pl.k_offset + k0,
+                                           wk + cp * kc * nr, c, ldcc, mr,
+                                           <int> min(nr, co_end - cp * nr), k0 > 0, bias,
+                                           res, act)
         k0 += kc
     if not pl.direct_out:
         store_block(pl, n, g, q0, npix, pl.w_out, cp0 * nr, co_end, buf, ldc, True)
@@ -667,12 +672,14 @@ cdef int plan_phases(DirectPlan* pl) noexcept nogil:
     pl.k_offset = <Py_ssize_t*> malloc(pl.k_len * sizeof(Py_ssize_t))
     if pl.k_offset == NULL:
         return -1
+    pl.k_contiguous = pl.a_in_place
     if pl.a_in_place:
         # tap (ci, r, s) of the pixel whose window starts at p: p + this, in the input
         for k in range(pl.k_len):
             t = k % khw
             pl.k_offset[k] = ((k // khw) * pl.sx_c + (t // pl.kw) * pl.dil_h * pl.sx_h
                               + (t % pl.kw) * pl.dil_w * pl.sx_w)
+            pl.k_contiguous = pl.k_contiguous and pl.k_offset[k] == k
         pl.px_row, pl.px_col = pl.stride_h * pl.sx_h, pl.stride_w * pl.sx_w
         pl.grid_w = pl.w_out
         pl.grid_pixels = pl.task_pixels = pl.h_out * pl.w_out

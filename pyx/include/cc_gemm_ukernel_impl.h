@@ -197,7 +197,8 @@ static inline void CC_FN(cc_gemm_ukernel)(
  * to what C holds (a later block of K). bias_cols: NULL, or nr values added to the columns
  * (output channels) after the sum; res: NULL, or a residual laid out like C, added next;
  * act: CC_UK_RELU/RELU6 or 0, then (all three for the last block of K of a tile written
- * straight into a channels-last output: no second pass over it). */
+ * straight into a channels-last output: no second pass over it). offs NULL: step p's
+ * values are rows[i][p] (taps contiguous from each row's base). */
 static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
     ptrdiff_t kc, const CC_T *const *restrict rows, const ptrdiff_t *restrict offs,
     const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
@@ -213,13 +214,22 @@ static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
 #pragma GCC unroll 4
         for (int j = 0; j < CC_UK_NV; ++j) acc[i][j] = (CC_V){0};
     }
+    if (offs) {
 #define CC_UK_LOOP(M, NV, H)                                                              \
-    for (ptrdiff_t p = 0; p < kc; ++p) {                                                  \
-        const ptrdiff_t o = offs[p];                                                      \
-        CC_UK_STEP(ap[i][o], M, NV, H);                                                   \
-    }
-    CC_UK_TAILS(CC_UK_LOOP);
+        for (ptrdiff_t p = 0; p < kc; ++p) {                                              \
+            const ptrdiff_t o = offs[p];                                                  \
+            CC_UK_STEP(ap[i][o], M, NV, H);                                               \
+        }
+        CC_UK_TAILS(CC_UK_LOOP);
 #undef CC_UK_LOOP
+    } else {
+        /* contiguous taps (a 1x1 layer on channels-last input): no table to load, and
+         * twelve bases plus one index fit the registers (with the table's pointer they
+         * spilled: 108 -> 116 GFLOP/s on a 196-pixel 384->64 tile loop in L2) */
+#define CC_UK_LOOP(M, NV, H) for (ptrdiff_t p = 0; p < kc; ++p) CC_UK_STEP(ap[i][p], M, NV, H)
+        CC_UK_TAILS(CC_UK_LOOP);
+#undef CC_UK_LOOP
+    }
     CC_UK_STORE_TILE();
 }
 
