@@ -13,11 +13,11 @@ from . import _args, _dispatch, _select, _threads
 class Prepared:
     """Weights in the forms the kernels take, made on demand and kept (a prepared Conv2d keeps
     one; conv2d makes a throwaway one per call, which packs nothing ahead)."""
-    __slots__ = ("rows", "winograd", "panels", "indirect")
+    __slots__ = ("rows", "winograd", "panels", "indirect", "taps_major")
 
     def __init__(self, weight):
         self.rows = np.ascontiguousarray(weight)   # OIHW, each row's K values contiguous
-        self.winograd = self.panels = self.indirect = None
+        self.winograd = self.panels = self.indirect = self.taps_major = None
 
 
 def run(x4, prepared, bias, geom, out4, algorithm, threads, exact_nonfinite, residual4=None,
@@ -57,10 +57,11 @@ def launcher(prepared, bias, geom, algorithm, exact_nonfinite, act, alpha, dtype
         # one input channel per group (depthwise, with any multiplier, or C_in == 1): nothing
         # to reduce over channels, the row-vectorised depthwise kernel
         kernel = _dispatch.depthwise.conv2d_depthwise_nchw[ctype]
+        taps_major = prepared.taps_major
 
         def launch(x4, out4, residual4, threads):
             kernel(x4, rows, bias, out4, kh, kw, stride_h, stride_w, pad_top, pad_left,
-                   dil_h, dil_w, threads, residual4, act, alpha)
+                   dil_h, dil_w, threads, residual4, act, alpha, taps_major)
     else:
         kernel = _dispatch.direct.conv2d_direct_nchw[ctype]
         panels, indirect = prepared.panels, prepared.indirect

@@ -249,7 +249,7 @@ class Conv2d:
         """Bytes of weights the layer holds: the prepared forms (Winograd-transformed or
         packed for the direct kernels) and its own copy of the weights and bias."""
         p = self._prepared
-        arrays = [p.rows, p.winograd, p.panels, p.indirect, self._spec.bias]
+        arrays = [p.rows, p.winograd, p.panels, p.indirect, p.taps_major, self._spec.bias]
         return sum(a.nbytes for a in arrays if a is not None)
 
     @property
@@ -327,11 +327,23 @@ class Conv2d:
 
 def _pack_direct(prepared, spec):
     """Pack the weights for both arrangements of the direct kernel (once: no call packs)."""
-    if prepared.panels is not None:
+    if prepared.panels is not None or prepared.taps_major is not None:
         return
     c_out, c_in_g, kh, kw = spec.weight.shape
     if c_in_g == 1:
-        return  # the depthwise kernel reads the weights as they are
+        # the depthwise kernel reads the weights as they are on NCHW input; on channels-last
+        # input (multiplier 1) tap-major, a vector of channels per tap: packed here, not per
+        # call (960 channels on 7x7: 0.027 -> 0.023 ms)
+        if c_out == spec.groups:
+            n = _dispatch.depthwise.taps_major_size(c_out, kh * kw, spec.dtype.itemsize)
+            # 64-byte aligned, as the per-call copy was: its vectors are whole cache lines
+            raw = np.empty(n * spec.dtype.itemsize + 64, np.uint8)
+            start = -raw.ctypes.data % 64
+            wt = raw[start:start + n * spec.dtype.itemsize].view(spec.dtype)
+            _dispatch.depthwise.pack_weights_taps_major(spec.weight.reshape(-1), kh * kw, wt)
+            wt.flags.writeable = False
+            prepared.taps_major = wt
+        return
     packs = []
     for method in (1, 2):
         p = np.empty(_dispatch.direct.packed_weights_size(
