@@ -672,18 +672,26 @@ cdef int plan_phases(DirectPlan* pl) noexcept nogil:
     pl.k_offset = <Py_ssize_t*> malloc(pl.k_len * sizeof(Py_ssize_t))
     if pl.k_offset == NULL:
         return -1
-    pl.k_contiguous = pl.a_in_place
     if pl.a_in_place:
         # tap (ci, r, s) of the pixel whose window starts at p: p + this, in the input
+        if khw == 1:   # (no divisions: they took ~1.3 us of a 384->64 1x1 layer on 14x14)
+            for k in range(pl.k_len):
+                pl.k_offset[k] = k * pl.sx_c
+        else:
+            for k in range(pl.k_len):
+                t = k % khw
+                pl.k_offset[k] = ((k // khw) * pl.sx_c + (t // pl.kw) * pl.dil_h * pl.sx_h
+                                  + (t % pl.kw) * pl.dil_w * pl.sx_w)
+        pl.k_contiguous = True
         for k in range(pl.k_len):
-            t = k % khw
-            pl.k_offset[k] = ((k // khw) * pl.sx_c + (t // pl.kw) * pl.dil_h * pl.sx_h
-                              + (t % pl.kw) * pl.dil_w * pl.sx_w)
-            pl.k_contiguous = pl.k_contiguous and pl.k_offset[k] == k
+            if pl.k_offset[k] != k:
+                pl.k_contiguous = False
+                break
         pl.px_row, pl.px_col = pl.stride_h * pl.sx_h, pl.stride_w * pl.sx_w
         pl.grid_w = pl.w_out
         pl.grid_pixels = pl.task_pixels = pl.h_out * pl.w_out
         return 0
+    pl.k_contiguous = False
     pl.pp.h, pl.pp.w, pl.pp.kh, pl.pp.kw = pl.h, pl.w_in, pl.kh, pl.kw
     pl.pp.stride_h, pl.pp.stride_w = pl.stride_h, pl.stride_w
     pl.pp.pad_top, pl.pp.pad_left = pl.pad_top, pl.pad_left
