@@ -13,7 +13,9 @@ per-thread buffer that stays in L2, then computes every output row of its `multi
 channels with vectors along the row (cc_depthwise.h, up to 4 channels sharing each input
 load). Input read once, output written once. Two cases skip the phase plane: small planes
 (flat: computed straight from the plane with lane masks) and 3x3 at stride 1 (rows3x3: each
-output row from its three input rows, the shifted taps built in registers).
+output row from its three input rows, the shifted taps built in registers). Small planes at
+stride 2 with a vector of channels or more go through channels-last copies instead
+(depthwise_small_planes).
 
 The same kernel serves every convolution with one input channel per group: C_in == 1 (grey
 images, spectrograms) is a depthwise convolution with multiplier C_out.
@@ -26,7 +28,7 @@ from libc.stdint cimport uintptr_t
 from cython cimport floating
 
 from _phase cimport (PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane,
-                    copy_run, copy_padded_row, L1_SET_SPAN)
+                    copy_run, copy_padded_row, transpose, CC_TRANSPOSE_REGS_f32, L1_SET_SPAN)
 from _scratch cimport ScratchCache, take_scratch, give_scratch
 from _epilogue cimport (OutputSpec, output_spec, store_run, epilogue_in_registers,
                        act_in_registers)
@@ -85,11 +87,19 @@ cdef enum:
     # Planes up to this many values run straight from the input (cc_dw_plane): no phase
     # plane. Its lane masks (taps x plane / VL) are made per call.
     FLAT_MAX_ELEMS = 1024
+    # Output pixels per transposed run of the small-plane output pass, and the widest vector
+    STORE_CHUNK = 128
+    CC_MAX_VL = 16
 
 
 cdef ScratchCache scratch_cache  # see _scratch.pxd
 scratch_cache.buffer = NULL
 scratch_cache.size = 0
+# the channels-last copies of small NCHW planes (depthwise_small_planes), held while the
+# channels-last kernel takes scratch_cache
+cdef ScratchCache copies_cache
+copies_cache.buffer = NULL
+copies_cache.size = 0
 
 
 cdef inline void dw_row(floating* tmp, Py_ssize_t ldt, const floating* inp,
@@ -437,27 +447,29 @@ def pack_weights_taps_major(const floating[::1] w, Py_ssize_t taps, floating[::1
         pack_taps_major(&w[0], c, out.shape[0] // taps, taps, &out[0])
 
 
-cdef int depthwise_channels_last(const floating[:, :, :, :] x, const floating[::1] w,
-                                 const floating* w_taps, floating[:, :, :, :] out,
+cdef int depthwise_channels_last(const floating* x, const Py_ssize_t* shape,
+                                 const Py_ssize_t* strides, const floating[::1] w,
+                                 const floating* w_taps, Py_ssize_t h_out, Py_ssize_t w_out,
                                  Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride_h,
                                  Py_ssize_t stride_w, Py_ssize_t pad_top, Py_ssize_t pad_left,
                                  Py_ssize_t dil_h, Py_ssize_t dil_w, int threads,
                                  const OutputSpec* o) except -1:
-    """w_taps: the weights packed by pack_weights_taps_major, or NULL (packed here)."""
+    """The input x: shape (N, C, H, W), strides in bytes, channels contiguous (strides[1]
+    is the item size); output through o. w_taps: the weights packed by
+    pack_weights_taps_major, or NULL (packed here)."""
     cdef ChannelsLastPlan p
     cdef Py_ssize_t itemsize = sizeof(floating)
     cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64
     cdef Py_ssize_t taps = kh * kw, t, c, rows
-    p.c, p.h, p.w = x.shape[1], x.shape[2], x.shape[3]
+    p.c, p.h, p.w = shape[1], shape[2], shape[3]
     p.c_pad = round_up(p.c, vl)
-    p.h_out, p.w_out = out.shape[2], out.shape[3]
+    p.h_out, p.w_out = h_out, w_out
     p.kh, p.kw, p.stride_h, p.stride_w = kh, kw, stride_h, stride_w
     p.pad_top, p.pad_left, p.dil_h, p.dil_w = pad_top, pad_left, dil_h, dil_w
-    p.sx_n, p.sx_h, p.sx_w = (x.strides[0] // itemsize, x.strides[2] // itemsize,
-                              x.strides[3] // itemsize)
-    p.x = &x[0, 0, 0, 0]
+    p.sx_n, p.sx_h, p.sx_w = strides[0] // itemsize, strides[2] // itemsize, strides[3] // itemsize
+    p.x = x
     p.o = o[0]
-    rows = x.shape[0] * p.h_out
+    rows = shape[0] * p.h_out
     threads = <int> min(<Py_ssize_t> threads, rows)
     p.tmp_bytes = round_up(p.w_out * p.c_pad * itemsize, ALIGN)
     p.per_thread = p.tmp_bytes + round_up(2 * taps * (sizeof(Py_ssize_t) + sizeof(void*)), ALIGN)
@@ -466,9 +478,9 @@ cdef int depthwise_channels_last(const floating[:, :, :, :] x, const floating[::
     # vectors would fall in one to four L1 sets and evict each other before their reuse by the
     # next block and row (1024 channels on 14x14 took 3.7x the time of 1008, 512 2x that of
     # 496). Such an input is read from a copy whose pixels are a cache line further apart.
-    cdef Py_ssize_t images = x.shape[0], pixels = x.shape[0] * p.h * p.w
+    cdef Py_ssize_t images = shape[0], pixels = shape[0] * p.h * p.w
     cdef Py_ssize_t px = p.c + ALIGN // itemsize
-    cdef bint aliased = taps > 1 and x.strides[3] % (L1_SET_SPAN // 4) == 0
+    cdef bint aliased = taps > 1 and strides[3] % (L1_SET_SPAN // 4) == 0
     cdef Py_ssize_t copy_bytes = round_up(pixels * px * itemsize, ALIGN) if aliased else 0
     # kept between calls (_scratch.pxd): the copy of a large input is an mmap, its page
     # faults paid on every call
@@ -483,8 +495,7 @@ cdef int depthwise_channels_last(const floating[:, :, :, :] x, const floating[::
         with nogil:
             if aliased:   # unpadded: the kernels handle the borders
                 for t in prange(images * p.h, num_threads=threads, schedule='static'):
-                    copy_padded_row(&x[0, 0, 0, 0], x.strides, xcopy, t, p.h, p.w, p.c, p.h,
-                                    p.w, 0, 0, px)
+                    copy_padded_row(x, strides, xcopy, t, p.h, p.w, p.c, p.h, p.w, 0, 0, px)
                 p.x = xcopy
                 p.sx_n, p.sx_h, p.sx_w = p.h * p.w * px, p.w * px, px
             if w_taps != NULL:
@@ -500,6 +511,97 @@ cdef int depthwise_channels_last(const floating[:, :, :, :] x, const floating[::
                     channels_last_row(&p, t, <floating*> (buf0 + threadid() * p.per_thread))
     finally:
         give_scratch(&scratch_cache, scratch, scratch_bytes)
+    return 0
+
+
+cdef void store_pixels_nchw(const OutputSpec* o, const floating* src, Py_ssize_t c,
+                            Py_ssize_t n, Py_ssize_t q0, Py_ssize_t m,
+                            Py_ssize_t w_out) noexcept nogil:
+    """Output pixels [q0, q0 + m) of image n (pixel q is (q // w_out, q % w_out), on one
+    output row or on a plane whose rows follow each other) from src, their channels-last
+    values (C apart), through the output pass: VL channels at a time transposed into runs."""
+    cdef floating runs[CC_MAX_VL * STORE_CHUNK]
+    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64, c0, j, nc
+    cdef const floating* bias = <const floating*> o.bias
+    cdef floating* dst = (<floating*> o.out + n * o.sn + (q0 // w_out) * o.sh
+                          + (q0 % w_out) * o.sw)
+    c0 = 0
+    while c0 < c:
+        nc = min(vl, c - c0)
+        transpose(runs, STORE_CHUNK, src + c0, c, m, <int> nc)
+        for j in range(nc):
+            store_run(o, dst + (c0 + j) * o.sc, o.sw, runs + j * STORE_CHUNK, 1, m,
+                      bias + c0 + j if bias != NULL else NULL, 0)
+        c0 += vl
+
+
+cdef int depthwise_small_planes(const floating[:, :, :, :] x, const floating[::1] w,
+                                const floating* w_taps, floating[:, :, :, :] out,
+                                Py_ssize_t stride_h, Py_ssize_t stride_w, Py_ssize_t pad_top,
+                                Py_ssize_t pad_left, Py_ssize_t dil_h, Py_ssize_t dil_w,
+                                int threads, const OutputSpec* o) except -1:
+    """3x3 depthwise on small NCHW planes (multiplier 1, pixels contiguous) through the
+    channels-last kernel: the input transposed into a copy of C-channel pixels, the kernel
+    into a channels-last buffer, then transposed back through the output pass (bias,
+    residual, activation). The planes' vectors were mostly padding (7 of 16 lanes on a 7x7
+    row) or computed outputs they drop (stride 2); with the transposes in registers (~0.3
+    cycles a value) the detour costs less, at stride 2 (the flat kernel's planes, where it
+    computes twice the outputs it keeps). 1 thread, out= given: 576 channels of 14x14 0.059
+    -> 0.040 ms, 960 of 7x7 0.047 -> 0.023, 4 x 96 of 24x24 0.087 -> 0.071 (AVX2: 0.063 ->
+    0.043, 0.061 -> 0.025, 0.095 -> 0.070). Not at stride 1: 960 of 7x7 0.044 either way,
+    576 of 14x14 0.072 -> 0.078, 192 of 28x28 (rows3x3) 0.078 -> 0.097, and 32 x 64 of
+    28x28 0.80 -> 2.2 ms."""
+    cdef Py_ssize_t itemsize = sizeof(floating)
+    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64
+    cdef Py_ssize_t images = x.shape[0], c = x.shape[1], h = x.shape[2], wd = x.shape[3]
+    cdef Py_ssize_t h_out = out.shape[2], w_out = out.shape[3]
+    cdef Py_ssize_t hw = h * wd, hw_out = h_out * w_out, sx_c = x.strides[1] // itemsize
+    # the copy's pixels C values apart, or a cache line more where that is a multiple of
+    # 1 KiB (depthwise_channels_last: L1 set aliasing)
+    cdef Py_ssize_t px = c + (ALIGN // itemsize if (c * itemsize) % (L1_SET_SPAN // 4) == 0
+                              else 0)
+    cdef Py_ssize_t in_elems = round_up(images * hw * px, ALIGN // itemsize)
+    cdef Py_ssize_t blocks = (hw + vl - 1) // vl, t, n, q0, m
+    # output pixels per store task: whole planes' runs when the plane's rows follow each
+    # other, else one row at a time
+    cdef bint plane_runs = o.sh == w_out * o.sw
+    cdef Py_ssize_t chunk = STORE_CHUNK if plane_runs else w_out
+    cdef Py_ssize_t chunks = (hw_out + chunk - 1) // chunk if plane_runs else h_out
+    cdef size_t scratch_bytes = (in_elems + images * hw_out * c) * itemsize + ALIGN
+    cdef Py_ssize_t shape[4]
+    cdef Py_ssize_t strides[4]
+    cdef OutputSpec to_buffer
+    if images * c * hw_out * 9 < SERIAL_MACS:
+        threads = 1
+    cdef int copy_threads = threads if images * c * hw >= SERIAL_MACS else 1
+    cdef char* scratch = <char*> take_scratch(&copies_cache, scratch_bytes)
+    if scratch == NULL:
+        raise MemoryError("cconv: cannot allocate the convolution's scratch memory")
+    cdef floating* xt = <floating*> (scratch + (ALIGN - <uintptr_t> scratch % ALIGN))
+    cdef floating* ot = xt + in_elems
+    shape[0], shape[1], shape[2], shape[3] = images, c, h, wd
+    strides[0], strides[1] = hw * px * itemsize, itemsize
+    strides[2], strides[3] = wd * px * itemsize, px * itemsize
+    to_buffer.out = ot
+    to_buffer.sn, to_buffer.sc, to_buffer.sh, to_buffer.sw = hw_out * c, 1, w_out * c, c
+    to_buffer.residual = to_buffer.bias = NULL
+    to_buffer.act, to_buffer.alpha, to_buffer.stream = 0, 0, False
+    try:
+        with nogil:
+            for t in prange(images * blocks, num_threads=copy_threads, schedule='static'):
+                n, q0 = t // blocks, (t % blocks) * vl
+                transpose(xt + n * hw * px + q0 * px, px, &x[n, 0, 0, 0] + q0, sx_c, c,
+                          <int> min(vl, hw - q0))
+        depthwise_channels_last(xt, shape, strides, w, w_taps, h_out, w_out, 3, 3, stride_h,
+                                stride_w, pad_top, pad_left, dil_h, dil_w, threads,
+                                &to_buffer)
+        with nogil:
+            for t in prange(images * chunks, num_threads=copy_threads, schedule='static'):
+                n, q0 = t // chunks, (t % chunks) * chunk
+                m = min(chunk, hw_out - q0)
+                store_pixels_nchw(o, ot + (n * hw_out + q0) * c, c, n, q0, m, w_out)
+    finally:
+        give_scratch(&copies_cache, scratch, scratch_bytes)
     return 0
 
 
@@ -520,6 +622,7 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
     """
     cdef DepthwisePlan dp
     cdef const floating[::1] w_taps_view
+    cdef const floating* w_taps_ptr = NULL
     cdef Py_ssize_t itemsize = sizeof(floating)
     cdef Py_ssize_t images = x.shape[0], planes, ntasks, t
     cdef int threads = num_threads
@@ -541,16 +644,17 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
     dp.sx_h = x.strides[2] // itemsize
     dp.sx_w = x.strides[3] // itemsize
     output_spec(&dp.o, out, residual, bias, act, alpha, False)
+    if w_taps is not None:
+        w_taps_view = w_taps
+        w_taps_ptr = &w_taps_view[0]
     if (dp.sx_c == 1 and out.strides[1] == itemsize and dp.multiplier == 1
             and dp.c_in >= vl):
         # channels last: vectors along the channels (a plane's rows are C values apart)
         if images * dp.c_in * dp.pp.h_out * dp.pp.w_out * dp.taps < SERIAL_MACS:
             threads = 1
-        if w_taps is not None:
-            w_taps_view = w_taps
-        depthwise_channels_last(x, w, &w_taps_view[0] if w_taps is not None else NULL, out,
-                                kh, kw, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w,
-                                threads, &dp.o)
+        depthwise_channels_last(&x[0, 0, 0, 0], x.shape, x.strides, w, w_taps_ptr,
+                                out.shape[2], out.shape[3], kh, kw, stride_h, stride_w,
+                                pad_top, pad_left, dil_h, dil_w, threads, &dp.o)
         return
     dp.flat_off = NULL
     dp.flat_lanes = NULL
@@ -572,6 +676,12 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
                        or (CC_VECTOR_BYTES == 64 and 8 * dp.pp.w_out >= 7 * nvec * vl
                            and (nvec >= 2 or stride_w == 2))))
     dp.flat = dp.flat and not dp.rows3x3
+    if (floating is float and CC_TRANSPOSE_REGS_f32 and dp.flat and stride_h == 2
+            and stride_w == 2 and dp.multiplier == 1 and dp.c_in >= vl and kh == 3
+            and kw == 3 and dp.sx_w == 1 and dp.sx_h == dp.pp.w):
+        depthwise_small_planes(x, w, w_taps_ptr, out, stride_h, stride_w, pad_top, pad_left,
+                               dil_h, dil_w, threads, &dp.o)
+        return
     dp.col_phases = dp.flat and stride_w == 2 and dp.pp.w % 2 == 0
     dp.grid_w = dp.pp.w // 2 if dp.col_phases else dp.pp.w
     try:

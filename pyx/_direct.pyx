@@ -36,7 +36,7 @@ from libc.stdint cimport uintptr_t
 from cython cimport floating
 
 from _phase cimport (PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane,
-                    copy_padded_row, L1_SET_SPAN)
+                    copy_padded_row, transpose, L1_SET_SPAN)
 from _split cimport Split, balanced_split
 from _scratch cimport ScratchCache, take_scratch, give_scratch
 from _epilogue cimport (OutputSpec, output_spec, store_run, has_epilogue,
@@ -80,10 +80,6 @@ cdef extern from "cc_copy.h" nogil:
     void cc_copy_strided_f64(double* dst, const double* src, Py_ssize_t n, Py_ssize_t stride)
     void cc_zero_f32(float* dst, Py_ssize_t n)
     void cc_zero_f64(double* dst, Py_ssize_t n)
-    void cc_transpose_f32(float* dst, Py_ssize_t ldd, const float* src, Py_ssize_t lds,
-                          Py_ssize_t rows, int cols)
-    void cc_transpose_f64(double* dst, Py_ssize_t ldd, const double* src, Py_ssize_t lds,
-                          Py_ssize_t rows, int cols)
 
 cdef extern from "cc_pack.h" nogil:
     void cc_pack_rows_f32(float* dst, const float* src, Py_ssize_t lda, Py_ssize_t rows,
@@ -195,14 +191,6 @@ cdef inline void copy_strided(floating* dst, const floating* src, Py_ssize_t n,
         cc_copy_strided_f32(dst, src, n, stride)
     else:
         cc_copy_strided_f64(dst, src, n, stride)
-
-
-cdef inline void transpose(floating* dst, Py_ssize_t ldd, const floating* src, Py_ssize_t lds,
-                           Py_ssize_t rows, int cols) noexcept nogil:
-    if floating is float:
-        cc_transpose_f32(dst, ldd, src, lds, rows, cols)
-    else:
-        cc_transpose_f64(dst, ldd, src, lds, rows, cols)
 
 
 cdef inline void zero(floating* dst, Py_ssize_t n) noexcept nogil:

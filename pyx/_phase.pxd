@@ -22,6 +22,11 @@ cdef extern from "cc_copy.h" nogil:
                                   Py_ssize_t stride)
     void cc_zero_over_f32(float* dst, Py_ssize_t n)
     void cc_zero_over_f64(double* dst, Py_ssize_t n)
+    void cc_transpose_f32(float* dst, Py_ssize_t ldd, const float* src, Py_ssize_t lds,
+                          Py_ssize_t rows, int cols)
+    void cc_transpose_f64(double* dst, Py_ssize_t ldd, const double* src, Py_ssize_t lds,
+                          Py_ssize_t rows, int cols)
+    const int CC_TRANSPOSE_REGS_f32   # float32 blocks transposed in registers (AVX2, AVX-512)
     const int CC_VL_F32
     const int CC_VL_F64
 
@@ -156,6 +161,15 @@ cdef inline void copy_run(floating* dst, const floating* src, Py_ssize_t n, Py_s
             cc_copy_strided_f64(dst, src, n, stride)
         else:
             cc_copy_strided_over_f64(dst, src, n, stride)
+
+
+cdef inline void transpose(floating* dst, Py_ssize_t ldd, const floating* src, Py_ssize_t lds,
+                           Py_ssize_t rows, int cols) noexcept nogil:
+    """dst[c * ldd + r] = src[r * lds + c], r < rows, c < cols <= the vector length."""
+    if floating is float:
+        cc_transpose_f32(dst, ldd, src, lds, rows, cols)
+    else:
+        cc_transpose_f64(dst, ldd, src, lds, rows, cols)
 
 
 cdef inline void zero_fill(floating* dst, Py_ssize_t n) noexcept nogil:

@@ -208,6 +208,43 @@ def test_depthwise_channels_last(rng, case, threads, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("case", [
+    # (N, C, H, W, padding, dilation): 3x3 at stride 2 on small NCHW planes, with a vector of
+    # channels or more (float32, AVX2/AVX-512: through channels-last copies of the planes)
+    (1, 16, 14, 14, 1, 1),
+    (2, 40, 7, 9, 1, 1),                          # channel tail, odd sizes, two images
+    (1, 33, 12, 10, ((0, 1), (0, 1)), 1),         # TensorFlow's SAME at stride 2
+    (1, 24, 16, 16, 2, 2),                        # dilation 2
+    (3, 17, 5, 6, 0, 1),                          # valid; output rows of two pixels
+    (1, 256, 8, 8, 1, 1),                         # pixels 1 KiB apart in the copy
+])
+def test_depthwise_small_planes_stride_2(rng, case, threads, dtype):
+    n, c, h, w_, padding, dilation = case
+    x = rng.standard_normal((n, 2 * c, h, w_)).astype(dtype)[:, ::2]  # channels 2 planes apart
+    w = rng.standard_normal((c, 1, 3, 3)).astype(dtype)
+    b = rng.standard_normal(c).astype(dtype)
+    params = dict(stride=2, padding=padding, dilation=dilation, groups=c)
+    ref = conv2d_reference(x, w, b, **params)
+    bound = error_bound(x, w, b, dtype, **params)
+    res = rng.standard_normal(ref.shape).astype(dtype)
+    with cconv.threads(threads):
+        y = cconv.conv2d(x, w, b, activation="relu6", **params)
+        layer = cconv.Conv2d(w, b, activation="silu", **params)   # weights packed ahead
+        y2 = layer(x, residual=res)
+        # out= with rows that do not follow each other (a slice of wider rows)
+        wide = np.full(ref.shape[:3] + (ref.shape[3] + 3,), np.nan, dtype)
+        y3 = cconv.conv2d(x, w, None, out=wide[..., 1:-2], **params)
+    assert (np.abs(y - np.clip(ref, 0, 6)) <= bound).all()
+    z = ref + res
+    silu = z / (1 + np.exp(-z))
+    assert (np.abs(y2 - silu) <= 4 * bound + 1e-6 * np.abs(silu) + 1e-7).all()
+    ref_nb = ref - b[:, None, None]
+    assert (np.abs(y3 - ref_nb) <= bound + 1e-6 * np.abs(ref_nb)).all()
+    assert np.isnan(wide[..., 0]).all() and np.isnan(wide[..., -2:]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", [
     # (C_in, C_out, H, W, kernel, stride, dilation, groups): no padding, so the tiles read the
     # channels-last input itself
     (24, 40, 9, 13, (1, 1), 1, 1, 1),
