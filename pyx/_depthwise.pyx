@@ -646,6 +646,8 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
     output_spec(&dp.o, out, residual, bias, act, alpha, False)
     if w_taps is not None:
         w_taps_view = w_taps
+        if w_taps_view.shape[0] != dp.taps * ((dp.c_in + vl - 1) // vl * vl):
+            raise ValueError("w_taps: not this layer's pack_weights_taps_major output")
         w_taps_ptr = &w_taps_view[0]
     if (dp.sx_c == 1 and out.strides[1] == itemsize and dp.multiplier == 1
             and dp.c_in >= vl):
