@@ -30,8 +30,8 @@ from cython cimport floating
 from _phase cimport (PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane,
                     copy_run, copy_padded_row, transpose, CC_TRANSPOSE_REGS_f32, L1_SET_SPAN)
 from _scratch cimport ScratchCache, take_scratch, give_scratch
-from _epilogue cimport (OutputSpec, output_spec, store_run, epilogue_in_registers,
-                       act_in_registers)
+from _epilogue cimport (OutputSpec, output_spec, store_run, store_pixel_major,
+                       epilogue_in_registers, act_in_registers, STORE_RUN, STORE_RUN_CHANNELS)
 
 cdef extern from "cc_depthwise.h" nogil:
     const int CC_VECTOR_BYTES
@@ -87,9 +87,6 @@ cdef enum:
     # Planes up to this many values run straight from the input (cc_dw_plane): no phase
     # plane. Its lane masks (taps x plane / VL) are made per call.
     FLAT_MAX_ELEMS = 1024
-    # Output pixels per transposed run of the small-plane output pass, and the widest vector
-    STORE_CHUNK = 128
-    CC_MAX_VL = 16
 
 
 cdef ScratchCache scratch_cache  # see _scratch.pxd
@@ -520,18 +517,15 @@ cdef void store_pixels_nchw(const OutputSpec* o, const floating* src, Py_ssize_t
     """Output pixels [q0, q0 + m) of image n (pixel q is (q // w_out, q % w_out), on one
     output row or on a plane whose rows follow each other) from src, their channels-last
     values (C apart), through the output pass: VL channels at a time transposed into runs."""
-    cdef floating runs[CC_MAX_VL * STORE_CHUNK]
-    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64, c0, j, nc
+    cdef floating runs[STORE_RUN_CHANNELS * STORE_RUN]
+    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64, c0
     cdef const floating* bias = <const floating*> o.bias
     cdef floating* dst = (<floating*> o.out + n * o.sn + (q0 // w_out) * o.sh
                           + (q0 % w_out) * o.sw)
     c0 = 0
     while c0 < c:
-        nc = min(vl, c - c0)
-        transpose(runs, STORE_CHUNK, src + c0, c, m, <int> nc)
-        for j in range(nc):
-            store_run(o, dst + (c0 + j) * o.sc, o.sw, runs + j * STORE_CHUNK, 1, m,
-                      bias + c0 + j if bias != NULL else NULL, 0)
+        store_pixel_major(o, dst + c0 * o.sc, src + c0, c, m, min(vl, c - c0),
+                          bias + c0 if bias != NULL else NULL, runs)
         c0 += vl
 
 
@@ -565,7 +559,7 @@ cdef int depthwise_small_planes(const floating[:, :, :, :] x, const floating[::1
     # output pixels per store task: whole planes' runs when the plane's rows follow each
     # other, else one row at a time
     cdef bint plane_runs = o.sh == w_out * o.sw
-    cdef Py_ssize_t chunk = STORE_CHUNK if plane_runs else w_out
+    cdef Py_ssize_t chunk = STORE_RUN if plane_runs else w_out
     cdef Py_ssize_t chunks = (hw_out + chunk - 1) // chunk if plane_runs else h_out
     cdef size_t scratch_bytes = (in_elems + images * hw_out * c) * itemsize + ALIGN
     cdef Py_ssize_t shape[4]

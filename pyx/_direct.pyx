@@ -36,11 +36,11 @@ from libc.stdint cimport uintptr_t
 from cython cimport floating
 
 from _phase cimport (PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane,
-                    copy_padded_row, transpose, L1_SET_SPAN)
+                    copy_padded_row, L1_SET_SPAN)
 from _split cimport Split, balanced_split
 from _scratch cimport ScratchCache, take_scratch, give_scratch
-from _epilogue cimport (OutputSpec, output_spec, store_run, has_epilogue,
-                        epilogue_in_registers, act_in_registers)
+from _epilogue cimport (OutputSpec, output_spec, store_run, store_pixel_major, has_epilogue,
+                        epilogue_in_registers, act_in_registers, STORE_RUN, STORE_RUN_CHANNELS)
 
 cdef extern from "cc_gemm_ukernel.h" nogil:
     const char* CC_ISA
@@ -105,10 +105,6 @@ cdef enum:
     STREAM_BYTES = 8 * 1024 * 1024
     # Weights are packed (pack_weight_panel) when at least this many NR-pixel panels use them.
     PACK_MIN_PANELS = 10
-    # Pixels x channels store_block transposes at a time from a pixel-major block (a stack
-    # buffer of 8 KiB, 16 KiB for float64; STORE_CHANNELS >= the widest vector's lanes)
-    STORE_CHUNK = 128
-    STORE_CHANNELS = 16
     # Phase images are built for this many bytes of images at a time (at least one image), so
     # that the tasks find them in L2 or at least L3 soon after they are written.
     PHASE_BUDGET = 1024 * 1024
@@ -406,7 +402,7 @@ cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
     cdef const OutputSpec* o = &pl.o
     cdef Py_ssize_t oh, ow_lo, ow_hi, ow, co, m, j
     cdef const floating* bias = <const floating*> o.bias
-    cdef floating runs[STORE_CHANNELS * STORE_CHUNK]
+    cdef floating runs[STORE_RUN_CHANNELS * STORE_RUN]
     cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64, nc
     cdef floating* outg = <floating*> o.out + n * o.sn + g * pl.c_out_g * o.sc
     if bias != NULL:
@@ -439,13 +435,10 @@ cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
                 nc = min(vl, co1 - co)
                 ow = ow_lo
                 while ow < ow_hi:
-                    m = min(<Py_ssize_t> STORE_CHUNK, ow_hi - ow)
-                    transpose(runs, STORE_CHUNK, cblk + (oh * Wg + ow - q0) * ldc + (co - co0),
-                              ldc, m, <int> nc)
-                    for j in range(nc):
-                        store_run(o, outg + (co + j) * o.sc + oh * o.sh + ow * o.sw, o.sw,
-                                  runs + j * STORE_CHUNK, 1, m,
-                                  bias + co + j if bias != NULL else NULL, 0)
+                    m = min(<Py_ssize_t> STORE_RUN, ow_hi - ow)
+                    store_pixel_major(o, outg + co * o.sc + oh * o.sh + ow * o.sw,
+                                      cblk + (oh * Wg + ow - q0) * ldc + (co - co0), ldc, m,
+                                      nc, bias + co if bias != NULL else NULL, runs)
                     ow += m
                 co += nc
             continue

@@ -2,6 +2,8 @@
 # written wherever the output is, in NCHW or NHWC (any element strides).
 from cython cimport floating
 
+from _phase cimport transpose
+
 cdef extern from "cc_epilogue.h" nogil:
     enum:
         CC_ACT_NONE
@@ -36,6 +38,28 @@ cdef inline void store_run(const OutputSpec* o, floating* dst, Py_ssize_t ds,
         cc_store_run_f32(dst, ds, src, ss, n, bias, bs, res, o.act, <float> o.alpha, o.stream)
     else:
         cc_store_run_f64(dst, ds, src, ss, n, bias, bs, res, o.act, o.alpha, o.stream)
+
+
+cdef enum:
+    # Pixels x channels store_pixel_major transposes at a time (a stack buffer of 8 KiB, 16 KiB
+    # for float64; STORE_RUN_CHANNELS >= the widest vector's lanes)
+    STORE_RUN = 128
+    STORE_RUN_CHANNELS = 16
+
+
+cdef inline void store_pixel_major(const OutputSpec* o, floating* dst, const floating* src,
+                                   Py_ssize_t lds, Py_ssize_t m, Py_ssize_t nc,
+                                   const floating* bias, floating* runs) noexcept nogil:
+    """m <= STORE_RUN pixels x nc <= VL channels of a pixel-major block (channel j of pixel
+    p at src[p * lds + j]) to the output (channel j at dst + j * o.sc, pixels o.sw apart)
+    through the output pass, bias[j] (or NULL) added: the channels are first transposed into
+    contiguous runs (runs: STORE_RUN_CHANNELS x STORE_RUN values), so that the pass runs on
+    vectors."""
+    cdef Py_ssize_t j
+    transpose(runs, STORE_RUN, src, lds, m, <int> nc)
+    for j in range(nc):
+        store_run(o, dst + j * o.sc, o.sw, runs + j * STORE_RUN, 1, m,
+                  bias + j if bias != NULL else NULL, 0)
 
 
 cdef inline bint epilogue_in_registers(const OutputSpec* o) noexcept nogil:
