@@ -400,7 +400,7 @@ cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
     from an accumulator block, through the output pass (bias, residual, activation):
     cblk[co - co0][q - q0] (rows ldc apart), or cblk[q - q0][co - co0] when pixel_major."""
     cdef const OutputSpec* o = &pl.o
-    cdef Py_ssize_t oh, ow_lo, ow_hi, ow, co, m, j
+    cdef Py_ssize_t oh, ow_lo, ow_hi, ow, co, m
     cdef const floating* bias = <const floating*> o.bias
     cdef floating runs[STORE_RUN_CHANNELS * STORE_RUN]
     cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64, nc
