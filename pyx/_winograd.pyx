@@ -202,6 +202,7 @@ cdef struct WinoPlan:
     Py_ssize_t sx_n, sx_c, sx_h, sx_w
     Py_ssize_t h, w_in, c_in, c_out, c_in_g, c_out_g, groups, pad_top, pad_left
     Py_ssize_t h_out, w_out, tiles_h, tiles_w, tiles
+    Py_ssize_t all_tiles        # images x tiles: a task's block of tiles may span images
     const void* u               # packed transformed weights
     const void* w               # the raw (C_out, C_in/g, 3, 3) weights, for exact_nonfinite
     OutputSpec o
@@ -248,11 +249,23 @@ cdef void build_band(const WinoPlan* pl, const floating* plane, Py_ssize_t r0, P
             cc_zero_over_f64(row + hi - j0, j1 - hi)
 
 
-cdef void direct_tile(const WinoPlan* pl, const floating* x, Py_ssize_t n, Py_ssize_t g,
-                      Py_ssize_t co, Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
-    """The (up to) 4 outputs of tile (th, tw) of image n, channel co (in the group), by direct
-    summation, through the output pass: NaN and Inf land exactly where a direct convolution
-    puts them."""
+cdef inline const floating* tile_image(const WinoPlan* pl, const floating* x, Py_ssize_t gt,
+                                      Py_ssize_t g, Py_ssize_t* th,
+                                      Py_ssize_t* tw) noexcept nogil:
+    """Tile gt of all images' tiles: its row and column in its image, and where that image's
+    group g input channels start in x (the input)."""
+    th[0] = gt % pl.tiles // pl.tiles_w
+    tw[0] = gt % pl.tiles_w
+    return x + gt // pl.tiles * pl.sx_n + g * pl.c_in_g * pl.sx_c
+
+
+cdef void direct_tile(const WinoPlan* pl, const floating* x0, Py_ssize_t gt, Py_ssize_t g,
+                      Py_ssize_t co) noexcept nogil:
+    """The (up to) 4 outputs of tile gt (of all images' tiles), channel co of group g, by
+    direct summation from the input x0, through the output pass: NaN and Inf land exactly
+    where a direct convolution puts them."""
+    cdef Py_ssize_t n = gt // pl.tiles, th, tw
+    cdef const floating* x = tile_image(pl, x0, gt, g, &th, &tw)
     cdef const floating* w = <const floating*> pl.w + (g * pl.c_out_g + co) * pl.c_in_g * 9
     cdef const OutputSpec* o = &pl.o
     cdef const floating* bias = <const floating*> o.bias
@@ -284,16 +297,17 @@ cdef void direct_tile(const WinoPlan* pl, const floating* x, Py_ssize_t n, Py_ss
 
 
 cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noexcept nogil:
-    """Tiles [t0, t0+ntl) of image n, group g, against output-channel blocks of task mt."""
+    """Tiles [t0, t0+ntl) of all images' tiles (row-major within each image, the images one
+    after another: with small planes a 49-tile image would leave 7 lanes of every fourth
+    16-tile panel empty, a batch fills them), group g, against output-channel blocks of task
+    mt."""
     cdef Py_ssize_t mt = task % pl.m_tasks
     cdef Py_ssize_t rest = task // pl.m_tasks
     cdef Py_ssize_t pt = rest % pl.pixel_tasks
-    rest = rest // pl.pixel_tasks
-    cdef Py_ssize_t g = rest % pl.groups
-    cdef Py_ssize_t n = rest // pl.groups
+    cdef Py_ssize_t g = rest // pl.pixel_tasks
     cdef Py_ssize_t nr = pl.nr, NT = pl.nt, vl = pl.vl
     cdef Py_ssize_t t0 = pt * pl.panels_per_task * nr
-    cdef Py_ssize_t ntl = min(pl.tiles - t0, NT)
+    cdef Py_ssize_t ntl = min(pl.all_tiles - t0, NT)
     cdef Py_ssize_t npanels = ceil_div(ntl, nr)
     cdef Py_ssize_t mb0 = mt * pl.mblocks_per_task
     cdef Py_ssize_t mb1 = min(mb0 + pl.mblocks_per_task, pl.mblocks)
@@ -302,10 +316,9 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
     cdef floating* M = buf + pl.v_elems         # [16][co_rows][NT], 16 blocks ms apart
     cdef floating* band = M + pl.m_elems        # [4][band_w]
     cdef unsigned long long* bad = <unsigned long long*> (band + pl.band_elems)  # per chunk
-    cdef const floating* xg = (<const floating*> pl.x + n * pl.sx_n
-                               + g * pl.c_in_g * pl.sx_c)
+    cdef const floating* xg
     cdef const floating* u
-    cdef Py_ssize_t ci0, kc, ci, t, th, tw, run, xi, j, mb, co, i
+    cdef Py_ssize_t ci0, kc, ci, t, th, tw, run, xi, j, mb, co, i, n
     cdef unsigned long long flags
     cdef int chunk
     cdef Py_ssize_t nchunks = ceil_div(NT, vl) + ceil_div(NT, pl.tiles_w) + 2
@@ -327,8 +340,7 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
             t = 0
             i = 0
             while t < ntl:
-                th = (t0 + t) // pl.tiles_w
-                tw = (t0 + t) % pl.tiles_w
+                xg = tile_image(pl, <const floating*> pl.x, t0 + t, g, &th, &tw)
                 run = min(pl.tiles_w - tw, ntl - t)
                 # the columns the run reads: its patches, and the vector reads' slack
                 build_band(pl, xg + (ci0 + ci) * pl.sx_c, 2 * th - pl.pad_top, 2 * tw,
@@ -376,8 +388,8 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
             bias_co = <const floating*> o.bias + g * pl.c_out_g + co
         t = 0
         while t < ntl:
-            th = (t0 + t) // pl.tiles_w
-            tw = (t0 + t) % pl.tiles_w
+            n = (t0 + t) // pl.tiles
+            tile_image(pl, <const floating*> pl.x, t0 + t, g, &th, &tw)
             run = min(pl.tiles_w - tw, ntl - t)
             while run > 0:
                 chunk = <int> min(run, vl)
@@ -407,9 +419,8 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
             if bad[i]:
                 for j in range(chunk):
                     if (bad[i] >> j) & 1:
-                        th = (t0 + t + j) // pl.tiles_w
                         for co in range(mb0 * CC_MR, co_end):
-                            direct_tile(pl, xg, n, g, co, th, (t0 + t + j) % pl.tiles_w)
+                            direct_tile(pl, <const floating*> pl.x, t0 + t + j, g, co)
             i += 1
             t += chunk
             run -= chunk
@@ -454,6 +465,7 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
     pl.h_out, pl.w_out = out.shape[2], out.shape[3]
     pl.tiles_h, pl.tiles_w = ceil_div(pl.h_out, 2), ceil_div(pl.w_out, 2)
     pl.tiles = pl.tiles_h * pl.tiles_w
+    pl.all_tiles = images * pl.tiles
     cdef const floating[::1] u
     cdef Py_ssize_t u_count = 0
     if u_packed is not None:
@@ -465,14 +477,14 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
     output_spec(&pl.o, out, residual, bias, act, alpha, False)
     pl.exact_nonfinite = exact_nonfinite
     pl.nr_full = CC_NR_F32 if floating is float else CC_NR_F64
-    pl.nr = tile_panel_width(pl.tiles, itemsize)
+    pl.nr = tile_panel_width(pl.all_tiles, itemsize)
     pl.vl = CC_VL_F32 if floating is float else CC_VL_F64
     pl.mblocks = ceil_div(pl.c_out_g, CC_MR)
-    pl.panels = ceil_div(pl.tiles, pl.nr)
+    pl.panels = ceil_div(pl.all_tiles, pl.nr)
     pl.kc = k_block(pl.c_in_g)
     if images * pl.c_out * pl.h_out * pl.w_out * pl.c_in_g * 9 < SERIAL_MACS:
         threads = 1
-    sp = winograd_split(images * groups, pl.tiles, pl.tiles_w, pl.nr, pl.c_in_g, pl.c_out_g,
+    sp = winograd_split(groups, pl.all_tiles, pl.tiles_w, pl.nr, pl.c_in_g, pl.c_out_g,
                         pl.kc, itemsize, threads)
     pl.panels_per_task, pl.mblocks_per_task = sp.a_per_task, sp.b_per_task
     pl.pixel_tasks, pl.m_tasks = sp.a_tasks, sp.b_tasks
@@ -487,7 +499,7 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
     # + the non-finite flags: one word per chunk of at most VL tiles of one tile row
     pl.per_thread = pl.v_elems + pl.m_elems + pl.band_elems + ceil_div(
         (ceil_div(pl.nt, pl.vl) + ceil_div(pl.nt, pl.tiles_w) + 2) * 8, ALIGN) * ALIGN // itemsize
-    ntasks = images * groups * pl.pixel_tasks * pl.m_tasks
+    ntasks = groups * pl.pixel_tasks * pl.m_tasks
     cdef int wthreads = threads
     threads = <int> min(<Py_ssize_t> threads, ntasks)
     cdef size_t scratch_bytes = (threads * pl.per_thread + u_count) * itemsize + ALIGN
@@ -534,10 +546,10 @@ def split_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t c_out, Py_ssize
                   Py_ssize_t h_out, Py_ssize_t w_out, Py_ssize_t itemsize, int threads):
     """The task split conv2d_winograd_nchw would choose (for explain() and tests)."""
     cdef Py_ssize_t c_in_g = c_in // groups
-    cdef Py_ssize_t tiles = ceil_div(h_out, 2) * ceil_div(w_out, 2)
+    cdef Py_ssize_t tiles = images * ceil_div(h_out, 2) * ceil_div(w_out, 2)
     cdef Py_ssize_t nr = tile_panel_width(tiles, itemsize)
     cdef Py_ssize_t kc = k_block(c_in_g)
-    cdef Split sp = winograd_split(images * groups, tiles, ceil_div(w_out, 2), nr, c_in_g,
+    cdef Split sp = winograd_split(groups, tiles, ceil_div(w_out, 2), nr, c_in_g,
                                    c_out // groups, kc, itemsize, threads)
     return dict(kc=kc, tiles_per_panel=nr, panels_per_task=sp.a_per_task,
                 mblocks_per_task=sp.b_per_task, pixel_tasks=sp.a_tasks, m_tasks=sp.b_tasks)

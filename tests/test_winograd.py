@@ -101,6 +101,32 @@ def test_auto_puts_nonfinite_inputs_exactly_where_direct_does(rng, value, where)
     assert (np.abs(auto[finite] - direct[finite]) <= 8 * bound[finite]).all()
 
 
+@pytest.mark.parametrize("n,hw,threads", [(3, (14, 15), 1), (5, (13, 13), 2), (2, (16, 20), 2), (4, (7, 7), 1)])
+def test_tile_blocks_spanning_images(rng, n, hw, threads):
+    # a task's block of tiles runs on from the end of one image into the next (56 or 49 tiles
+    # per image, 16-tile panels): every image right, and non-finite inputs of a later image
+    # land only in that image, where a direct convolution puts them
+    x, w, b = make(rng, (n, 64) + hw, 64)
+    before = cconv.get_num_threads()
+    try:
+        cconv.set_num_threads(threads)
+        winograd_error_ok(x, w, b, padding=1)
+        x[n - 1, 2, hw[0] // 2, 0] = np.nan
+        x[1, 5, 0, hw[1] - 1] = np.inf
+        x[1, 6, hw[0] - 1, hw[1] - 1] = -np.inf
+        assert cconv.explain(x.shape, w.shape, padding=1)["algorithm"] == "winograd"
+        auto = cconv.conv2d(x, w, b, padding=1)
+        direct = cconv.conv2d(x, w, b, padding=1, algorithm="direct")
+    finally:
+        cconv.set_num_threads(before)
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(test(auto), test(direct))
+    assert np.isfinite(auto[0]).all() and not np.isfinite(auto[n - 1]).all()
+    finite = np.isfinite(direct)
+    bound = error_bound(np.nan_to_num(x, nan=0, posinf=0, neginf=0), w, b, x.dtype, padding=1)
+    assert (np.abs(auto[finite] - direct[finite]) <= 8 * bound[finite]).all()
+
+
 def test_forced_winograd_spreads_nan_over_tiles_as_documented(rng):
     x, w, b = make(rng, (1, 16, 12, 12), 16)
     x[0, 0, 5, 5] = np.nan
