@@ -46,6 +46,9 @@ def launcher(prepared, bias, geom, algorithm, exact_nonfinite, act, alpha, dtype
     groups, kh, kw, k_len = geom.groups, geom.kh, geom.kw, geom.k_len
     stride_h, stride_w, dil_h, dil_w = geom.stride_h, geom.stride_w, geom.dil_h, geom.dil_w
     pad_top, pad_left = geom.pad_top, geom.pad_left
+    if algorithm == "winograd" and (dil_h, dil_w) != (1, 1):
+        return _dilated_winograd_launcher(prepared, bias, geom, exact_nonfinite, act, alpha,
+                                          ctype)
     if algorithm == "winograd":
         kernel = _dispatch.winograd.conv2d_winograd_nchw[ctype]
         u = prepared.winograd
@@ -70,6 +73,55 @@ def launcher(prepared, bias, geom, algorithm, exact_nonfinite, act, alpha, dtype
             kernel(x4, rows, k_len, bias, out4, groups, kh, kw, stride_h, stride_w, pad_top,
                    pad_left, dil_h, dil_w, threads, 0, residual4, act, alpha, panels,
                    indirect)
+    return launch
+
+
+def dilation_phases(size, size_out, dil, pad):
+    """A stride-1 convolution with dilation d along one axis, as d dense ones (dilation 1):
+    output positions a, a+d, a+2d, ... read input positions d*(i + r + m) + a' for tap r,
+    i.e. every d-th input position from a' (a - pad = d*m + a', m <= 0 as pad >= 0 > a - d):
+    a dense convolution of that view with padding -m before it. Returns, per phase with
+    outputs, (first output, first input, padding before it); None if a phase that has
+    outputs has no input (a' >= size: tiny inputs, the caller runs the direct kernel)."""
+    phases = []
+    for a in range(min(dil, size_out)):
+        m, a_in = divmod(a - pad, dil)
+        if a_in >= size:
+            return None
+        phases.append((a, a_in, -m))
+    return phases
+
+
+def _dilated_winograd_launcher(prepared, bias, geom, exact_nonfinite, act, alpha, ctype):
+    """Winograd for a dilated 3x3 stride-1 convolution: with dilation (dh, dw) the outputs
+    (a + dh*i, b + dw*j) only read inputs on the grid (a' + dh*k, b' + dw*l), a dense 3x3
+    convolution of that strided view (DeepLab's atrous layers: dh*dw Winograd calls on
+    views of the input and output, no copies). Falls back to the direct kernel when a phase
+    has no input (see dilation_phases)."""
+    rows_ph = dilation_phases(geom.h, geom.h_out, geom.dil_h, geom.pad_top)
+    cols_ph = dilation_phases(geom.w, geom.w_out, geom.dil_w, geom.pad_left)
+    dtype = np.float32 if ctype == "float" else np.float64
+    if rows_ph is None or cols_ph is None:
+        return launcher(prepared, bias, geom, "direct", exact_nonfinite, act, alpha, dtype)
+    winograd = _dispatch.winograd
+    kernel = winograd.conv2d_winograd_nchw[ctype]
+    rows = prepared.rows.reshape(-1)
+    groups, dh, dw = geom.groups, geom.dil_h, geom.dil_w
+    u = prepared.winograd
+    if u is None:  # conv2d: transform the weights once per call, not once per phase
+        c_out, c_in_g = prepared.rows.shape[:2]
+        u = np.empty(winograd.winograd_weights_size(c_out, c_in_g, groups), dtype)
+        winograd.transform_weights_winograd(prepared.rows, groups, u,
+                                            _threads.effective_num_threads())
+    phases = [(slice(a, None, dh), slice(b, None, dw), slice(r0, None, dh),
+               slice(c0, None, dw), pt, pl)
+              for a, r0, pt in rows_ph for b, c0, pl in cols_ph]
+
+    def launch(x4, out4, residual4, threads):
+        for oa, ob, ia, ib, pt, pl in phases:
+            kernel(x4[:, :, ia, ib], u, rows, bias, out4[:, :, oa, ob], groups, pt, pl,
+                   threads, exact_nonfinite,
+                   None if residual4 is None else residual4[:, :, oa, ob], act, alpha)
     return launch
 
 
@@ -104,7 +156,8 @@ def conv2d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None
     stride, dilation : int or pair of ints, >= 1
     padding : int, pair of ints, ((top, bottom), (left, right)), "valid" or "same"
     groups : int dividing C_in and C_out
-    algorithm : "auto", "direct" or "winograd" (3x3, stride 1, dilation 1 only). "auto"
+    algorithm : "auto", "direct" or "winograd" (3x3 and stride 1 only; a dilated layer runs
+        as dilation_h x dilation_w dense Winograd convolutions of strided views). "auto"
         chooses from the shapes (cconv.explain() says what and why). Winograd under "auto"
         gives NaN and Inf exactly the outputs a direct convolution gives them (tiles with a
         non-finite value are recomputed directly; non-finite weights use the direct kernel).

@@ -1,7 +1,8 @@
 """Algorithm selection: which kernel runs a convolution, and why (explain()).
 
 Kernels: "direct" (blocked direct convolution; one-channel-per-group convolutions use its
-depthwise kernel) and "winograd" (F(2x2,3x3): 3x3 kernels, stride 1, dilation 1).
+depthwise kernel) and "winograd" (F(2x2,3x3): 3x3 kernels, stride 1; with dilation d, each
+of the d x d interleaved grids of outputs is a dense 3x3 convolution of a strided input view).
 
 algorithm="auto" picks Winograd for eligible layers where the measured crossover says it wins
 (bench/crossover.py measures it; its output table is bench/crossover.txt): enough channels per
@@ -35,6 +36,13 @@ WINOGRAD_MIN_PIXELS_PREPARED_FEW = 40
 WINOGRAD_PREPARED_WIDE_CHANNELS = 32
 WINOGRAD_PREPARED_1T_CHANNELS = 64
 WINOGRAD_PREPARED_MANY_CHANNELS = 128
+# Dilated 3x3 layers run as dil_h x dil_w Winograd calls on strided views, one per interleaved
+# grid of outputs ("phase"); pixels per phase, N * ceil(H_out/dh) * ceil(W_out/dw). Measured
+# 2026-11-29 (AMD EPYC, 1 thread, prepared, winograd vs direct): 64 channels won with 196
+# (1.07x) and 256 (1.22x) per phase, lost with 144 (0.92x); 128 won with 144 (1.20x) and 256
+# (1.71x); 256 won with 49 (1.46x) and lost with 36 (0.86x).
+WINOGRAD_MIN_PHASE_PIXELS = 150
+WINOGRAD_MIN_PHASE_PIXELS_MANY = 45   # >= WINOGRAD_PREPARED_MANY_CHANNELS channels
 
 
 def winograd_min_pixels(c_in_g, c_out_g, weights_prepared, threads):
@@ -60,8 +68,6 @@ def winograd_ineligible(geom):
         reasons.append(f"the kernel is {geom.kh}x{geom.kw}, not 3x3")
     if (geom.stride_h, geom.stride_w) != (1, 1):
         reasons.append(f"the stride is {(geom.stride_h, geom.stride_w)}, not 1")
-    if (geom.dil_h, geom.dil_w) != (1, 1):
-        reasons.append(f"the dilation is {(geom.dil_h, geom.dil_w)}, not 1")
     return "; ".join(reasons) or None
 
 
@@ -87,8 +93,8 @@ def choose(geom, algorithm, fname="conv2d", weights_prepared=False):
     if algorithm == "winograd":
         reason = winograd_ineligible(geom)
         if reason:
-            raise ValueError(f"{fname}: algorithm='winograd' needs a 3x3 kernel with stride 1 "
-                             f"and dilation 1: {reason}")
+            raise ValueError(f"{fname}: algorithm='winograd' needs a 3x3 kernel with stride 1: "
+                             f"{reason}")
         return "winograd", "requested"
     reason = winograd_ineligible(geom)
     if reason:
@@ -99,18 +105,29 @@ def choose(geom, algorithm, fname="conv2d", weights_prepared=False):
     if min(c_in_g, c_out_g) < WINOGRAD_MIN_CHANNELS:
         return "direct", (f"{c_in_g} input and {c_out_g} output channels per group: below "
                           f"{WINOGRAD_MIN_CHANNELS}, the direct kernel is faster")
-    pixels = geom.n * geom.h_out * geom.w_out
     threads = _threads.effective_num_threads()
     need = winograd_min_pixels(c_in_g, c_out_g, weights_prepared, threads)
+    phases = geom.dil_h * geom.dil_w
+    if phases > 1:
+        # one Winograd call per phase: each must be big enough on its own
+        pixels = geom.n * -(-geom.h_out // geom.dil_h) * -(-geom.w_out // geom.dil_w)
+        need = max(need, WINOGRAD_MIN_PHASE_PIXELS_MANY
+                   if min(c_in_g, c_out_g) >= WINOGRAD_PREPARED_MANY_CHANNELS
+                   else WINOGRAD_MIN_PHASE_PIXELS)
+        what = (f"dilation {(geom.dil_h, geom.dil_w)}: {phases} dense convolutions of {pixels} "
+                "output pixels")
+    else:
+        pixels = geom.n * geom.h_out * geom.w_out
+        what = f"{pixels} output pixels per call"
     if pixels < need:
-        return "direct", (f"{pixels} output pixels per call on {threads} thread"
-                          f"{'s' if threads > 1 else ''}: below {need}, transforming the "
-                          "input and weights costs more than Winograd saves"
+        return "direct", (f"{what} on {threads} thread{'s' if threads > 1 else ''}: below "
+                          f"{need}, transforming the input and weights costs more than "
+                          "Winograd saves"
                           + ("" if weights_prepared else
                              " (a prepared Conv2d transforms the weights once)"))
     return "winograd", ("3x3, stride 1: Winograd F(2x2,3x3) needs 2.25x fewer multiplications; "
-                        f"{c_in_g} input and {c_out_g} output channels per group and {pixels} "
-                        "output pixels are enough for it to win")
+                        f"{c_in_g} input and {c_out_g} output channels per group and {what} "
+                        "are enough for it to win")
 
 
 def explain(input_shape: Sequence[int], weight_shape: Sequence[int], stride: IntPair = 1,

@@ -90,20 +90,22 @@ def torch_conv2d(x, w, b=None, **params):
         return F.conv2d(tx, torch.from_numpy(np.ascontiguousarray(w)), tb, **params).numpy()
 
 
-def winograd_error_bound(x, w, b, dtype, padding=0, groups=1):
+def winograd_error_bound(x, w, b, dtype, padding=0, groups=1, dilation=1):
     """Per-element bound for Winograd F(2x2,3x3) (3x3, stride 1): its transforms combine all
     16 values of a tile's 4x4 input patch and all 9 weights of a filter, so rounding scales
     with those, not with the products a direct sum adds: 2 * (K + 2) * eps * sum over input
     channels of (sum of |x| over the 5x5 window around the output that covers every patch it
     can belong to) * (sum of |w| over the filter's taps)."""
     from reference import normalise_padding
-    t, bo, l, r = normalise_padding(padding, 3, 3, (1, 1))
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
+    t, bo, l, r = normalise_padding(padding, 3, 3, (dh, dw))
     w1 = np.abs(np.asarray(w, np.float64)).sum(axis=(2, 3))          # (C_out, C_in/g)
     box = np.broadcast_to(w1[:, :, None, None], w1.shape + (5, 5))
     k_len = w.shape[1] * 9
     eps = np.finfo(dtype).eps
     bound = 2 * (k_len + 2) * eps * conv2d_reference(
-        np.abs(x), box, None, padding=((t + 1, bo + 1), (l + 1, r + 1)), groups=groups)
+        np.abs(x), box, None, padding=((t + dh, bo + dh), (l + dw, r + dw)), groups=groups,
+        dilation=(dh, dw))  # a dilated layer's window: its phase's 5x5 grid around the output
     if b is not None:
         bound = bound + eps * np.abs(np.asarray(b, np.float64))[:, None, None]
     return bound

@@ -151,13 +151,66 @@ def test_auto_uses_direct_for_nonfinite_weights(rng):
 @pytest.mark.parametrize("wshape,params,reason", [
     ((8, 8, 5, 5), {}, "kernel is 5x5"),
     ((8, 8, 3, 3), dict(stride=2), "stride is"),
-    ((8, 8, 3, 3), dict(dilation=2), "dilation is"),
+    ((8, 8, 3, 3), dict(stride=(1, 2), dilation=2), "stride is"),
     ((8, 8, 1, 3), {}, "kernel is 1x3"),
 ])
 def test_forcing_winograd_on_other_shapes_names_the_reason(wshape, params, reason):
     x = np.zeros((1, 8, 16, 16), np.float32)
     with pytest.raises(ValueError, match=f"algorithm='winograd' needs a 3x3 kernel.*{reason}"):
         cconv.conv2d(x, np.zeros(wshape, np.float32), algorithm="winograd", **params)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hw,dilation,padding", [
+    ((20, 17), 2, 2), ((23, 31), (3, 2), ((0, 4), (5, 1))), ((9, 9), 4, 4), ((16, 12), (1, 3), 3),
+    ((7, 8), 3, 0), ((6, 7), 5, ((5, 3), (1, 5))), ((40, 7), (2, 5), "same"), ((11, 13), 2, 7)])
+def test_dilated_layers_as_dense_phases(rng, hw, dilation, padding, dtype):
+    # dilation d: d x d Winograd calls on strided views, each with its own padding (a positive
+    # shift skips phase rows instead); against the reference, within 4x the direct error
+    x, w, b = make(rng, (2, 12) + hw, 10, dtype=dtype)
+    winograd_error_ok(x, w, b, padding=padding, dilation=dilation)
+    res = rng.standard_normal(cconv.conv2d(x, w, b, padding=padding, dilation=dilation).shape)
+    res = res.astype(dtype)
+    for layout in ("NCHW", "NHWC"):
+        conv = cconv.Conv2d(w, b, padding=padding, dilation=dilation, algorithm="winograd",
+                            activation="relu", layout=layout)
+        xl = x if layout == "NCHW" else np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        rl = res if layout == "NCHW" else np.ascontiguousarray(res.transpose(0, 2, 3, 1))
+        y = conv(xl, residual=rl)
+        y = y if layout == "NCHW" else y.transpose(0, 3, 1, 2)
+        ref = np.maximum(conv2d_reference(x, w, b, padding=padding, dilation=dilation) + res, 0)
+        bound = winograd_error_bound(x, w, b, dtype, padding=padding, dilation=dilation)
+        bound += 2 * np.finfo(dtype).eps * np.abs(ref)  # + the residual, rounded once more
+        assert (np.abs(y - ref) <= bound).all()
+
+
+def test_dilated_phase_without_input_runs_direct(rng):
+    # output grid (0, *) of a 2-row input with dilation 4 and padding 4 reads only padding
+    # rows: no phase view to run Winograd on, the direct kernel computes the layer
+    x, w, b = make(rng, (1, 8, 2, 9), 8)
+    y = cconv.conv2d(x, w, b, padding=4, dilation=4, algorithm="winograd")
+    np.testing.assert_allclose(y, conv2d_reference(x, w, b, padding=4, dilation=4),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_dilated_auto_places_nonfinite_inputs_like_direct(rng):
+    x, w, b = make(rng, (1, 128, 64, 64), 128)
+    x[0, 3, 7, 9] = np.nan
+    x[0, 9, 30, 31] = np.inf
+    assert cconv.explain(x.shape, w.shape, padding=2, dilation=2)["algorithm"] == "winograd"
+    auto = cconv.conv2d(x, w, b, padding=2, dilation=2)
+    direct = cconv.conv2d(x, w, b, padding=2, dilation=2, algorithm="direct")
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(test(auto), test(direct))
+    assert np.isnan(auto).sum() == 128 * 9
+
+
+def test_dilated_choice_per_phase():
+    # each phase is its own Winograd call: the pixel threshold applies to a phase's pixels
+    big = cconv.explain((1, 128, 64, 64), (128, 128, 3, 3), padding=2, dilation=2)
+    small = cconv.explain((1, 256, 33, 33), (256, 256, 3, 3), padding=6, dilation=6)
+    assert big["algorithm"] == "winograd" and "4 dense convolutions" in big["reason"]
+    assert small["algorithm"] == "direct" and "36 dense convolutions" in small["reason"]
 
 
 def test_explain():
