@@ -83,7 +83,7 @@ class Conv2d:
         if algo == "winograd" and requested == "auto" and not np.isfinite(w).all():
             algo = "direct"  # a non-finite weight would spread over whole tiles
         prepared = _conv.Prepared(w)
-        if algo == "winograd":
+        if algo == "winograd" and c_in_g > 0:  # (no input channels: the output pass alone)
             u = np.empty(_dispatch.winograd.winograd_weights_size(c_out, c_in_g, spec.groups),
                          spec.dtype)
             _dispatch.winograd.transform_weights_winograd(w, spec.groups, u,
@@ -330,6 +330,8 @@ def _pack_direct(prepared, spec):
     if prepared.panels is not None or prepared.taps_major is not None:
         return
     c_out, c_in_g, kh, kw = spec.weight.shape
+    if c_in_g == 0 or c_out == 0:
+        return  # nothing to pack: the output pass alone (bias), or no output channels
     if c_in_g == 1:
         # the depthwise kernel reads the weights as they are on NCHW input; on channels-last
         # input (multiplier 1) tap-major, a vector of channels per tap: packed here, not per

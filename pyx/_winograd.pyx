@@ -155,6 +155,8 @@ cdef inline Py_ssize_t k_block(Py_ssize_t c_in_g) noexcept nogil:
     """Input channels per block: V (16 x kc x NT) and the accumulators M (16 x co x NT) share
     L2; a smaller kc leaves room for more output channels per task, and every channel task
     repeats the input transform. 64 keeps the microkernel's per-call overhead small."""
+    if c_in_g <= 0:
+        return 1  # no input channels: no blocks (and no division by zero)
     return ceil_div(c_in_g, ceil_div(c_in_g, KC_WINOGRAD))
 
 

@@ -1,5 +1,6 @@
 """conv2d against the float64 reference (and torch) over the parameter space."""
 import itertools
+import pickle
 
 import numpy as np
 import pytest
@@ -123,6 +124,23 @@ def test_zero_input_channels_gives_bias(rng):
     assert y.shape == (2, 3, 3, 3)
     np.testing.assert_array_equal(y, np.broadcast_to(b[:, None, None], (2, 3, 3, 3)))
     np.testing.assert_array_equal(cconv.conv2d(x, w), np.zeros((2, 3, 3, 3)))
+
+
+@pytest.mark.parametrize("algorithm", ["auto", "direct", "winograd"])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("groups", [1, 3])
+def test_prepared_layer_with_zero_input_channels(algorithm, layout, groups):
+    # packing or transforming a weight with C_in/groups == 0 divided by zero (SIGFPE, the
+    # process died); now the prepared layer is the output pass alone, like conv2d
+    w = np.zeros((6, 0, 3, 3), np.float32)
+    b = np.arange(-3, 3, dtype=np.float32)
+    conv = cconv.Conv2d(w, b, padding=1, groups=groups, algorithm=algorithm,
+                        activation="relu", layout=layout)
+    x = np.zeros((2, 0, 5, 4) if layout == "NCHW" else (2, 5, 4, 0), np.float32)
+    y = conv(x)
+    want = np.broadcast_to(np.maximum(b, 0)[:, None, None], (2, 6, 5, 4))
+    np.testing.assert_array_equal(y if layout == "NCHW" else y.transpose(0, 3, 1, 2), want)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(conv))(x), y)
 
 
 def test_out_argument_written_in_place_and_returned(rng):
