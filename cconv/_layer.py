@@ -330,8 +330,8 @@ def _pack_direct(prepared, spec):
     if prepared.panels is not None or prepared.taps_major is not None:
         return
     c_out, c_in_g, kh, kw = spec.weight.shape
-    if c_in_g == 0 or c_out == 0:
-        return  # nothing to pack: the output pass alone (bias), or no output channels
+    if c_in_g == 0:
+        return  # nothing to pack: the layer is the output pass alone (bias, activation)
     if c_in_g == 1:
         # the depthwise kernel reads the weights as they are on NCHW input; on channels-last
         # input (multiplier 1) tap-major, a vector of channels per tap: packed here, not per

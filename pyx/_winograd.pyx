@@ -252,14 +252,12 @@ cdef void build_band(const WinoPlan* pl, const floating* plane, Py_ssize_t r0, P
             cc_zero_over_f64(row + hi - j0, j1 - hi)
 
 
-cdef inline const floating* tile_image(const WinoPlan* pl, const floating* x, Py_ssize_t gt,
-                                      Py_ssize_t g, Py_ssize_t* th,
-                                      Py_ssize_t* tw) noexcept nogil:
-    """Tile gt of all images' tiles: its row and column in its image, and where that image's
-    group g input channels start in x (the input)."""
+cdef inline void tile_position(const WinoPlan* pl, Py_ssize_t gt, Py_ssize_t* n,
+                               Py_ssize_t* th, Py_ssize_t* tw) noexcept nogil:
+    """Tile gt of all images' tiles: its image, and its row and column there."""
+    n[0] = gt // pl.tiles
     th[0] = gt % pl.tiles // pl.tiles_w
     tw[0] = gt % pl.tiles_w
-    return x + gt // pl.tiles * pl.sx_n + g * pl.c_in_g * pl.sx_c
 
 
 cdef void direct_tile(const WinoPlan* pl, const floating* x0, Py_ssize_t gt, Py_ssize_t g,
@@ -267,8 +265,9 @@ cdef void direct_tile(const WinoPlan* pl, const floating* x0, Py_ssize_t gt, Py_
     """The (up to) 4 outputs of tile gt (of all images' tiles), channel co of group g, by
     direct summation from the input x0, through the output pass: NaN and Inf land exactly
     where a direct convolution puts them."""
-    cdef Py_ssize_t n = gt // pl.tiles, th, tw
-    cdef const floating* x = tile_image(pl, x0, gt, g, &th, &tw)
+    cdef Py_ssize_t n, th, tw
+    tile_position(pl, gt, &n, &th, &tw)
+    cdef const floating* x = x0 + n * pl.sx_n + g * pl.c_in_g * pl.sx_c
     cdef const floating* w = <const floating*> pl.w + (g * pl.c_out_g + co) * pl.c_in_g * 9
     cdef const OutputSpec* o = &pl.o
     cdef const floating* bias = <const floating*> o.bias
@@ -343,7 +342,8 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
             t = 0
             i = 0
             while t < ntl:
-                xg = tile_image(pl, <const floating*> pl.x, t0 + t, g, &th, &tw)
+                tile_position(pl, t0 + t, &n, &th, &tw)
+                xg = <const floating*> pl.x + n * pl.sx_n + g * pl.c_in_g * pl.sx_c
                 run = min(pl.tiles_w - tw, ntl - t)
                 # the columns the run reads: its patches, and the vector reads' slack
                 build_band(pl, xg + (ci0 + ci) * pl.sx_c, 2 * th - pl.pad_top, 2 * tw,
@@ -395,8 +395,7 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
             bias_co = <const floating*> o.bias + g * pl.c_out_g + co
         t = 0
         while t < ntl:
-            n = (t0 + t) // pl.tiles
-            tile_image(pl, <const floating*> pl.x, t0 + t, g, &th, &tw)
+            tile_position(pl, t0 + t, &n, &th, &tw)
             run = min(pl.tiles_w - tw, ntl - t)
             while run > 0:
                 chunk = <int> min(run, vl)
