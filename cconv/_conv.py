@@ -56,7 +56,7 @@ def launcher(prepared, bias, geom, algorithm, exact_nonfinite, act, alpha, dtype
         def launch(x4, out4, residual4, threads):
             kernel(x4, u, rows, bias, out4, groups, pad_top, pad_left, threads,
                    exact_nonfinite, residual4, act, alpha)
-    elif geom.c_in // groups == 1:
+    elif _select.direct_kernel(geom) == "depthwise":
         # one input channel per group (depthwise, with any multiplier, or C_in == 1): nothing
         # to reduce over channels, the row-vectorised depthwise kernel
         kernel = _dispatch.depthwise.conv2d_depthwise_nchw[ctype]

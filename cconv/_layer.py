@@ -232,7 +232,7 @@ class Conv2d:
         if (algo == "winograd" and self._requested == "auto"
                 and self._too_small(geom, _threads.effective_num_threads())):
             algo, reason = "direct", _select.choose(geom, "auto", "Conv2d", True)[1]
-        kernel = "depthwise" if algo == "direct" and geom.c_in // geom.groups == 1 else algo
+        kernel = _select.direct_kernel(geom) if algo == "direct" else algo
         return dict(algorithm=algo, kernel=kernel, reason=reason,
                     output_shape=self.output_shape(input_shape), flops=geom.flops)
 
@@ -345,7 +345,8 @@ def _pack_direct(prepared, spec):
             _dispatch.depthwise.pack_weights_taps_major(spec.weight.reshape(-1), kh * kw, wt)
             wt.flags.writeable = False
             prepared.taps_major = wt
-        return
+        if c_out // spec.groups < _select.GEMM_ONE_CHANNEL_MIN_OUT_CHANNELS:
+            return   # never the GEMM (_select.direct_kernel)
     packs = []
     for method in (1, 2):
         p = np.empty(_dispatch.direct.packed_weights_size(

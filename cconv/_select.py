@@ -44,6 +44,26 @@ WINOGRAD_PREPARED_MANY_CHANNELS = 128
 WINOGRAD_MIN_PHASE_PIXELS = 150
 WINOGRAD_MIN_PHASE_PIXELS_MANY = 45   # >= WINOGRAD_PREPARED_MANY_CHANNELS channels
 
+# One input channel per group (depthwise; C_in = 1: grey images, spectrograms) runs the
+# depthwise kernel, except with many output channels per group on a small plane: then the
+# direct kernel's GEMM (K = the taps) is faster. Measured 2026-11-29 (AMD EPYC, AVX-512, C_in =
+# 1, 3x3 and 5x5, planes 14x14 to 160x160, 4 to 64 output channels; GEMM time / depthwise):
+# with >= 16 channels on planes up to 96x96 the GEMM won 1.1-3.2x at 1 and 2 threads (5x5 on
+# 28x28: 2.0-3.2x), lost at most 0.87x (3x3 on 28x28, 16 channels); on 128x128 and larger
+# 0.73-1.07x, and with 4 or 8 channels it mostly lost (0.5-0.8x) above 14x14.
+GEMM_ONE_CHANNEL_MIN_OUT_CHANNELS = 16   # per group
+GEMM_ONE_CHANNEL_MAX_PIXELS = 96 * 96    # H_out * W_out
+
+
+def direct_kernel(geom):
+    """"depthwise" or "direct": the kernel that runs the direct algorithm for this geometry."""
+    if geom.c_in // geom.groups != 1:
+        return "direct"
+    if (geom.c_out // geom.groups >= GEMM_ONE_CHANNEL_MIN_OUT_CHANNELS
+            and geom.h_out * geom.w_out <= GEMM_ONE_CHANNEL_MAX_PIXELS):
+        return "direct"
+    return "depthwise"
+
 
 def winograd_min_pixels(c_in_g, c_out_g, weights_prepared, threads):
     """Output pixels per call (N * H_out * W_out) from which Winograd beats the direct kernel
@@ -100,8 +120,8 @@ def choose(geom, algorithm, fname="conv2d", weights_prepared=False):
     if reason:
         return "direct", f"Winograd F(2x2,3x3) does not apply: {reason}"
     if c_in_g == 1:
-        return "direct", ("one input channel per group (depthwise, or C_in = 1): the depthwise "
-                          "kernel, nothing to reduce over channels")
+        return "direct", ("one input channel per group (depthwise, or C_in = 1): nothing to "
+                          "reduce over channels")
     if min(c_in_g, c_out_g) < WINOGRAD_MIN_CHANNELS:
         return "direct", (f"{c_in_g} input and {c_out_g} output channels per group: below "
                           f"{WINOGRAD_MIN_CHANNELS}, the direct kernel is faster")
@@ -150,9 +170,7 @@ def explain(input_shape: Sequence[int], weight_shape: Sequence[int], stride: Int
     _, _, _, geom, batched = _args.parse_conv2d(shapes[0], shapes[1], None, stride, padding,
                                                 dilation, groups, fname)
     algo, reason = choose(geom, parse_algorithm(algorithm, fname), fname)
-    kernel = algo
-    if algo == "direct" and geom.c_in // geom.groups == 1:
-        kernel = "depthwise"
+    kernel = direct_kernel(geom) if algo == "direct" else algo
     out_shape = geom.out_shape if batched else geom.out_shape[1:]
     return dict(algorithm=algo, kernel=kernel, reason=reason, output_shape=out_shape,
                 flops=geom.flops)

@@ -49,6 +49,7 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
     const int CC_NR_F64
     const int CC_VL_F32
     const int CC_VL_F64
+    const int CC_UK_STREAM
     void cc_gemm_ukernel_f32(Py_ssize_t kc, const float* a, Py_ssize_t lda, const float* b,
                              Py_ssize_t ldb, float* c, Py_ssize_t ldc, int mr, int nr,
                              int accumulate, const float* bias_rows, int act)
@@ -283,6 +284,10 @@ cdef struct DirectPlan:
     Py_ssize_t lda
     OutputSpec o               # output (any strides), bias, residual, activation
     bint b_in_place            # PANELS, 1x1 stride 1 unpadded contiguous planes: X is the input
+    bint c_in_place            # PANELS over one K block into an output with contiguous rows:
+                               # panels of one output row each, written by the microkernel
+                               # itself (task_row_panels); row_panels of them per row
+    Py_ssize_t row_panels
     bint a_in_place            # INDIRECT on a channels-last input that needs no padding: the
                                # tiles read the input itself (k_offset in its strides)
     Py_ssize_t px_row, px_col  # INDIRECT: elements from one output pixel's data to the next
@@ -480,6 +485,57 @@ cdef void task_panels(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
                 ldc, False)
 
 
+cdef void task_row_panels(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t pt,
+                          Py_ssize_t mt, floating* buf) noexcept nogil:
+    """PANELS over one K block (c_in_place): the task's panels, NR pixels of one output row
+    each, copied from the phase image one at a time and written by the microkernel straight
+    into the output, bias and relu/relu6 in registers (a residual or another activation on
+    the panel's rows right after, still in L1). With a short K the accumulator block's store
+    pass cost as much as a third of the microkernel's time (3 -> 64 channels, 3x3: K = 27)."""
+    cdef Py_ssize_t nr = pl.nr, K = pl.k_len
+    cdef Py_ssize_t u0 = pt * pl.p_per_task
+    cdef Py_ssize_t u1 = min(u0 + pl.p_per_task, pl.p_units)
+    cdef Py_ssize_t mb0 = mt * pl.m_per_task
+    cdef Py_ssize_t mb1 = min(mb0 + pl.m_per_task, pl.m_units)
+    cdef const floating* src = (<const floating*> pl.ph + (n - pl.ph_n0) * pl.ph_image
+                                + g * pl.c_in_g * pl.ph_channel)
+    cdef floating* outg = (<floating*> pl.o.out + n * pl.o.sn
+                           + (g * pl.c_out_g + mb0 * CC_MR) * pl.o.sc)
+    cdef Py_ssize_t co_end = min(mb1 * CC_MR, pl.c_out_g) - mb0 * CC_MR
+    cdef const floating* bias = NULL
+    cdef const floating* a
+    cdef const floating* row
+    cdef floating* c
+    cdef Py_ssize_t u, k, oh, ow, co, a_step
+    cdef int nr_valid
+    cdef int act_in_kernel = pl.o.act if epilogue_in_registers(&pl.o) else 0
+    cdef bint epilogue_pass = has_epilogue(&pl.o) and not act_in_kernel
+    # an output far larger than the caches: whole panels at aligned addresses are stored
+    # past them (no read of each line first; a 3 -> 64 channel 3x3 layer on 224x224 writes
+    # 12.8 MB)
+    cdef bint stream = (pl.o.stream and not epilogue_pass
+                        and (pl.o.sc * sizeof(floating)) % ALIGN == 0)
+    if pl.o.bias != NULL:
+        bias = <const floating*> pl.o.bias + g * pl.c_out_g
+    a = weight_block(pl, <const floating*> pl.w, g, 0, K, mb0, &a_step)
+    for u in range(u0, u1):
+        oh, ow = u // pl.row_panels, (u % pl.row_panels) * nr
+        # (a partial panel copies NR values: the grid's next pixels, or the slack past it)
+        row = src + oh * pl.grid_w + ow
+        for k in range(K):
+            copy(buf + k * nr, row + pl.k_offset[k], nr)
+        nr_valid = <int> min(nr, pl.w_out - ow)
+        c = outg + oh * pl.o.sh + ow
+        gemm_block(pl, K, a, pl.lda, a_step, mb0, mb1, buf, nr, c, pl.o.sc, nr_valid, False,
+                   bias, act_in_kernel
+                   | (CC_UK_STREAM if stream and nr_valid == nr and <uintptr_t> c % ALIGN == 0
+                      else 0))
+        if epilogue_pass:
+            for co in range(co_end):
+                store_run(&pl.o, c + co * pl.o.sc, 1, c + co * pl.o.sc, 1, nr_valid,
+                          <floating*> NULL, 0)
+
+
 cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t pt,
                         Py_ssize_t ct, floating* buf) noexcept nogil:
     """INDIRECT: MR-pixel tiles of task pt (output pixels, numbered oh*w_out + ow) against
@@ -595,6 +651,8 @@ cdef void run_task(const DirectPlan* pl, Py_ssize_t task, Py_ssize_t n0,
         task_indirect(pl, n, g, pt, mt, buf)
     elif pl.b_in_place:
         task_in_place(pl, n, g, pt, mt, buf)
+    elif pl.c_in_place:
+        task_row_panels(pl, n, g, pt, mt, buf)
     else:
         task_panels(pl, n, g, pt, mt, buf)
 
@@ -615,7 +673,15 @@ cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
         pl.unit_px, pl.unit_co = CC_MR, nr
     else:
         pl.unit_px, pl.unit_co = nr, CC_MR
-    pl.p_units = ceil_div(pl.task_pixels, pl.unit_px)
+    # One K block and output rows of at least a panel: no accumulator block to store from
+    # (task_row_panels). A row's last panel is partial, its FMAs rounded up to a half vector.
+    pl.c_in_place = (pl.method == METHOD_PANELS and not pl.b_in_place and pl.kc == K
+                     and pl.o.sw == 1 and pl.w_out >= nr)
+    pl.row_panels = ceil_div(pl.w_out, nr)
+    if pl.c_in_place:
+        pl.p_units = pl.h_out * pl.row_panels
+    else:
+        pl.p_units = ceil_div(pl.task_pixels, pl.unit_px)
     pl.m_units = ceil_div(pl.c_out_g, pl.unit_co)
     # task footprint: PANELS keeps its B block (kc x px), weight block (co x kc) and
     # accumulator block (co x px) hot; INDIRECT its weight panels (co x kc) and accumulators.
@@ -625,7 +691,7 @@ cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
         fp_a, fp_b, fp_ab = 0, pl.unit_co * pl.kc, pl.unit_px * pl.unit_co
     else:
         fp_a, fp_b = pl.kc * pl.unit_px, pl.unit_co * pl.kc
-        fp_ab = 0 if pl.b_in_place else pl.unit_px * pl.unit_co
+        fp_ab = 0 if pl.b_in_place or pl.c_in_place else pl.unit_px * pl.unit_co
         if not pl.b_in_place:
             gather = 0.5 * K
     cdef Split sp = balanced_split(pl.p_units, pl.m_units, images * pl.groups, threads, K,
@@ -641,7 +707,9 @@ cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
     pl.scratch_c = ceil_div(co * px * itemsize, ALIGN) * ALIGN // itemsize
     if pl.method == METHOD_PANELS:
         pl.scratch_b = ceil_div(pl.kc * px * itemsize, ALIGN) * ALIGN // itemsize
-        if pl.b_in_place:
+        if pl.c_in_place:   # one panel at a time
+            pl.scratch_b = ceil_div(pl.kc * nr * itemsize, ALIGN) * ALIGN // itemsize
+        if pl.b_in_place or pl.c_in_place:
             pl.scratch_c = 0
     pl.scratch_per_thread = pl.scratch_b + pl.scratch_c
 
@@ -994,6 +1062,7 @@ def plan_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
     """The plan conv2d_direct_nchw would make for contiguous input (for explain() and tests;
     weights_packed: a prepared convolution's, packed ahead for both methods)."""
     cdef DirectPlan pl
+    pl.o.sw = 1   # a contiguous output
     init_plan(&pl, c_in, h, w_in, c_out, groups, kh, kw, stride_h, stride_w, pad_top,
               pad_left, dil_h, dil_w, h_out, w_out,
               CC_NR_F32 if itemsize == 4 else CC_NR_F64, method, True, False, False, images,
@@ -1006,7 +1075,7 @@ def plan_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
     free_plan(&pl)
     plan_blocks(&pl, images, itemsize, num_threads)
     return dict(method="indirect" if pl.method == METHOD_INDIRECT else "panels",
-                b_in_place=bool(pl.b_in_place), grid_w=pl.grid_w, kc=pl.kc, nr=pl.nr,
+                b_in_place=bool(pl.b_in_place), c_in_place=bool(pl.c_in_place), grid_w=pl.grid_w, kc=pl.kc, nr=pl.nr,
                 mr=CC_MR, pixel_units=pl.p_units, pixel_units_per_task=pl.p_per_task,
                 channel_units=pl.m_units, channel_units_per_task=pl.m_per_task,
                 tasks=images * groups * pl.pixel_tasks * pl.m_tasks,

@@ -320,3 +320,83 @@ def test_microkernel_tails_write_only_their_part(rng, c_out, dtype):
         layer(_nhwc(x), out=out)
         assert (buf[n:] == 7.5).all(), pixels
         assert (np.abs(_nchw(out) - ref) <= bound).all(), pixels
+
+
+# PANELS over one K block into an output with contiguous rows: each panel holds pixels of one
+# output row and is written by the microkernel straight into the output (c_in_place), the
+# row's last panel partial; outputs over 8 MB stored past the caches where aligned.
+ROW_PANEL_CASES = [
+    # input shape, weight shape, stride, padding, groups
+    ((1, 3, 40, 75), (20, 3, 3, 3), 1, 1, 1),          # whole panels and a part, each row
+    ((2, 4, 33, 70), (24, 2, 3, 3), 2, ((0, 1), (1, 0)), 2),   # stride 2, groups, uneven pads
+    ((1, 3, 224, 224), (64, 3, 3, 3), 1, 1, 1),        # 12.8 MB output: streaming stores
+    ((1, 2, 30, 64), (40, 2, 5, 5), 1, 2, 1),          # rows of whole panels only
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("case", ROW_PANEL_CASES, ids=[str(c[0]) for c in ROW_PANEL_CASES])
+def test_row_panels_written_in_place(rng, case, threads, dtype):
+    xs, ws, stride, padding, groups = case
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    params = dict(stride=stride, padding=padding, groups=groups)
+    x4, w4, _, g, _ = _args.parse_conv2d(x, w, b, stride, padding, 1, groups)
+    plan = _dispatch.direct.plan_summary(
+        g.n, g.c_in, g.h, g.w, g.c_out, g.groups, g.kh, g.kw, g.stride_h, g.stride_w,
+        g.pad_top, g.pad_left, g.dil_h, g.dil_w, g.h_out, g.w_out, x.dtype.itemsize, threads)
+    assert plan["c_in_place"], plan   # the path under test, as conv2d chooses it
+    ref = conv2d_reference(x, w, b, **params)
+    bound = error_bound(x, w, b, dtype, **params)
+    residual = rng.standard_normal(ref.shape).astype(dtype)
+    shape = ref.shape
+    # outputs: contiguous; one element off a 64-byte boundary (no streaming stores); rows
+    # further apart than their length (a view of a wider array)
+    outs = [np.full(shape, np.nan, dtype),
+            np.full(np.prod(shape) + 1, np.nan, dtype)[1:].reshape(shape),
+            np.full(shape[:3] + (shape[3] + 5,), np.nan, dtype)[..., 2:shape[3] + 2]]
+    with cconv.threads(threads):
+        for out in outs:
+            for act, res, expect in [(None, None, ref), ("relu", None, np.maximum(ref, 0)),
+                                     (None, residual, ref + residual),
+                                     ("relu6", residual, np.clip(ref + residual, 0, 6)),
+                                     (("leaky_relu", 0.5), None,
+                                      np.where(ref > 0, ref, 0.5 * ref))]:
+                out[...] = np.nan
+                y = cconv.conv2d(x, w, b, algorithm="direct", activation=act, residual=res,
+                                 out=out, **params)
+                assert y is out
+                err = np.abs(y.astype(np.float64) - expect)
+                assert (err <= bound + (0 if res is None else np.finfo(dtype).eps
+                                        * np.abs(expect))).all(), (act, np.nanmax(err))
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_input_channel_many_outputs_runs_the_gemm(rng, layout, dtype):
+    # C_in = 1 (per group) with >= 16 output channels on a small plane: the direct kernel's
+    # GEMM, not the depthwise kernel (_select.direct_kernel); conv2d and a prepared Conv2d
+    # (which packs the GEMM's panels too) against the reference, bias and relu fused
+    cases = [((2, 1, 28, 28), (32, 1, 5, 5), 1, 2, 1),     # MNIST's first layer
+             ((1, 2, 20, 33), (48, 1, 3, 3), 1, 1, 2),     # groups, 24 channels each
+             ((1, 1, 30, 31), (16, 1, 3, 3), 2, 0, 1)]
+    for xs, ws, stride, padding, groups in cases:
+        params = dict(stride=stride, padding=padding, groups=groups)
+        assert cconv.explain(xs, ws, **params)["kernel"] == "direct"
+        x = rng.standard_normal(xs).astype(dtype)
+        w = rng.standard_normal(ws).astype(dtype)
+        b = rng.standard_normal(ws[0]).astype(dtype)
+        ref = np.maximum(conv2d_reference(x, w, b, **params), 0)
+        bound = error_bound(x, w, b, dtype, **params)
+        xl = np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if layout == "NHWC" else x
+        conv = cconv.Conv2d(w, b, activation="relu", layout=layout, **params)
+        for y in (conv(xl), cconv.conv2d(xl, w, b, activation="relu", layout=layout, **params)):
+            if layout == "NHWC":
+                y = y.transpose(0, 3, 1, 2)
+            assert (np.abs(y - ref) <= bound).all()
+    # few output channels, or a large plane: the depthwise kernel
+    assert cconv.explain((1, 1, 28, 28), (8, 1, 5, 5))["kernel"] == "depthwise"
+    assert cconv.explain((1, 1, 224, 224), (32, 1, 3, 3), padding=1)["kernel"] == "depthwise"
+    assert cconv.explain((1, 32, 28, 28), (32, 1, 3, 3), groups=32)["kernel"] == "depthwise"

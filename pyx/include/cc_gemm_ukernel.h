@@ -47,6 +47,20 @@ static inline cc_vf64 cc_uk_widen_f64(cc_vf64_half h)
 { cc_vf64 v = (cc_vf64){0}; memcpy(&v, &h, sizeof h); return v; }
 #endif
 
+/* Stores that bypass the caches (act | CC_UK_STREAM): an output written once and far larger
+ * than the caches costs no read of each line before it is written. The intrinsics need
+ * 64-byte aligned addresses; only AVX-512 builds use them (as cc_epilogue.h's). */
+#define CC_UK_STREAM 0x100
+#if CC_VECTOR_BYTES == 64
+#  define CC_UK_HAVE_STREAM 1
+static inline void cc_uk_stream_f32(float *p, cc_vf32 v) { _mm512_stream_ps(p, (__m512)v); }
+static inline void cc_uk_stream_f64(double *p, cc_vf64 v) { _mm512_stream_pd(p, (__m512d)v); }
+#else
+#  define CC_UK_HAVE_STREAM 0
+static inline void cc_uk_stream_f32(float *p, cc_vf32 v) { memcpy(p, &v, sizeof v); }
+static inline void cc_uk_stream_f64(double *p, cc_vf64 v) { memcpy(p, &v, sizeof v); }
+#endif
+
 #define CC_NR_F32 (CC_NV * CC_VL_F32)
 #define CC_NR_F64 (CC_NV * CC_VL_F64)
 
@@ -58,6 +72,7 @@ static inline cc_vf64 cc_uk_widen_f64(cc_vf64_half h)
 #define CC_UK_NV CC_NV
 #define cc_uk_act cc_uk_act_f32
 #define cc_uk_widen cc_uk_widen_f32
+#define cc_uk_stream cc_uk_stream_f32
 #define cc_uk_load_tail cc_load_tail_f32
 #define cc_uk_store_tail cc_store_tail_f32
 #define CC_T float
@@ -84,11 +99,13 @@ static inline cc_vf64 cc_uk_widen_f64(cc_vf64_half h)
 
 #undef cc_uk_act
 #undef cc_uk_widen
+#undef cc_uk_stream
 #undef cc_uk_load_tail
 #undef cc_uk_store_tail
 #define CC_UK_NV CC_NV
 #define cc_uk_act cc_uk_act_f64
 #define cc_uk_widen cc_uk_widen_f64
+#define cc_uk_stream cc_uk_stream_f64
 #define cc_uk_load_tail cc_load_tail_f64
 #define cc_uk_store_tail cc_store_tail_f64
 #define CC_T double
@@ -114,6 +131,7 @@ static inline cc_vf64 cc_uk_widen_f64(cc_vf64_half h)
 #undef CC_UK_NV
 #undef cc_uk_act
 #undef cc_uk_widen
+#undef cc_uk_stream
 #undef cc_uk_load_tail
 #undef cc_uk_store_tail
 

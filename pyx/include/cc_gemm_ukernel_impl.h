@@ -62,11 +62,12 @@
 /* Write n <= CC_VL lanes of v to c (only those n elements are touched; masked loads and
  * stores for n < CC_VL): + what c holds (accumulate), + bias_lanes[0..n) (or NULL),
  * + *bias_one (or NULL), + res[0..n) (or NULL: a residual laid out like c), then act. The
- * order of the output pass (cc_store_run): sum, bias, residual, activation. */
+ * order of the output pass (cc_store_run): sum, bias, residual, activation. stream: a whole
+ * vector at an aligned c bypasses the caches (cc_uk_stream). */
 static inline void CC_FN(cc_uk_store)(CC_T *restrict c, CC_V v, int n, int accumulate,
                                       const CC_T *restrict bias_lanes,
                                       const CC_T *restrict bias_one,
-                                      const CC_T *restrict res, int act)
+                                      const CC_T *restrict res, int act, int stream)
 {
     if (n == CC_VL) {
         CC_V t;
@@ -84,7 +85,8 @@ static inline void CC_FN(cc_uk_store)(CC_T *restrict c, CC_V v, int n, int accum
         v = v + t;
     }
     if (act) v = cc_uk_act(v, act);
-    if (n == CC_VL) memcpy(c, &v, sizeof v);
+    if (n == CC_VL && stream) cc_uk_stream(c, v);
+    else if (n == CC_VL) memcpy(c, &v, sizeof v);
     else cc_uk_store_tail(c, v, n);
 }
 
@@ -100,7 +102,7 @@ static inline void CC_FN(cc_uk_store)(CC_T *restrict c, CC_V v, int n, int accum
                                    j == (NV) - 1 ? (LAST) : CC_VL,                        \
                                    accumulate, bias_cols ? bias_cols + j * CC_VL : 0,     \
                                    bias_rows ? bias_rows + i : 0,                         \
-                                   res ? res + i * ldc + j * CC_VL : 0, act);             \
+                                   res ? res + i * ldc + j * CC_VL : 0, act, stream);     \
         }                                                                                 \
     } while (0)
 
@@ -125,7 +127,7 @@ static inline void CC_FN(cc_uk_store)(CC_T *restrict c, CC_V v, int n, int accum
                     CC_FN(cc_uk_store)(c + i * ldc + j * CC_VL, tile[i][j], n,            \
                                        accumulate, bias_cols ? bias_cols + j * CC_VL : 0, \
                                        bias_rows ? bias_rows + i : 0,                     \
-                                       res ? res + i * ldc + j * CC_VL : 0, act);         \
+                                       res ? res + i * ldc + j * CC_VL : 0, act, stream); \
                 }                                                                         \
         }                                                                                 \
     } while (0)
@@ -139,7 +141,8 @@ static inline void CC_FN(cc_uk_store)(CC_T *restrict c, CC_V v, int n, int accum
  * C: rows ldc apart, columns contiguous. accumulate: add to what C holds (a later block of K).
  * bias_rows: NULL, or mr values added to the rows after the sum (on the last block of K only).
  * act: CC_UK_RELU or CC_UK_RELU6 applied to the result in registers (the last block of K
- *      only; NaN stays NaN, as in torch), or 0.
+ *      only; NaN stays NaN, as in torch), or 0; | CC_UK_STREAM: whole vectors are stored past
+ *      the caches (c and ldc then 64-byte aligned: an output far larger than the caches).
  */
 static inline void CC_FN(cc_gemm_ukernel)(
     ptrdiff_t kc, const CC_T *restrict a, ptrdiff_t lda,
@@ -148,7 +151,9 @@ static inline void CC_FN(cc_gemm_ukernel)(
     const CC_T *restrict bias_rows, int act)
 {
     const CC_T *const bias_cols = 0, *const res = 0;
+    const int stream = CC_UK_HAVE_STREAM && (act & CC_UK_STREAM);
     CC_V acc[CC_MR][CC_UK_NV];
+    act &= ~CC_UK_STREAM;
 #pragma GCC unroll 32
     for (int i = 0; i < CC_MR; ++i)
 #pragma GCC unroll 4
@@ -206,6 +211,7 @@ static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
 {
     const ptrdiff_t ldb = CC_NR;
     const CC_T *const bias_rows = 0;
+    const int stream = 0;
     const CC_T *ap[CC_MR];
     CC_V acc[CC_MR][CC_UK_NV];
 #pragma GCC unroll 32
@@ -245,6 +251,7 @@ static inline void CC_FN(cc_gemm_ukernel_indirect)(
 {
     const ptrdiff_t ldb = CC_NR;
     const CC_T *const bias_rows = 0;
+    const int stream = 0;
     CC_V acc[CC_MR][CC_UK_NV];
 #pragma GCC unroll 32
     for (int i = 0; i < CC_MR; ++i)
