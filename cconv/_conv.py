@@ -24,17 +24,20 @@ def run(x4, prepared, bias, geom, out4, algorithm, threads, exact_nonfinite, res
         act=0, alpha=0.0):
     """Compute x4 (N, C_in, H, W view) into out4 (N, C_out, H_out, W_out view, any layout)
     through the output pass (bias, residual, activation)."""
-    launcher(prepared, bias, geom, algorithm, exact_nonfinite, act, alpha,
-             out4.dtype)(x4, out4, residual4, threads)
+    channels_last = out4.strides[1] == out4.itemsize and out4.shape[1] > 1
+    launcher(prepared, bias, geom, algorithm, exact_nonfinite, act, alpha, out4.dtype,
+             channels_last)(x4, out4, residual4, threads)
 
 
-def launcher(prepared, bias, geom, algorithm, exact_nonfinite, act, alpha, dtype):
+def launcher(prepared, bias, geom, algorithm, exact_nonfinite, act, alpha, dtype,
+             channels_last=False):
     """launch(x4, out4, residual4, threads): the kernel for this geometry with every argument
     that does not change between calls bound once. A prepared Conv2d keeps one per input
     shape, so that its calls skip choosing the kernel and spelling out its twenty arguments
     (a service's batch-1 call on a 14x14 layer takes ~100 us; Python's share of it counts).
     The kernels' float or double specialisation is taken here too: a fused function's
-    dispatch on its arguments' types costs ~0.2 us a call."""
+    dispatch on its arguments' types costs ~0.2 us a call. channels_last: the output is
+    (_select.direct_kernel)."""
     if geom.n == 0:
         return _nothing_to_compute
     if geom.k_len == 0:  # no input channels: an empty sum, the output pass alone
@@ -56,7 +59,7 @@ def launcher(prepared, bias, geom, algorithm, exact_nonfinite, act, alpha, dtype
         def launch(x4, out4, residual4, threads):
             kernel(x4, u, rows, bias, out4, groups, pad_top, pad_left, threads,
                    exact_nonfinite, residual4, act, alpha)
-    elif _select.direct_kernel(geom) == "depthwise":
+    elif _select.direct_kernel(geom, channels_last) == "depthwise":
         # one input channel per group (depthwise, with any multiplier, or C_in == 1): nothing
         # to reduce over channels, the row-vectorised depthwise kernel
         kernel = _dispatch.depthwise.conv2d_depthwise_nchw[ctype]

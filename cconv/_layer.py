@@ -163,7 +163,7 @@ class Conv2d:
 
         def make(algo):
             return _conv.launcher(prepared, spec.bias, geom, algo, auto, act, alpha,
-                                  spec.dtype)
+                                  spec.dtype, spec.layout == "NHWC")
         if self._algorithm != "winograd" or not auto:
             return make(self._algorithm)
         winograd, direct = make("winograd"), []
@@ -232,7 +232,8 @@ class Conv2d:
         if (algo == "winograd" and self._requested == "auto"
                 and self._too_small(geom, _threads.effective_num_threads())):
             algo, reason = "direct", _select.choose(geom, "auto", "Conv2d", True)[1]
-        kernel = _select.direct_kernel(geom) if algo == "direct" else algo
+        kernel = (_select.direct_kernel(geom, self._spec.layout == "NHWC") if algo == "direct"
+                  else algo)
         return dict(algorithm=algo, kernel=kernel, reason=reason,
                     output_shape=self.output_shape(input_shape), flops=geom.flops)
 
@@ -345,7 +346,8 @@ def _pack_direct(prepared, spec):
             _dispatch.depthwise.pack_weights_taps_major(spec.weight.reshape(-1), kh * kw, wt)
             wt.flags.writeable = False
             prepared.taps_major = wt
-        if c_out // spec.groups < _select.GEMM_ONE_CHANNEL_MIN_OUT_CHANNELS:
+        if c_out // spec.groups < min(_select.GEMM_ONE_CHANNEL_MIN_OUT_CHANNELS,
+                                      _select.GEMM_ONE_CHANNEL_NHWC_MIN_OUT_CHANNELS):
             return   # never the GEMM (_select.direct_kernel)
     packs = []
     for method in (1, 2):

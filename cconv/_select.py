@@ -53,14 +53,23 @@ WINOGRAD_MIN_PHASE_PIXELS_MANY = 45   # >= WINOGRAD_PREPARED_MANY_CHANNELS chann
 # 0.73-1.07x, and with 4 or 8 channels it mostly lost (0.5-0.8x) above 14x14.
 GEMM_ONE_CHANNEL_MIN_OUT_CHANNELS = 16   # per group
 GEMM_ONE_CHANNEL_MAX_PIXELS = 96 * 96    # H_out * W_out
+# Into a channels-last output, C_in = 1 (groups = 1) runs the GEMM from 4 output channels on,
+# any plane: the depthwise kernel writes each channel's outputs C apart there. Measured as
+# above, prepared, 2 threads: 4 channels on 112x112 1.17x, 8 on 224x224 2.2x, 32 on 28x28 to
+# 224x224 3.2-6.3x; 2 channels on 56x56 lost (0.73x).
+GEMM_ONE_CHANNEL_NHWC_MIN_OUT_CHANNELS = 4
 
 
-def direct_kernel(geom):
-    """"depthwise" or "direct": the kernel that runs the direct algorithm for this geometry."""
+def direct_kernel(geom, channels_last=False):
+    """"depthwise" or "direct": the kernel that runs the direct algorithm for this geometry
+    (channels_last: into a channels-last output)."""
     if geom.c_in // geom.groups != 1:
         return "direct"
     if (geom.c_out // geom.groups >= GEMM_ONE_CHANNEL_MIN_OUT_CHANNELS
             and geom.h_out * geom.w_out <= GEMM_ONE_CHANNEL_MAX_PIXELS):
+        return "direct"
+    if (channels_last and geom.groups == 1
+            and geom.c_out >= GEMM_ONE_CHANNEL_NHWC_MIN_OUT_CHANNELS):
         return "direct"
     return "depthwise"
 
@@ -153,7 +162,7 @@ def choose(geom, algorithm, fname="conv2d", weights_prepared=False):
 def explain(input_shape: Sequence[int], weight_shape: Sequence[int], stride: IntPair = 1,
             padding: Padding = 0, dilation: IntPair = 1, groups: int = 1, *,
             algorithm: str = "auto") -> dict:
-    """The algorithm conv2d would use for these shapes and parameters, and why.
+    """The algorithm conv2d would use for these shapes and parameters (NCHW), and why.
 
     Returns a dict: algorithm ("direct" or "winograd"), kernel (what runs: "direct",
     "depthwise" or "winograd"), reason, output_shape, flops (direct-convolution FLOP count).

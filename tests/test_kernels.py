@@ -382,9 +382,14 @@ def test_one_input_channel_many_outputs_runs_the_gemm(rng, layout, dtype):
     cases = [((2, 1, 28, 28), (32, 1, 5, 5), 1, 2, 1),     # MNIST's first layer
              ((1, 2, 20, 33), (48, 1, 3, 3), 1, 1, 2),     # groups, 24 channels each
              ((1, 1, 30, 31), (16, 1, 3, 3), 2, 0, 1)]
+    if layout == "NHWC":
+        # into a channels-last output, from 4 output channels on, any plane (groups == 1)
+        cases += [((1, 1, 100, 130), (4, 1, 3, 3), 1, 1, 1), ((1, 1, 9, 40), (6, 1, 2, 3), 2, 0, 1)]
     for xs, ws, stride, padding, groups in cases:
         params = dict(stride=stride, padding=padding, groups=groups)
-        assert cconv.explain(xs, ws, **params)["kernel"] == "direct"
+        layer = cconv.Conv2d(np.zeros(ws, dtype), layout=layout, **params)
+        assert layer.explain(xs[:1] + xs[2:] + xs[1:2] if layout == "NHWC"
+                             else xs)["kernel"] == "direct"
         x = rng.standard_normal(xs).astype(dtype)
         w = rng.standard_normal(ws).astype(dtype)
         b = rng.standard_normal(ws[0]).astype(dtype)
@@ -396,7 +401,9 @@ def test_one_input_channel_many_outputs_runs_the_gemm(rng, layout, dtype):
             if layout == "NHWC":
                 y = y.transpose(0, 3, 1, 2)
             assert (np.abs(y - ref) <= bound).all()
-    # few output channels, or a large plane: the depthwise kernel
+    # few output channels, or a large plane, in NCHW: the depthwise kernel
+    assert cconv.Conv2d(np.zeros((4, 1, 3, 3)), padding=1).explain(
+        (1, 1, 100, 130))["kernel"] == "depthwise"
     assert cconv.explain((1, 1, 28, 28), (8, 1, 5, 5))["kernel"] == "depthwise"
     assert cconv.explain((1, 1, 224, 224), (32, 1, 3, 3), padding=1)["kernel"] == "depthwise"
     assert cconv.explain((1, 32, 28, 28), (32, 1, 3, 3), groups=32)["kernel"] == "depthwise"
