@@ -120,7 +120,7 @@ class Conv2d:
         x4, (geom, batched, shape, launch) = self._call_for(input)
         threads = _threads.effective_num_threads()
         if out is None and residual is None:
-            out = np.empty(shape, spec.dtype)
+            out = _args.empty_output(shape, spec.dtype)
             launch(x4, _args.as_kernel_view(out, spec.layout, batched), None, threads)
             return out
         out, target, out4, residual4 = _args.output_arrays(
@@ -196,7 +196,7 @@ class Conv2d:
         (top, bottom), (left, right) = padding
         spec = self._spec._replace(padding=(top, bottom, left, right))
         x4, geom, batched = _args.parse_input(input, spec, "Conv2d")
-        out = np.empty(_args.output_shape(geom, batched, spec.layout), dtype=spec.dtype)
+        out = _args.empty_output(_args.output_shape(geom, batched, spec.layout), spec.dtype)
         self._launcher(geom)(x4, _args.as_kernel_view(out, spec.layout, batched), None,
                              _threads.effective_num_threads())
         return out

@@ -50,6 +50,7 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
     const int CC_VL_F32
     const int CC_VL_F64
     const int CC_UK_STREAM
+    const int CC_UK_HAVE_STREAM
     void cc_gemm_ukernel_f32(Py_ssize_t kc, const float* a, Py_ssize_t lda, const float* b,
                              Py_ssize_t ldb, float* c, Py_ssize_t ldc, int mr, int nr,
                              int accumulate, const float* bias_rows, int act)
@@ -286,8 +287,9 @@ cdef struct DirectPlan:
     bint b_in_place            # PANELS, 1x1 stride 1 unpadded contiguous planes: X is the input
     bint c_in_place            # PANELS over one K block into an output with contiguous rows:
                                # panels of one output row each, written by the microkernel
-                               # itself (task_row_panels); row_panels of them per row
-    Py_ssize_t row_panels
+                               # itself (task_row_panels); row_panels of them per row, the
+                               # first row_shift wide (0: none) when that aligns the rest
+    Py_ssize_t row_panels, row_shift
     bint a_in_place            # INDIRECT on a channels-last input that needs no padding: the
                                # tiles read the input itself (k_offset in its strides)
     Py_ssize_t px_row, px_col  # INDIRECT: elements from one output pixel's data to the next
@@ -506,7 +508,7 @@ cdef void task_row_panels(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_s
     cdef const floating* a
     cdef const floating* row
     cdef floating* c
-    cdef Py_ssize_t u, k, oh, ow, co, a_step
+    cdef Py_ssize_t u, k, oh, ow, j, co, a_step
     cdef int nr_valid
     cdef int act_in_kernel = pl.o.act if epilogue_in_registers(&pl.o) else 0
     cdef bint epilogue_pass = has_epilogue(&pl.o) and not act_in_kernel
@@ -519,12 +521,16 @@ cdef void task_row_panels(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_s
         bias = <const floating*> pl.o.bias + g * pl.c_out_g
     a = weight_block(pl, <const floating*> pl.w, g, 0, K, mb0, &a_step)
     for u in range(u0, u1):
-        oh, ow = u // pl.row_panels, (u % pl.row_panels) * nr
+        oh, j = u // pl.row_panels, u % pl.row_panels
+        ow = j * nr
+        nr_valid = <int> min(nr, pl.w_out - ow)
+        if pl.row_shift > 0:   # a narrow first panel, then aligned ones
+            ow = 0 if j == 0 else pl.row_shift + (j - 1) * nr
+            nr_valid = <int> (pl.row_shift if j == 0 else min(nr, pl.w_out - ow))
         # (a partial panel copies NR values: the grid's next pixels, or the slack past it)
         row = src + oh * pl.grid_w + ow
         for k in range(K):
             copy(buf + k * nr, row + pl.k_offset[k], nr)
-        nr_valid = <int> min(nr, pl.w_out - ow)
         c = outg + oh * pl.o.sh + ow
         gemm_block(pl, K, a, pl.lda, a_step, mb0, mb1, buf, nr, c, pl.o.sc, nr_valid, False,
                    bias, act_in_kernel
@@ -677,7 +683,7 @@ cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
     # (task_row_panels). A row's last panel is partial, its FMAs rounded up to a half vector.
     pl.c_in_place = (pl.method == METHOD_PANELS and not pl.b_in_place and pl.kc == K
                      and pl.o.sw == 1 and pl.w_out >= nr)
-    pl.row_panels = ceil_div(pl.w_out, nr)
+    pl.row_panels = ceil_div(pl.w_out - pl.row_shift, nr) + (pl.row_shift > 0)
     if pl.c_in_place:
         pl.p_units = pl.h_out * pl.row_panels
     else:
@@ -938,6 +944,15 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
     pl.lda = lda
     output_spec(&pl.o, out, residual, bias, act, alpha,
                 images * pl.c_out * pl.h_out * pl.w_out * itemsize > STREAM_BYTES)
+    # streaming stores need 64-byte aligned panels: when the output's rows and planes are a
+    # multiple of 64 bytes apart but start off it (numpy aligns arrays to 16 bytes), each
+    # row's first panel is narrow (3 -> 64 channels on 224x224 into such an out=: 2.59 ->
+    # 1.9 ms at 1 thread; cconv's own outputs are aligned)
+    pl.row_shift = 0
+    if (CC_UK_HAVE_STREAM and pl.o.stream and epilogue_in_registers(&pl.o) and pl.o.sw == 1
+            and (pl.o.sh * itemsize) % ALIGN == 0 and (pl.o.sc * itemsize) % ALIGN == 0
+            and (pl.o.sn * itemsize) % ALIGN == 0):
+        pl.row_shift = (ALIGN - <uintptr_t> pl.o.out % ALIGN) % ALIGN // itemsize
     pl.direct_out = (pl.method == METHOD_INDIRECT and pl.o.sc == 1
                      and pl.o.sh == pl.w_out * pl.o.sw and act_in_registers(&pl.o))
     if pl.b_in_place:
@@ -1062,7 +1077,8 @@ def plan_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
     """The plan conv2d_direct_nchw would make for contiguous input (for explain() and tests;
     weights_packed: a prepared convolution's, packed ahead for both methods)."""
     cdef DirectPlan pl
-    pl.o.sw = 1   # a contiguous output
+    pl.o.sw = 1   # a contiguous, aligned output
+    pl.row_shift = 0
     init_plan(&pl, c_in, h, w_in, c_out, groups, kh, kw, stride_h, stride_w, pad_top,
               pad_left, dil_h, dil_w, h_out, w_out,
               CC_NR_F32 if itemsize == 4 else CC_NR_F64, method, True, False, False, images,
