@@ -278,3 +278,19 @@ def test_prepared_small_images_choose_by_thread_count(rng):
     ref128 = conv2d_reference(x128, w128, b128, padding=1)
     assert (np.abs(y128 - ref128)
             <= winograd_error_bound(x128, w128, b128, x128.dtype, padding=1)).all()
+
+
+def test_bench_accuracy_script_winograd_within_4x_of_direct(capsys):
+    # bench/accuracy.py, whose figures the README quotes, on two suite layers: Winograd's
+    # largest error within 4x the direct kernel's on the same inputs, float32 and float64
+    import importlib.util
+    import os
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "bench", "accuracy.py")
+    spec = importlib.util.spec_from_file_location("bench_accuracy", path)
+    accuracy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(accuracy)
+    accuracy.main(["--layers", "odd-3x3-57", "grouped-g4", "--seeds", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith(("odd-3x3-57", "grouped-g4")) for line in lines) == 4
+    ratios = [float(line.split()[-1]) for line in lines if line.startswith("largest ratio")]
+    assert len(ratios) == 2 and max(ratios) <= 4, lines
