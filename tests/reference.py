@@ -23,10 +23,12 @@ def normalise_padding(padding, kh, kw, dilation):
     return t, b, l, r
 
 
-def conv2d_reference(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
-    """float64 result of torch.nn.functional.conv2d(x, w, b, ...) for 3-D or 4-D x."""
-    x = np.asarray(x, dtype=np.float64)
-    w = np.asarray(w, dtype=np.float64)
+def conv2d_reference(x, w, b=None, stride=1, padding=0, dilation=1, groups=1,
+                     dtype=np.float64):
+    """float64 result of torch.nn.functional.conv2d(x, w, b, ...) for 3-D or 4-D x (dtype:
+    another precision to compute and return it in, e.g. np.longdouble to judge float64)."""
+    x = np.asarray(x, dtype=dtype)
+    w = np.asarray(w, dtype=dtype)
     unbatched = x.ndim == 3
     if unbatched:
         x = x[None]
@@ -37,10 +39,10 @@ def conv2d_reference(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     pt, pb, pl, pr = normalise_padding(padding, kh, kw, (dh, dw))
     ho = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
     wo = (wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
-    xp = np.zeros((n, c, h + pt + pb, wd + pl + pr))
+    xp = np.zeros((n, c, h + pt + pb, wd + pl + pr), dtype)
     xp[:, :, pt:pt + h, pl:pl + wd] = x
     og = o // groups
-    out = np.zeros((n, o, ho, wo))
+    out = np.zeros((n, o, ho, wo), dtype)
     for g in range(groups):
         xg = xp[:, g * cg:(g + 1) * cg]
         wg = w[g * og:(g + 1) * og]
@@ -50,5 +52,5 @@ def conv2d_reference(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
                          j * dw:j * dw + sw * (wo - 1) + 1:sw]
                 out[:, g * og:(g + 1) * og] += np.einsum("nchw,oc->nohw", tap, wg[:, :, i, j])
     if b is not None:
-        out += np.asarray(b, dtype=np.float64)[:, None, None]
+        out += np.asarray(b, dtype=dtype)[:, None, None]
     return out[0] if unbatched else out

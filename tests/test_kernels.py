@@ -331,6 +331,7 @@ ROW_PANEL_CASES = [
     ((2, 4, 33, 70), (24, 2, 3, 3), 2, ((0, 1), (1, 0)), 2),   # stride 2, groups, uneven pads
     ((1, 3, 224, 224), (64, 3, 3, 3), 1, 1, 1),        # 12.8 MB output: streaming stores
     ((1, 2, 30, 64), (40, 2, 5, 5), 1, 2, 1),          # rows of whole panels only
+    ((2, 3, 20, 20), (24, 3, 3, 3), 1, 1, 1),          # rows under a panel (one partial each)
 ]
 
 

@@ -282,7 +282,7 @@ def test_prepared_small_images_choose_by_thread_count(rng):
 
 def test_bench_accuracy_script_winograd_within_4x_of_direct(capsys):
     # bench/accuracy.py, whose figures the README quotes, on two suite layers: Winograd's
-    # largest error within 4x the direct kernel's on the same inputs, float32 and float64
+    # largest error within 4x the direct kernel's on the same float32 inputs
     import importlib.util
     import os
     path = os.path.join(os.path.dirname(__file__), os.pardir, "bench", "accuracy.py")
@@ -291,6 +291,6 @@ def test_bench_accuracy_script_winograd_within_4x_of_direct(capsys):
     spec.loader.exec_module(accuracy)
     accuracy.main(["--layers", "odd-3x3-57", "grouped-g4", "--seeds", "1"])
     lines = capsys.readouterr().out.splitlines()
-    assert sum(line.startswith(("odd-3x3-57", "grouped-g4")) for line in lines) == 4
+    assert sum(line.startswith(("odd-3x3-57", "grouped-g4")) for line in lines) == 2
     ratios = [float(line.split()[-1]) for line in lines if line.startswith("largest ratio")]
-    assert len(ratios) == 2 and max(ratios) <= 4, lines
+    assert len(ratios) == 1 and max(ratios) <= 4, lines
