@@ -836,9 +836,10 @@ cdef int choose_method(const DirectPlan* pl, Py_ssize_t images,
     microkernel's efficiency (PANELS reading OIHW rows ~0.90, INDIRECT ~0.95, measured).
     PANELS adds its copies of X (K values per grid pixel, for each of ~C_out/256 channel
     tasks) and computes the grid's extra columns; INDIRECT computes only the output pixels,
-    transposes every weight into fresh memory unless they come packed (about 4 cycles each,
-    page faults included: 512x512x3x3 weights take 1.9 ms to pack, 3.7 ms with the
-    allocation), writes the output through a transposition (about half a cycle per value) and
+    transposes every weight unless they come packed (into reused scratch memory: ~0.35 ns,
+    1.5 cycles, each when they fit the caches, 1.4 ns for 512x512x3x3; it was taken as 4
+    cycles, which sent conv2d's 128 -> 128 3x3 stride-2 layer on 56x56 to PANELS: 2.58 ms
+    against 2.36 with INDIRECT at 1 thread), writes the output through a transposition (about half a cycle per value) and
     stores its tile to the accumulator block after every K block (~30 cycles). The constants
     come from timing both methods on the bench suite (bench/run.py).
     """
@@ -855,7 +856,7 @@ cdef int choose_method(const DirectPlan* pl, Py_ssize_t images,
         / tile_efficiency(pl.c_out_g, pl.nr, vl) / tile_efficiency(pixels, CC_MR, CC_MR // 3)
         + 0.5 * pl.c_out_g * pixels
         + 30.0 * ceil_div(pixels, CC_MR) * ceil_div(pl.c_out_g, pl.nr) * ceil_div(pl.k_len, 128)
-    ) + (0 if weights_packed else 4.0 * pl.c_out_g * pl.k_len)
+    ) + (0 if weights_packed else 1.5 * pl.c_out_g * pl.k_len)
     return METHOD_INDIRECT if indirect < panels else METHOD_PANELS
 
 
