@@ -345,11 +345,13 @@ def test_row_panels_written_in_place(rng, case, threads, dtype):
     b = rng.standard_normal(ws[0]).astype(dtype)
     params = dict(stride=stride, padding=padding, groups=groups)
     x4, w4, _, g, _ = _args.parse_conv2d(x, w, b, stride, padding, 1, groups)
-    plan = _dispatch.direct.plan_summary(
+    kernels = _dispatch.direct
+    plan = kernels.plan_summary(
         g.n, g.c_in, g.h, g.w, g.c_out, g.groups, g.kh, g.kw, g.stride_h, g.stride_w,
-        g.pad_top, g.pad_left, g.dil_h, g.dil_w, g.h_out, g.w_out, x.dtype.itemsize, threads)
-    assert plan["c_in_place"], plan   # the path under test, as conv2d chooses it
-    ref = conv2d_reference(x, w, b, **params)
+        g.pad_top, g.pad_left, g.dil_h, g.dil_w, g.h_out, g.w_out, x.dtype.itemsize, threads,
+        PANELS)
+    assert plan["c_in_place"], plan   # the path under test (PANELS forced: on some SIMD
+    ref = conv2d_reference(x, w, b, **params)   # levels auto picks INDIRECT for these)
     bound = error_bound(x, w, b, dtype, **params)
     residual = rng.standard_normal(ref.shape).astype(dtype)
     shape = ref.shape
@@ -358,20 +360,22 @@ def test_row_panels_written_in_place(rng, case, threads, dtype):
     outs = [np.full(shape, np.nan, dtype),
             np.full(np.prod(shape) + 1, np.nan, dtype)[1:].reshape(shape),
             np.full(shape[:3] + (shape[3] + 5,), np.nan, dtype)[..., 2:shape[3] + 2]]
-    with cconv.threads(threads):
-        for out in outs:
-            for act, res, expect in [(None, None, ref), ("relu", None, np.maximum(ref, 0)),
-                                     (None, residual, ref + residual),
-                                     ("relu6", residual, np.clip(ref + residual, 0, 6)),
-                                     (("leaky_relu", 0.5), None,
-                                      np.where(ref > 0, ref, 0.5 * ref))]:
-                out[...] = np.nan
-                y = cconv.conv2d(x, w, b, algorithm="direct", activation=act, residual=res,
-                                 out=out, **params)
-                assert y is out
-                err = np.abs(y.astype(np.float64) - expect)
-                assert (err <= bound + (0 if res is None else np.finfo(dtype).eps
-                                        * np.abs(expect))).all(), (act, np.nanmax(err))
+    rows = np.ascontiguousarray(w4).reshape(-1)
+    for out in outs:
+        # activation codes of cc_epilogue.h: 1 relu, 2 relu6, 3 leaky_relu
+        for act, alpha, res, expect in [(0, 0.0, None, ref), (1, 0.0, None, np.maximum(ref, 0)),
+                                        (0, 0.0, residual, ref + residual),
+                                        (2, 0.0, residual, np.clip(ref + residual, 0, 6)),
+                                        (3, 0.5, None, np.where(ref > 0, ref, 0.5 * ref))]:
+            out[...] = np.nan
+            kernels.conv2d_direct_nchw(x4, rows, g.k_len, b, out, g.groups, g.kh, g.kw,
+                                       g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.dil_h,
+                                       g.dil_w, threads, PANELS,
+                                       None if res is None else _args.like_strided(out, res),
+                                       act, alpha)
+            err = np.abs(out.astype(np.float64) - expect)
+            assert (err <= bound + (0 if res is None else np.finfo(dtype).eps
+                                    * np.abs(expect))).all(), (act, np.nanmax(err))
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
