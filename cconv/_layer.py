@@ -346,8 +346,7 @@ def _pack_direct(prepared, spec):
             _dispatch.depthwise.pack_weights_taps_major(spec.weight.reshape(-1), kh * kw, wt)
             wt.flags.writeable = False
             prepared.taps_major = wt
-        if c_out // spec.groups < min(_select.GEMM_ONE_CHANNEL_MIN_OUT_CHANNELS,
-                                      _select.GEMM_ONE_CHANNEL_NHWC_MIN_OUT_CHANNELS):
+        if not _select.one_channel_gemm_possible(c_out, spec.groups):
             return   # never the GEMM (_select.direct_kernel)
     packs = []
     for method in (1, 2):

@@ -60,6 +60,13 @@ GEMM_ONE_CHANNEL_MAX_PIXELS = 96 * 96    # H_out * W_out
 GEMM_ONE_CHANNEL_NHWC_MIN_OUT_CHANNELS = 4
 
 
+def one_channel_gemm_possible(c_out, groups):
+    """Whether direct_kernel may give a one-channel-per-group layer the GEMM, for some
+    input (a prepared Conv2d then packs its weights for it)."""
+    return (c_out // groups >= GEMM_ONE_CHANNEL_MIN_OUT_CHANNELS
+            or (groups == 1 and c_out >= GEMM_ONE_CHANNEL_NHWC_MIN_OUT_CHANNELS))
+
+
 def direct_kernel(geom, channels_last=False):
     """"depthwise" or "direct": the kernel that runs the direct algorithm for this geometry
     (channels_last: into a channels-last output)."""

@@ -839,8 +839,8 @@ cdef int choose_method(const DirectPlan* pl, Py_ssize_t images,
     transposes every weight unless they come packed (into reused scratch memory: ~0.35 ns,
     1.5 cycles, each when they fit the caches, 1.4 ns for 512x512x3x3; it was taken as 4
     cycles, which sent conv2d's 128 -> 128 3x3 stride-2 layer on 56x56 to PANELS: 2.58 ms
-    against 2.36 with INDIRECT at 1 thread), writes the output through a transposition (about half a cycle per value) and
-    stores its tile to the accumulator block after every K block (~30 cycles). The constants
+    against 2.36 with INDIRECT at 1 thread), writes the output through a transposition
+    (about half a cycle per value) and stores its tile to the accumulator block after every K block (~30 cycles). The constants
     come from timing both methods on the bench suite (bench/run.py).
     """
     cdef double lanes = pl.nr  # multiply-adds per cycle: NR/2 lanes per vector, 2 FMA ports
@@ -1095,7 +1095,8 @@ def plan_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
     free_plan(&pl)
     plan_blocks(&pl, images, itemsize, num_threads)
     return dict(method="indirect" if pl.method == METHOD_INDIRECT else "panels",
-                b_in_place=bool(pl.b_in_place), c_in_place=bool(pl.c_in_place), grid_w=pl.grid_w, kc=pl.kc, nr=pl.nr,
+                b_in_place=bool(pl.b_in_place), c_in_place=bool(pl.c_in_place),
+                grid_w=pl.grid_w, kc=pl.kc, nr=pl.nr,
                 mr=CC_MR, pixel_units=pl.p_units, pixel_units_per_task=pl.p_per_task,
                 channel_units=pl.m_units, channel_units_per_task=pl.m_per_task,
                 tasks=images * groups * pl.pixel_tasks * pl.m_tasks,

@@ -412,3 +412,6 @@ def test_one_input_channel_many_outputs_runs_the_gemm(rng, layout, dtype):
     assert cconv.explain((1, 1, 28, 28), (8, 1, 5, 5))["kernel"] == "depthwise"
     assert cconv.explain((1, 1, 224, 224), (32, 1, 3, 3), padding=1)["kernel"] == "depthwise"
     assert cconv.explain((1, 32, 28, 28), (32, 1, 3, 3), groups=32)["kernel"] == "depthwise"
+    # a layer that never runs the GEMM does not pack weights for it (multiplier 4, 32 groups)
+    assert cconv.Conv2d(np.zeros((128, 1, 3, 3), dtype), groups=32)._prepared.panels is None
+    assert cconv.Conv2d(np.zeros((4, 1, 3, 3), dtype))._prepared.panels is not None
