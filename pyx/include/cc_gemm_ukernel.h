@@ -48,18 +48,13 @@ static inline cc_vf64 cc_uk_widen_f64(cc_vf64_half h)
 #endif
 
 /* Stores that bypass the caches (act | CC_UK_STREAM): an output written once and far larger
- * than the caches costs no read of each line before it is written. The intrinsics need
- * 64-byte aligned addresses; only AVX-512 builds use them (as cc_epilogue.h's). */
+ * than the caches costs no read of each line before it is written. cc_epilogue.h's streaming
+ * stores (64-byte aligned addresses; AVX-512 builds only). */
+#include "cc_epilogue.h"
 #define CC_UK_STREAM 0x100
-#if CC_VECTOR_BYTES == 64
-#  define CC_UK_HAVE_STREAM 1
-static inline void cc_uk_stream_f32(float *p, cc_vf32 v) { _mm512_stream_ps(p, (__m512)v); }
-static inline void cc_uk_stream_f64(double *p, cc_vf64 v) { _mm512_stream_pd(p, (__m512d)v); }
-#else
-#  define CC_UK_HAVE_STREAM 0
-static inline void cc_uk_stream_f32(float *p, cc_vf32 v) { memcpy(p, &v, sizeof v); }
-static inline void cc_uk_stream_f64(double *p, cc_vf64 v) { memcpy(p, &v, sizeof v); }
-#endif
+#define CC_UK_HAVE_STREAM CC_HAVE_STREAM
+static inline void cc_uk_stream_f32(float *p, cc_vf32 v) { CC_STREAM_F32(p, v); }
+static inline void cc_uk_stream_f64(double *p, cc_vf64 v) { CC_STREAM_F64(p, v); }
 
 #define CC_NR_F32 (CC_NV * CC_VL_F32)
 #define CC_NR_F64 (CC_NV * CC_VL_F64)
