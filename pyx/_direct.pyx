@@ -105,6 +105,10 @@ cdef enum:
     SERIAL_MACS = 1 << 16
     # Outputs larger than this are written with stores that bypass the caches.
     STREAM_BYTES = 8 * 1024 * 1024
+    # A 1x1 task copies its block of X into panels from this many channel blocks and this K
+    # on (task_in_place).
+    COPY_MIN_BLOCKS = 8
+    COPY_MIN_K = 64
     # Weights are packed (pack_weight_panel) when at least this many NR-pixel panels use them.
     PACK_MIN_PANELS = 10
     # Phase images are built for this many bytes of images at a time (at least one image), so
@@ -351,8 +355,9 @@ cdef const floating* weight_block(const DirectPlan* pl, const floating* w, Py_ss
 
 cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t pt,
                         Py_ssize_t mt, floating* buf) noexcept nogil:
-    """PANELS, 1x1 stride 1: B is the input plane itself; the microkernel writes the output.
-    Only a partial last panel is copied (into buf), so that nothing past the input is read."""
+    """PANELS, 1x1 stride 1: B is the input plane itself (or a copy of the task's block of it,
+    see copy_block); the microkernel writes the output. A partial last panel is copied (into
+    buf), so that nothing past the input is read."""
     cdef Py_ssize_t nr = pl.nr, P = pl.grid_pixels, K = pl.k_len
     cdef Py_ssize_t p0 = pt * pl.p_per_task * nr
     cdef Py_ssize_t npix = min(P - p0, pl.p_per_task * nr)
@@ -370,6 +375,17 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
     cdef int act_in_kernel = pl.o.act if epilogue_in_registers(&pl.o) else 0
     cdef bint epilogue_pass = has_epilogue(&pl.o) and not act_in_kernel
     cdef int act
+    cdef const floating* row
+    cdef const floating* b
+    cdef Py_ssize_t ldb
+    # With many channel blocks per panel, the task's kc x npix block of X is first copied into
+    # NR-wide panels, each input row read as one run: in place, a panel is kc rows in as many
+    # planes (streams the prefetchers lose, lines that share L1 sets: a 56x56 plane is 196
+    # lines, 4 sets on) and every block re-reads it from L2. 1 thread, AVX2, calls
+    # alternating with the in-place path: 1024 -> 256 on 14x14 0.86x the time, 512 -> 128 on
+    # 28x28 0.87x, 512 -> 2048 on 7x7 0.95x; 4 blocks (96 -> 24 on 28x28) 1.26x, K = 32
+    # (32 -> 192) 1.06x.
+    cdef bint copy_block = mb1 - mb0 >= COPY_MIN_BLOCKS and K >= COPY_MIN_K
     while k0 < K:
         kc = min(pl.kc, K - k0)
         bias = NULL
@@ -379,18 +395,27 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
         if k0 + kc == K and pl.o.bias != NULL:
             bias = <const floating*> pl.o.bias + g * pl.c_out_g
         a = weight_block(pl, <const floating*> pl.w, g, k0, kc, mb0, &a_step)
+        if copy_block:
+            for kk in range(kc):
+                row = xg + (k0 + kk) * pl.sx_c + p0
+                for j in range(npanels):
+                    nr_valid = min(npix - j * nr, nr)
+                    copy(buf + j * kc * nr + kk * nr, row + j * nr, nr_valid)
+                    if nr_valid < nr:
+                        zero(buf + j * kc * nr + kk * nr + nr_valid, nr - nr_valid)
         for j in range(npanels):
             nr_valid = min(npix - j * nr, nr)
-            if nr_valid == nr:
-                gemm_block(pl, kc, a, pl.lda, a_step, mb0, mb1,
-                           xg + k0 * pl.sx_c + p0 + j * nr, pl.sx_c, outg + j * nr, pl.o.sc,
-                           <int> nr, k0 > 0, bias, act)
+            if copy_block:
+                b, ldb = buf + j * kc * nr, nr
+            elif nr_valid == nr:
+                b, ldb = xg + k0 * pl.sx_c + p0 + j * nr, pl.sx_c
             else:
                 for kk in range(kc):
                     copy(buf + kk * nr, xg + (k0 + kk) * pl.sx_c + p0 + j * nr, nr_valid)
                     zero(buf + kk * nr + nr_valid, nr - nr_valid)
-                gemm_block(pl, kc, a, pl.lda, a_step, mb0, mb1, buf, nr, outg + j * nr,
-                           pl.o.sc, <int> nr_valid, k0 > 0, bias, act)
+                b, ldb = buf, nr
+            gemm_block(pl, kc, a, pl.lda, a_step, mb0, mb1, b, ldb, outg + j * nr, pl.o.sc,
+                       <int> nr_valid, k0 > 0, bias, act)
             if k0 + kc == K and epilogue_pass:
                 # residual and activation on the tile just written (still in L1)
                 for co in range(co_end):

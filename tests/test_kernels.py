@@ -352,7 +352,14 @@ def test_row_panels_written_in_place(rng, case, threads, dtype):
         PANELS)
     assert plan["c_in_place"], plan   # the path under test (PANELS forced: on some SIMD
     ref = conv2d_reference(x, w, b, **params)   # levels auto picks INDIRECT for these)
-    bound = error_bound(x, w, b, dtype, **params)
+    _check_output_pass(rng, x4, w4, b, g, threads, ref, error_bound(x, w, b, dtype, **params))
+
+
+def _check_output_pass(rng, x4, w4, b, g, threads, ref, bound):
+    """PANELS forced into outputs of several layouts, with bias, residual and activations
+    applied where the path writes the output, against the float64 reference `ref`."""
+    dtype = x4.dtype
+    kernels = _dispatch.direct
     residual = rng.standard_normal(ref.shape).astype(dtype)
     shape = ref.shape
     # outputs: contiguous; one element off a 64-byte boundary (no streaming stores); rows
@@ -376,6 +383,32 @@ def test_row_panels_written_in_place(rng, case, threads, dtype):
             err = np.abs(out.astype(np.float64) - expect)
             assert (err <= bound + (0 if res is None else np.finfo(dtype).eps
                                     * np.abs(expect))).all(), (act, np.nanmax(err))
+
+
+# 1x1 layers whose tasks copy their block of the input into panels (task_in_place's
+# copy_block: at least 8 blocks of MR output channels, K >= 64): partial panels, several K
+# blocks, groups
+BLOCK_COPY_CASES = [
+    ((2, 72, 13, 11), (100, 72, 1, 1), 1),
+    ((1, 900, 5, 7), (60, 900, 1, 1), 1),
+    ((1, 128, 9, 9), (112, 64, 1, 1), 2),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", BLOCK_COPY_CASES, ids=[str(c[0]) for c in BLOCK_COPY_CASES])
+def test_one_by_one_block_copied(rng, case, dtype):
+    xs, ws, groups = case
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    x4, w4, _, g, _ = _args.parse_conv2d(x, w, b, 1, 0, 1, groups)
+    plan = _dispatch.direct.plan_summary(
+        g.n, g.c_in, g.h, g.w, g.c_out, g.groups, 1, 1, 1, 1, 0, 0, 1, 1, g.h_out, g.w_out,
+        x.dtype.itemsize, 1, PANELS)
+    assert plan["b_in_place"] and plan["channel_units_per_task"] >= 8, plan
+    ref = conv2d_reference(x, w, b, groups=groups)
+    _check_output_pass(rng, x4, w4, b, g, 1, ref, error_bound(x, w, b, dtype, groups=groups))
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
