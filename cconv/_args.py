@@ -231,6 +231,8 @@ LAYOUTS = ("NCHW", "NHWC")
 
 def parse_activation(activation, fname):
     """activation -> (code, slope). None, a name, or ("leaky_relu", slope)."""
+    if activation is None:
+        return 0, 0.0
     names = ", ".join(repr(k) for k in ACTIVATIONS if k) + ', ("leaky_relu", slope)'
     if isinstance(activation, tuple):
         if len(activation) != 2 or activation[0] != "leaky_relu":

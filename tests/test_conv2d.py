@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import cconv
-from conftest import assert_conv_matches
+from conftest import assert_conv_matches, error_bound
+from reference import conv2d_reference
 
 DTYPES = [np.float32, np.float64]
 
@@ -254,3 +255,65 @@ def test_nonfinite_values_propagate_like_torch(rng):
     assert not np.isfinite(y[0][:, inf_region]).any()
     clean = ~nan_region & ~inf_region
     np.testing.assert_array_equal(y[0][:, clean], ref[0][:, clean])
+
+
+def _matches(y, x, w, b, **params):
+    """y (returned by conv2d without out=) against the float64 reference."""
+    ref = conv2d_reference(x.astype(x.dtype.newbyteorder("=")), w, b, **params)
+    assert y.shape == ref.shape and y.dtype == w.dtype
+    err = np.abs(y.astype(np.float64) - ref)
+    assert (err <= error_bound(x, w, b, w.dtype, **params)).all(), np.nanmax(err)
+
+
+def test_repeated_call_shapes_see_new_values_and_layouts(rng):
+    """conv2d keeps what it decided for a call's shapes (cconv._conv._CALLS): later calls
+    with the same shapes must still compute from their own arrays, and arrays of the same
+    shape but other strides, byte order or alignment must take their own path."""
+    from cconv import _conv
+    _conv._CALLS.clear()
+    for dtype in DTYPES:
+        for _ in range(3):   # the first call decides, the next ones reuse
+            x, w, b = make(rng, (2, 6, 9, 8), (10, 6, 3, 3), dtype=dtype)
+            _matches(cconv.conv2d(x, w, b, padding=1), x, w, b, padding=1)
+            _matches(cconv.conv2d(x[0], w, b, padding=1)[None], x[:1], w, b, padding=1)
+        assert _conv._CALLS
+        x, w, b = make(rng, (2, 6, 9, 8), (10, 6, 3, 3), dtype=dtype)
+        # the same shapes as views with other strides, byte-swapped, misaligned, NHWC
+        xt = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
+        swapped = x.astype(x.dtype.newbyteorder(">"))
+        raw = np.empty(x.nbytes + 1, np.uint8)
+        misaligned = raw[1:].view(dtype).reshape(x.shape)
+        misaligned[...] = x
+        for xv in (xt, swapped, misaligned, x[:, :, ::-1]):
+            for _ in range(2):
+                _matches(cconv.conv2d(xv, w, b, padding=1), xv, w, b, padding=1)
+        for _ in range(2):
+            y = cconv.conv2d(x.transpose(0, 2, 3, 1), w, b, padding=1, layout="NHWC")
+            _matches(y.transpose(0, 3, 1, 2), x, w, b, padding=1)
+        # the same arrays with other parameters, alternating
+        for params in [dict(padding=0), dict(padding=1, stride=2), dict(padding=1),
+                       dict(padding=2, dilation=2), dict(padding=(1, 2)), dict(padding=0),
+                       dict(padding="same"), dict(padding=1, stride=2)]:
+            _matches(cconv.conv2d(x, w, b, **params), x, w, b, **params)
+        _matches(cconv.conv2d(x, w, None, padding=1), x, w, None, padding=1)
+        y = cconv.conv2d(x, w, b, padding=1, activation="relu")
+        _matches(np.minimum(y, 0), x, 0 * w, 0 * b, padding=1)   # relu applied: no negatives
+
+
+def test_repeated_call_shapes_still_check_arguments(rng):
+    """Bad arguments after good calls of the same shapes raise exactly as the first time."""
+    x, w, b = make(rng, (1, 4, 7, 7), (6, 4, 3, 3))
+    for _ in range(2):
+        cconv.conv2d(x, w, b, stride=2, padding=1)
+    with pytest.raises(TypeError, match="stride must be an int"):
+        cconv.conv2d(x, w, b, stride=(True, 2), padding=1)
+    with pytest.raises(TypeError, match="stride must be an int"):
+        cconv.conv2d(x, w, b, stride=2.0, padding=1)
+    with pytest.raises(TypeError, match="dtype"):
+        cconv.conv2d(x.astype(np.float64), w, b, stride=2, padding=1)
+    with pytest.raises(ValueError, match="out must not share memory"):
+        cconv.conv2d(x, w, b, stride=2, padding=1,
+                     out=x.reshape(-1)[:6 * 16].reshape(1, 6, 4, 4))
+    with pytest.raises(ValueError, match="activation"):
+        cconv.conv2d(x, w, b, stride=2, padding=1, activation="tanh")
+    _matches(cconv.conv2d(x, w, b, stride=2, padding=1), x, w, b, stride=2, padding=1)
