@@ -4,6 +4,7 @@ Every check raises TypeError (wrong kind of thing) or ValueError (right kind, wr
 message that names the argument, the value received and the rule, in the manner of NumPy's
 messages. Kernels trust what comes out of here.
 """
+import math
 import operator
 from typing import NamedTuple
 
@@ -398,9 +399,7 @@ ALIGNED_OUTPUT_BYTES = 1 << 20
 def empty_output(shape, dtype):
     """np.empty(shape, dtype), 64-byte aligned when large (ALIGNED_OUTPUT_BYTES)."""
     dtype = np.dtype(dtype)
-    count = 1
-    for n in shape:
-        count *= n
+    count = math.prod(shape)
     if count * dtype.itemsize < ALIGNED_OUTPUT_BYTES:
         return np.empty(shape, dtype)
     raw = np.empty(count * dtype.itemsize + 64, np.uint8)
