@@ -7,9 +7,11 @@ import sys as _sys
 
 # libgomp's idle workers spin GOMP_SPINCOUNT times before they sleep; its default (300000
 # spins, milliseconds) burns about 14x a small call's own time in CPU when a service calls every
-# 50 ms. 10000 spins (tens of microseconds) keeps back-to-back calls as fast and the CPU per
-# request within 1.7x the call (bench/serving.py has the measurements). Read by libgomp when
-# it loads, which importing the extension below does; a value already set is left alone.
+# 50 ms. 10000 spins keeps back-to-back calls as fast and the CPU per request within 1.7x the
+# call (bench/serving.py has the measurements). How long 10000 spins last depends on the CPU
+# and the hypervisor (a spin is a PAUSE): tens of microseconds on bare metal, 0.4-1.7 ms of
+# CPU on a Zen 3 VM. Read by libgomp when it loads, which importing the extension below does;
+# a value already set is left alone.
 _os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 try:

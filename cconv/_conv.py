@@ -146,7 +146,7 @@ def _output_pass_only(out4, bias, residual4, act, alpha):
 # What conv2d decided for the shapes of a call (validation, geometry, algorithm, output
 # shape), by _call_key: a service calling conv2d rather than a prepared Conv2d repeats the
 # same shapes, and re-checking them was most of a small call (a 1x1x8x8 input with a 3x3
-# kernel: 51 us end to end on a 2.8 GHz Zen 3, of which 4 us in the kernel).
+# kernel: 51 us end to end on a Zen 3 VM, of which 4 us in the kernel).
 _CALLS: dict = {}
 _CALLS_MAX = 256
 
