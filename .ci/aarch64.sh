@@ -11,17 +11,20 @@ if ! command -v aarch64-linux-gnu-gcc > /dev/null; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT   # removed however the script ends
-python - "$work" <<'PY'
+export work
+export pyinc=$(python -c "import sysconfig; print(sysconfig.get_paths()['include'])")
+compile_module() {  # cythonize pyx/$1.pyx and cross-compile its C
+    python - "$1" <<'PY'
 import os, sys
 from Cython.Build import cythonize
-work = sys.argv[1]
-for mod in ("_cpu", "_direct", "_depthwise", "_winograd", "_peak"):
-    cythonize([f"pyx/{mod}.pyx"], build_dir=work, include_path=["pyx"], quiet=True,
-              compiler_directives={"language_level": 3})
+cythonize([f"pyx/{sys.argv[1]}.pyx"], build_dir=os.environ["work"], include_path=["pyx"],
+          quiet=True, compiler_directives={"language_level": 3})
 PY
-pyinc=$(python -c "import sysconfig; print(sysconfig.get_paths()['include'])")
-for c in "$work"/pyx/*.c; do
     aarch64-linux-gnu-gcc -O3 -fopenmp -fPIC -c -o /dev/null -I"$pyinc" -Ipyx/include -Ipyx \
-        -ffp-contract=fast -fno-math-errno -fno-tree-loop-distribute-patterns "$c"
-    echo "aarch64: $(basename "$c") compiles"
-done
+        -ffp-contract=fast -fno-math-errno -fno-tree-loop-distribute-patterns "$work/pyx/$1.c"
+    echo "aarch64: $1.c compiles"
+}
+export -f compile_module
+# one module per core (two minutes serial on 2 cores)
+printf '%s\n' _cpu _direct _depthwise _winograd _peak |
+    xargs -P "$(nproc)" -I{} bash -c 'compile_module {}'
