@@ -385,13 +385,17 @@ def _check_output_pass(rng, x4, w4, b, g, threads, ref, bound):
                                     * np.abs(expect))).all(), (act, np.nanmax(err))
 
 
-# 1x1 layers whose tasks copy their block of the input into panels (task_in_place's
-# copy_block: at least 8 blocks of MR output channels, K >= 64): partial panels, several K
-# blocks, groups
+# 1x1 layers whose tasks have at least 8 blocks of MR output channels: with K >= 64 they copy
+# their block of the input into panels (task_in_place's copy_block), and every such task
+# sweeps its panels in groups, block by block: partial panels (in the last group), several K
+# blocks, groups, a partial last channel block
 BLOCK_COPY_CASES = [
     ((2, 72, 13, 11), (100, 72, 1, 1), 1),
     ((1, 800, 2, 3), (48, 800, 1, 1), 1),
     ((1, 128, 9, 9), (112, 64, 1, 1), 2),
+    ((1, 16, 23, 29), (96, 16, 1, 1), 1),      # in place, 42 panels: two groups
+    ((2, 24, 17, 19), (130, 24, 1, 1), 1),
+    ((1, 40, 15, 15), (112, 20, 1, 1), 2),
 ]
 
 
