@@ -87,10 +87,14 @@ static inline void cc_wino_row_##SFX(const T *seg, V d[4])                      
                                                                                             \
 /* V = B^T d B for `ntiles` (<= VL) tiles of one tile row: tile t's patch is rows 0..3 of a   \
  * band (rows bs apart, zero-padded, at least 2*VL + 2 readable values from c0), columns      \
- * c0+2t..c0+2t+3. Writes v[xi * v_stride + t] for t < ntiles. Returns a bit mask of the tiles \
- * whose transform is not finite (a NaN or Inf in the patch, or an overflow). */             \
+ * c0+2t..c0+2t+3. Writes v[xi * v_stride + t] for t < ntiles, or all VL lanes when        \
+ * `whole` (the caller's lanes past ntiles are written again later or never read: a masked   \
+ * store costs ~5x a whole one on AMD Zen, and a 28-tile row ends every fourth vector short). \
+ * Returns a bit mask of the tiles whose transform is not finite (a NaN or Inf in the patch, \
+ * or an overflow). */                                                                     \
 static inline unsigned long long cc_wino_input_##SFX(                                      \
-    T *v, ptrdiff_t v_stride, const T *band, ptrdiff_t bs, ptrdiff_t c0, int ntiles)       \
+    T *v, ptrdiff_t v_stride, const T *band, ptrdiff_t bs, ptrdiff_t c0, int ntiles,       \
+    int whole)                                                                             \
 {                                                                                           \
     V d[4][4], e[4][4];                                                                    \
     for (int i = 0; i < 4; ++i) cc_wino_row_##SFX(band + i * bs + c0, d[i]);              \
@@ -110,7 +114,7 @@ static inline unsigned long long cc_wino_input_##SFX(                           
         for (int k = 0; k < 4; ++k) {                                                      \
             bad |= (VI)((col[k] - col[k]) != 0);  /* NaN or Inf: x - x is not 0 */         \
             T *dst = v + (4 * k + l) * v_stride;                                           \
-            if (ntiles == VL) {                                                            \
+            if (ntiles == VL || whole) {                                                   \
                 memcpy(dst, &col[k], sizeof(V));                                           \
             } else {                                                                       \
                 T lanes[VL];                                                               \
@@ -135,10 +139,14 @@ static inline void cc_wino_output_##SFX(T *y, const T *m, ptrdiff_t m_stride)   
 {                                                                                           \
     V s[4][2], r[2][2];                                                                    \
     for (int k = 0; k < 4; ++k) {            /* M A: 4 x 2 */                               \
-        V mk[4];                                                                           \
-        for (int l = 0; l < 4; ++l) memcpy(&mk[l], m + (4 * k + l) * m_stride, sizeof(V)); \
-        s[k][0] = mk[0] + mk[1] + mk[2];                                                   \
-        s[k][1] = mk[1] - mk[2] - mk[3];                                                   \
+        /* one whole-vector load each (copied into an array in a loop, GCC 12 moved them as \
+         * 16-byte halves through the stack and read them back whole: a store-forwarding   \
+         * stall that took 44% of this function's time on Zen 3) */                        \
+        const T *mk = m + 4 * k * m_stride;                                                \
+        V m0 = cc_wino_lanes_##SFX(mk), m1 = cc_wino_lanes_##SFX(mk + m_stride);           \
+        V m2 = cc_wino_lanes_##SFX(mk + 2 * m_stride), m3 = cc_wino_lanes_##SFX(mk + 3 * m_stride); \
+        s[k][0] = m0 + m1 + m2;                                                            \
+        s[k][1] = m1 - m2 - m3;                                                            \
     }                                                                                      \
     for (int c = 0; c < 2; ++c) {            /* A^T (M A): 2 x 2 */                         \
         r[0][c] = s[0][c] + s[1][c] + s[2][c];                                             \
