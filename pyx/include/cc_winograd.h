@@ -65,6 +65,18 @@ static inline void cc_wino_weight_panel_##SFX(const T *w, ptrdiff_t co_stride, i
                                                                                             \
 static inline V cc_wino_lanes_##SFX(const T *lanes) { V v; memcpy(&v, lanes, sizeof v); return v; } \
                                                                                             \
+/* the first n (<= VL) lanes of x to dst: one whole store when n == VL */                  \
+static inline void cc_wino_put_##SFX(T *dst, V x, int n)                                   \
+{                                                                                           \
+    if (n == VL) {                                                                         \
+        memcpy(dst, &x, sizeof x);                                                         \
+    } else {                                                                               \
+        T lanes[VL];                                                                       \
+        memcpy(lanes, &x, sizeof lanes);                                                   \
+        cc_tail_##SFX(dst, lanes, n);                                                      \
+    }                                                                                      \
+}                                                                                           \
+                                                                                            \
 /* Four column vectors of one patch row for VL tiles: cols c0 + 2t + j, j = 0..3, from a row \
  * segment seg[0 .. 2*VL + 2) (seg[0] is column c0). */                                      \
 static inline void cc_wino_row_##SFX(const T *seg, V d[4])                                 \
@@ -106,22 +118,18 @@ static inline unsigned long long cc_wino_input_##SFX(                           
     }                                                                                      \
     VI bad = (VI){0};                                                                      \
     for (int l = 0; l < 4; ++l) {            /* B^T (d B), per column */                    \
-        V col[4];                                                                          \
-        col[0] = e[0][l] - e[2][l];                                                        \
-        col[1] = e[1][l] + e[2][l];                                                        \
-        col[2] = e[2][l] - e[1][l];                                                        \
-        col[3] = e[1][l] - e[3][l];                                                        \
-        for (int k = 0; k < 4; ++k) {                                                      \
-            bad |= (VI)((col[k] - col[k]) != 0);  /* NaN or Inf: x - x is not 0 */         \
-            T *dst = v + (4 * k + l) * v_stride;                                           \
-            if (ntiles == VL || whole) {                                                   \
-                memcpy(dst, &col[k], sizeof(V));                                           \
-            } else {                                                                       \
-                T lanes[VL];                                                               \
-                memcpy(lanes, &col[k], sizeof lanes);                                      \
-                cc_tail_##SFX(dst, lanes, ntiles);                                         \
-            }                                                                              \
-        }                                                                                  \
+        /* four named vectors, each stored by cc_wino_put (from an array indexed in a loop, \
+         * GCC 12 spilled them and stored them in 16-byte halves) */                        \
+        V c0 = e[0][l] - e[2][l], c1 = e[1][l] + e[2][l];                                  \
+        V c2 = e[2][l] - e[1][l], c3 = e[1][l] - e[3][l];                                  \
+        /* NaN or Inf: x - x is not 0 */                                                   \
+        bad |= (VI)((c0 - c0) != 0) | (VI)((c1 - c1) != 0)                                 \
+             | (VI)((c2 - c2) != 0) | (VI)((c3 - c3) != 0);                                \
+        const int n = whole ? VL : ntiles;                                                 \
+        cc_wino_put_##SFX(v + l * v_stride, c0, n);                                        \
+        cc_wino_put_##SFX(v + (4 + l) * v_stride, c1, n);                                  \
+        cc_wino_put_##SFX(v + (8 + l) * v_stride, c2, n);                                  \
+        cc_wino_put_##SFX(v + (12 + l) * v_stride, c3, n);                                 \
     }                                                                                      \
     long long b[VL], any = 0;                                                              \
     for (int t = 0; t < VL; ++t) { b[t] = bad[t]; any |= b[t]; }                           \
