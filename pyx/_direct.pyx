@@ -426,7 +426,8 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
             if nr_valid < nr and not copy_block:
                 # the partial last panel, copied so that nothing past the input is read
                 for kk in range(kc):
-                    copy(buf + kk * nr, xg + (k0 + kk) * pl.sx_c + p0 + (j1 - 1) * nr, nr_valid)
+                    copy(buf + kk * nr, xg + (k0 + kk) * pl.sx_c + p0 + (j1 - 1) * nr,
+                         nr_valid)
                     zero(buf + kk * nr + nr_valid, nr - nr_valid)
             for mb in range(mb0, mb1):
                 for j in range(j0, j1):
@@ -554,8 +555,9 @@ cdef void task_row_panels(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_s
     """PANELS over one K block (c_in_place): the task's panels, NR pixels of one output row
     each, copied from the phase image row_group at a time and written by the microkernel
     straight into the output, bias and relu/relu6 in registers (a residual or another
-    activation on the panel's rows right after, still in L1). With a short K the accumulator block's store
-    pass cost as much as a third of the microkernel's time (3 -> 64 channels, 3x3: K = 27)."""
+    activation on the panel's rows right after, still in L1). With a short K the accumulator
+    block's store pass cost as much as a third of the microkernel's time (3 -> 64 channels,
+    3x3: K = 27)."""
     cdef Py_ssize_t nr = pl.nr, K = pl.k_len
     cdef Py_ssize_t u0 = pt * pl.p_per_task
     cdef Py_ssize_t u1 = min(u0 + pl.p_per_task, pl.p_units)
@@ -611,6 +613,7 @@ cdef void task_row_panels(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_s
                         store_run(&pl.o, c + co * pl.o.sc, 1, c + co * pl.o.sc, 1, nr_valid,
                                   <floating*> NULL, 0)
         ug += group
+
 
 cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t pt,
                         Py_ssize_t ct, floating* buf) noexcept nogil:
@@ -789,12 +792,14 @@ cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
     pl.m_tasks = ceil_div(pl.m_units, best_mpt)
     cdef Py_ssize_t px = best_ppt * pl.unit_px, co = best_mpt * pl.unit_co
     pl.scratch_b = 0
+    pl.row_group = 1
     pl.scratch_c = ceil_div(co * px * itemsize, ALIGN) * ALIGN // itemsize
     if pl.method == METHOD_PANELS:
         pl.scratch_b = ceil_div(pl.kc * px * itemsize, ALIGN) * ALIGN // itemsize
         if pl.c_in_place:   # row_group panels at a time
             pl.row_group = max(1, min(best_ppt, L1_BUDGET // (pl.kc * nr * itemsize)))
-            pl.scratch_b = ceil_div(pl.row_group * pl.kc * nr * itemsize, ALIGN) * ALIGN // itemsize
+            pl.scratch_b = (ceil_div(pl.row_group * pl.kc * nr * itemsize, ALIGN) * ALIGN
+                            // itemsize)
         if pl.b_in_place or pl.c_in_place:
             pl.scratch_c = 0
     pl.scratch_per_thread = pl.scratch_b + pl.scratch_c

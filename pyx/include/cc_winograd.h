@@ -152,7 +152,8 @@ static inline void cc_wino_output_##SFX(T *y, const T *m, ptrdiff_t m_stride)   
          * stall that took 44% of this function's time on Zen 3) */                        \
         const T *mk = m + 4 * k * m_stride;                                                \
         V m0 = cc_wino_lanes_##SFX(mk), m1 = cc_wino_lanes_##SFX(mk + m_stride);           \
-        V m2 = cc_wino_lanes_##SFX(mk + 2 * m_stride), m3 = cc_wino_lanes_##SFX(mk + 3 * m_stride); \
+        V m2 = cc_wino_lanes_##SFX(mk + 2 * m_stride);                                     \
+        V m3 = cc_wino_lanes_##SFX(mk + 3 * m_stride);                                     \
         s[k][0] = m0 + m1 + m2;                                                            \
         s[k][1] = m1 - m2 - m3;                                                            \
     }                                                                                      \
