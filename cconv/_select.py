@@ -45,14 +45,16 @@ WINOGRAD_MIN_PHASE_PIXELS = 150
 WINOGRAD_MIN_PHASE_PIXELS_MANY = 45   # >= WINOGRAD_PREPARED_MANY_CHANNELS channels
 
 # One input channel per group (depthwise; C_in = 1: grey images, spectrograms) runs the
-# depthwise kernel, except with many output channels per group on a small plane: then the
-# direct kernel's GEMM (K = the taps) is faster. Measured 2026-11-29 (AMD EPYC, AVX-512, C_in =
-# 1, 3x3 and 5x5, planes 14x14 to 160x160, 4 to 64 output channels; GEMM time / depthwise):
-# with >= 16 channels on planes up to 96x96 the GEMM won 1.1-3.2x at 1 and 2 threads (5x5 on
-# 28x28: 2.0-3.2x), lost at most 0.87x (3x3 on 28x28, 16 channels); on 128x128 and larger
-# 0.73-1.07x, and with 4 or 8 channels it mostly lost (0.5-0.8x) above 14x14.
+# depthwise kernel, except with many output channels per group: then the direct kernel's GEMM
+# (K = the taps) is faster. Measured 2026-11-29 (AMD EPYC, AVX-512, C_in = 1, 3x3 and 5x5,
+# planes 14x14 to 160x160, 4 to 64 output channels; GEMM time / depthwise): with >= 16
+# channels on planes up to 96x96 the GEMM won 1.1-3.2x at 1 and 2 threads (5x5 on 28x28:
+# 2.0-3.2x), lost at most 0.87x (3x3 on 28x28, 16 channels); with 4 or 8 channels it mostly
+# lost (0.5-0.8x) above 14x14. Larger planes went to the depthwise kernel until the GEMM wrote
+# its output rows as runs (task_row_panels' row groups): 2026-11-30, AMD EPYC, AVX2, GEMM time
+# / depthwise, 1 and 2 threads: 32 channels 5x5 on 128x128 0.67x, 16 3x3 on 160x160 0.85x,
+# 32 on 224x224 0.79-0.82x, 64 on 256x256 0.76-0.83x, 32 on 4 x 80x300 0.91-0.97x.
 GEMM_ONE_CHANNEL_MIN_OUT_CHANNELS = 16   # per group
-GEMM_ONE_CHANNEL_MAX_PIXELS = 96 * 96    # H_out * W_out
 # Into a channels-last output, C_in = 1 (groups = 1) runs the GEMM from 4 output channels on,
 # any plane: the depthwise kernel writes each channel's outputs C apart there. Measured as
 # above, prepared, 2 threads: 4 channels on 112x112 1.17x, 8 on 224x224 2.2x, 32 on 28x28 to
@@ -72,8 +74,7 @@ def direct_kernel(geom, channels_last=False):
     (channels_last: into a channels-last output)."""
     if geom.c_in // geom.groups != 1:
         return "direct"
-    if (geom.c_out // geom.groups >= GEMM_ONE_CHANNEL_MIN_OUT_CHANNELS
-            and geom.h_out * geom.w_out <= GEMM_ONE_CHANNEL_MAX_PIXELS):
+    if geom.c_out // geom.groups >= GEMM_ONE_CHANNEL_MIN_OUT_CHANNELS:
         return "direct"
     if (channels_last and geom.groups == 1
             and geom.c_out >= GEMM_ONE_CHANNEL_NHWC_MIN_OUT_CHANNELS):

@@ -443,11 +443,11 @@ def test_one_input_channel_many_outputs_runs_the_gemm(rng, layout, dtype):
             if layout == "NHWC":
                 y = y.transpose(0, 3, 1, 2)
             assert (np.abs(y - ref) <= bound).all()
-    # few output channels, or a large plane, in NCHW: the depthwise kernel
+    # few output channels in NCHW: the depthwise kernel; many, on any plane: the GEMM
     assert cconv.Conv2d(np.zeros((4, 1, 3, 3)), padding=1).explain(
         (1, 1, 100, 130))["kernel"] == "depthwise"
     assert cconv.explain((1, 1, 28, 28), (8, 1, 5, 5))["kernel"] == "depthwise"
-    assert cconv.explain((1, 1, 224, 224), (32, 1, 3, 3), padding=1)["kernel"] == "depthwise"
+    assert cconv.explain((1, 1, 224, 224), (32, 1, 3, 3), padding=1)["kernel"] == "direct"
     assert cconv.explain((1, 32, 28, 28), (32, 1, 3, 3), groups=32)["kernel"] == "depthwise"
     # a layer that never runs the GEMM does not pack weights for it (multiplier 4, 32 groups)
     assert cconv.Conv2d(np.zeros((128, 1, 3, 3), dtype), groups=32)._prepared.panels is None
