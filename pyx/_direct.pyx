@@ -356,6 +356,15 @@ cdef const floating* weight_block(const DirectPlan* pl, const floating* w, Py_ss
     return w + (g * pl.c_out_g + mb0 * CC_MR) * pl.lda + k0
 
 
+cdef inline void tile_epilogue(const DirectPlan* pl, floating* c, Py_ssize_t rows,
+                               Py_ssize_t n) noexcept nogil:
+    """Residual and activation on a tile the microkernel just wrote into the output (still in
+    L1): `rows` output channels from c, n pixels each."""
+    cdef Py_ssize_t co
+    for co in range(rows):
+        store_run(&pl.o, c + co * pl.o.sc, 1, c + co * pl.o.sc, 1, n, <floating*> NULL, 0)
+
+
 cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t pt,
                         Py_ssize_t mt, floating* buf) noexcept nogil:
     """PANELS, 1x1 stride 1: B is the input plane itself (or a copy of the task's block of it,
@@ -442,10 +451,8 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
                     gemm_block(pl, kc, a + (mb - mb0) * a_step, pl.lda, a_step, mb, mb + 1,
                                b, ldb, c, pl.o.sc, <int> nr_valid, k0 > 0, bias, act)
                     if k0 + kc == K and epilogue_pass:
-                        # residual and activation on the tile just written (still in L1)
-                        for co in range(min(CC_MR, co_end - (mb - mb0) * CC_MR)):
-                            store_run(&pl.o, c + co * pl.o.sc, 1, c + co * pl.o.sc, 1,
-                                      nr_valid, <floating*> NULL, 0)
+                        tile_epilogue(pl, c, min(CC_MR, co_end - (mb - mb0) * CC_MR),
+                                      nr_valid)
             j0 = j1
         k0 += kc
 
@@ -609,9 +616,7 @@ cdef void task_row_panels(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_s
                            | (CC_UK_STREAM if stream and nr_valid == nr
                               and <uintptr_t> c % ALIGN == 0 else 0))
                 if epilogue_pass:
-                    for co in range(min(CC_MR, co_end - (mb - mb0) * CC_MR)):
-                        store_run(&pl.o, c + co * pl.o.sc, 1, c + co * pl.o.sc, 1, nr_valid,
-                                  <floating*> NULL, 0)
+                    tile_epilogue(pl, c, min(CC_MR, co_end - (mb - mb0) * CC_MR), nr_valid)
         ug += group
 
 
