@@ -618,7 +618,7 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
     cdef const floating[::1] w_taps_view
     cdef const floating* w_taps_ptr = NULL
     cdef Py_ssize_t itemsize = sizeof(floating)
-    cdef Py_ssize_t images = x.shape[0], planes, ntasks, t
+    cdef Py_ssize_t images = x.shape[0], planes, ntasks, t, chunk
     cdef int threads = num_threads
     cdef char* scratch = NULL
     cdef floating* buf0
@@ -712,6 +712,7 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
         dp.bands = (dp.pp.h_out + dp.rows_per_band - 1) // dp.rows_per_band
         ntasks = planes * dp.bands
         threads = <int> min(<Py_ssize_t> threads, ntasks)
+        chunk = max(1, ntasks // (16 * threads))
         if dp.rows3x3:
             dp.per_thread = 0   # no phase plane; one row of zeros, read by every thread
         scratch = <char*> malloc((threads * dp.per_thread + dp.pp.w) * itemsize + ALIGN)
@@ -729,7 +730,11 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
                 for t in range(ntasks):
                     depthwise_task(&dp, &x[0, 0, 0, 0], &w[0], t, buf0)
             else:
-                for t in prange(ntasks, num_threads=threads, schedule='dynamic'):
+                # chunks of tasks, about 16 a thread: one 7x7 plane is ~50 ns of work, and
+                # taking the tasks one at a time (an atomic add on a line both cores write)
+                # cost as much (960 channels of 7x7 at 2 threads barely beat 1 thread)
+                for t in prange(ntasks, num_threads=threads, schedule='dynamic',
+                                chunksize=chunk):
                     depthwise_task(&dp, &x[0, 0, 0, 0], &w[0], t,
                                    buf0 + threadid() * dp.per_thread)
     finally:
