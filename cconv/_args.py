@@ -336,12 +336,6 @@ def parse_input(input, spec, fname, input_name="input"):
             f"{fname}: weight shape {_fmt_shape(w.shape)} expects {c_in_g * groups} input "
             f"channels ({c_in_g} per group x groups={groups}), but {input_name} shape "
             f"{_fmt_shape(x.shape)} has {c_in}")
-    if (h == 0 or wd == 0) and n and c_in:
-        # padding would make an output of it (the bias alone); torch refuses, and so do we
-        raise ValueError(
-            f"{fname}: {input_name} shape {_fmt_shape(x.shape)} has an empty image ({h}x{wd}) "
-            f"with {n} images of {c_in} channels; an empty image is only accepted with zero "
-            f"images or zero channels")
     top, bottom, left, right = spec.padding
     (sh, sw), (dh, dw) = spec.stride, spec.dilation
     h_out = output_size(h, top, bottom, kh, dh, sh)
