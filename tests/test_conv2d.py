@@ -127,6 +127,17 @@ def test_zero_input_channels_gives_bias(rng):
     np.testing.assert_array_equal(cconv.conv2d(x, w), np.zeros((2, 3, 3, 3)))
 
 
+def test_empty_image_made_non_empty_by_padding_gives_bias():
+    # every tap lands in the padding: an empty sum, as with no input channels (torch raises;
+    # cconv.dask's empty chunks rely on it)
+    x = np.ones((1, 2, 0, 4), np.float32)
+    w = np.ones((3, 2, 1, 1), np.float32)
+    b = np.array([1, -2, 3], np.float32)
+    y = cconv.conv2d(x, w, b, padding=1)
+    assert y.shape == (1, 3, 2, 6)
+    np.testing.assert_array_equal(y, np.broadcast_to(b[:, None, None], (1, 3, 2, 6)))
+
+
 @pytest.mark.parametrize("algorithm", ["auto", "direct", "winograd"])
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("groups", [1, 3])
