@@ -61,9 +61,9 @@ cdef extern from "cc_winograd.h" nogil:
     void cc_wino_weight_panel_f64(const double* w, Py_ssize_t co_stride, int rows, int R,
                                   Py_ssize_t c_in, double* dst, Py_ssize_t xi_stride)
     unsigned long long cc_wino_input_f32(float* v, Py_ssize_t v_stride, const float* band,
-                                         Py_ssize_t bs, Py_ssize_t c0, int ntiles, int whole)
+                                         Py_ssize_t bs, Py_ssize_t c0, int ntiles)
     unsigned long long cc_wino_input_f64(double* v, Py_ssize_t v_stride, const double* band,
-                                         Py_ssize_t bs, Py_ssize_t c0, int ntiles, int whole)
+                                         Py_ssize_t bs, Py_ssize_t c0, int ntiles)
 
 cdef extern from "cc_copy.h" nogil:
     void cc_copy_strided_f32(float* dst, const float* src, Py_ssize_t n, Py_ssize_t stride)
@@ -359,16 +359,16 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
                                      pl.sx_h * sizeof(floating), 4, pl.w_in * sizeof(floating))
                 while run > 0:
                     chunk = <int> min(run, vl)
-                    # a short vector is stored whole (whole = 1): its extra lanes fall on
+                    # a short vector is stored whole: its extra lanes fall on
                     # later tiles of this row of V or the next row (both written after), past
                     # the task's tiles (their M is dropped), or into the vector of slack
                     # after the block (skew)
                     if floating is float:
                         flags = cc_wino_input_f32(V + ci * NT + t, vs, band, pl.band_w,
-                                                  2 * tw, chunk, 1)
+                                                  2 * tw, chunk)
                     else:
                         flags = cc_wino_input_f64(V + ci * NT + t, vs, band, pl.band_w,
-                                                  2 * tw, chunk, 1)
+                                                  2 * tw, chunk)
                     bad[i] |= flags
                     i += 1
                     t += chunk

@@ -17,7 +17,6 @@
 #ifndef CC_WINOGRAD_H
 #define CC_WINOGRAD_H
 #include "cc_simd.h"
-#include "cc_copy.h"   /* cc_tail_*: masked stores of a partial vector */
 
 /* Lanes 2t (even), 2t + 1 (odd) of two concatenated vectors; and the interleave back. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -65,18 +64,6 @@ static inline void cc_wino_weight_panel_##SFX(const T *w, ptrdiff_t co_stride, i
                                                                                             \
 static inline V cc_wino_lanes_##SFX(const T *lanes) { V v; memcpy(&v, lanes, sizeof v); return v; } \
                                                                                             \
-/* the first n (<= VL) lanes of x to dst: one whole store when n == VL */                  \
-static inline void cc_wino_put_##SFX(T *dst, V x, int n)                                   \
-{                                                                                           \
-    if (n == VL) {                                                                         \
-        memcpy(dst, &x, sizeof x);                                                         \
-    } else {                                                                               \
-        T lanes[VL];                                                                       \
-        memcpy(lanes, &x, sizeof lanes);                                                   \
-        cc_tail_##SFX(dst, lanes, n);                                                      \
-    }                                                                                      \
-}                                                                                           \
-                                                                                            \
 /* Four column vectors of one patch row for VL tiles: cols c0 + 2t + j, j = 0..3, from a row \
  * segment seg[0 .. 2*VL + 2) (seg[0] is column c0). */                                      \
 static inline void cc_wino_row_##SFX(const T *seg, V d[4])                                 \
@@ -99,14 +86,12 @@ static inline void cc_wino_row_##SFX(const T *seg, V d[4])                      
                                                                                             \
 /* V = B^T d B for `ntiles` (<= VL) tiles of one tile row: tile t's patch is rows 0..3 of a   \
  * band (rows bs apart, zero-padded, at least 2*VL + 2 readable values from c0), columns      \
- * c0+2t..c0+2t+3. Writes v[xi * v_stride + t] for t < ntiles, or all VL lanes when        \
- * `whole` (the caller's lanes past ntiles are written again later or never read: a masked   \
- * store costs ~5x a whole one on AMD Zen, and a 28-tile row ends every fourth vector short). \
- * Returns a bit mask of the tiles whose transform is not finite (a NaN or Inf in the patch, \
- * or an overflow). */                                                                     \
+ * c0+2t..c0+2t+3. Writes all VL lanes of v[xi * v_stride + t]: the caller's lanes past     \
+ * ntiles must be written again later or never read (a masked store costs ~5x a whole one on \
+ * AMD Zen, and a 28-tile row ends every fourth vector short). Returns a bit mask of the     \
+ * tiles whose transform is not finite (a NaN or Inf in the patch, or an overflow). */       \
 static inline unsigned long long cc_wino_input_##SFX(                                      \
-    T *v, ptrdiff_t v_stride, const T *band, ptrdiff_t bs, ptrdiff_t c0, int ntiles,       \
-    int whole)                                                                             \
+    T *v, ptrdiff_t v_stride, const T *band, ptrdiff_t bs, ptrdiff_t c0, int ntiles)       \
 {                                                                                           \
     V d[4][4], e[4][4];                                                                    \
     for (int i = 0; i < 4; ++i) cc_wino_row_##SFX(band + i * bs + c0, d[i]);              \
@@ -118,18 +103,17 @@ static inline unsigned long long cc_wino_input_##SFX(                           
     }                                                                                      \
     VI bad = (VI){0};                                                                      \
     for (int l = 0; l < 4; ++l) {            /* B^T (d B), per column */                    \
-        /* four named vectors, each stored by cc_wino_put (from an array indexed in a loop, \
-         * GCC 12 spilled them and stored them in 16-byte halves) */                        \
+        /* four named vectors, each stored whole (from an array indexed in a loop, GCC 12   \
+         * spilled them and stored them in 16-byte halves) */                               \
         V c0 = e[0][l] - e[2][l], c1 = e[1][l] + e[2][l];                                  \
         V c2 = e[2][l] - e[1][l], c3 = e[1][l] - e[3][l];                                  \
         /* NaN or Inf: x - x is not 0 */                                                   \
         bad |= (VI)((c0 - c0) != 0) | (VI)((c1 - c1) != 0)                                 \
              | (VI)((c2 - c2) != 0) | (VI)((c3 - c3) != 0);                                \
-        const int n = whole ? VL : ntiles;                                                 \
-        cc_wino_put_##SFX(v + l * v_stride, c0, n);                                        \
-        cc_wino_put_##SFX(v + (4 + l) * v_stride, c1, n);                                  \
-        cc_wino_put_##SFX(v + (8 + l) * v_stride, c2, n);                                  \
-        cc_wino_put_##SFX(v + (12 + l) * v_stride, c3, n);                                 \
+        memcpy(v + l * v_stride, &c0, sizeof c0);                                          \
+        memcpy(v + (4 + l) * v_stride, &c1, sizeof c1);                                    \
+        memcpy(v + (8 + l) * v_stride, &c2, sizeof c2);                                    \
+        memcpy(v + (12 + l) * v_stride, &c3, sizeof c3);                                   \
     }                                                                                      \
     long long b[VL], any = 0;                                                              \
     for (int t = 0; t < VL; ++t) { b[t] = bad[t]; any |= b[t]; }                           \
