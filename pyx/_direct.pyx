@@ -379,7 +379,7 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
     cdef const floating* xg = <const floating*> pl.x + n * pl.sx_n + g * pl.c_in_g * pl.sx_c
     cdef floating* outg = (<floating*> pl.o.out + n * pl.o.sn
                            + (g * pl.c_out_g + mb0 * CC_MR) * pl.o.sc + p0)
-    cdef Py_ssize_t co_end = min(mb1 * CC_MR, pl.c_out_g) - mb0 * CC_MR, co
+    cdef Py_ssize_t co_end = min(mb1 * CC_MR, pl.c_out_g) - mb0 * CC_MR
     cdef const floating* bias = NULL
     cdef const floating* a
     cdef Py_ssize_t k0 = 0, kc, kk, j, nr_valid, a_step
@@ -579,7 +579,7 @@ cdef void task_row_panels(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_s
     cdef const floating* a
     cdef const floating* row
     cdef floating* c
-    cdef Py_ssize_t u, k, oh, ow, co, a_step
+    cdef Py_ssize_t u, k, oh, ow, a_step
     cdef int nr_valid
     cdef int act_in_kernel = pl.o.act if epilogue_in_registers(&pl.o) else 0
     cdef bint epilogue_pass = has_epilogue(&pl.o) and not act_in_kernel
