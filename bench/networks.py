@@ -350,6 +350,7 @@ def onnx_session(tm, x, threads):
 
 
 def worker(threads, batches, rounds, pause):
+    from engines import wait_for_quiet_threads  # bench/, beside this script
     torch = _torch()
     import cconv
     torch.set_num_threads(threads)
@@ -379,7 +380,7 @@ def worker(threads, batches, rounds, pause):
                 f()
             for r in range(rounds):
                 for k in list(fns)[r % len(fns):] + list(fns)[:r % len(fns)]:
-                    time.sleep(pause)
+                    wait_for_quiet_threads(pause)   # a peer's spinning workers gone idle
                     fns[k]()
                     for _ in range(3):
                         t = time.perf_counter()

@@ -74,10 +74,12 @@ def peak_extra_mib(fn):
 def time_engines(fns, rounds, pause, burst_s=0.02):
     """Interleaved bursts: returns {engine: median seconds per call}.
 
-    Each burst starts after a pause (so that the previous engine's spinning workers have gone
-    idle) with one untimed call (so that this engine's own pool is awake): what is timed is
+    Each burst starts after a pause and once no other thread of the process runs (so that the
+    previous engine's spinning workers have gone idle: engines.wait_for_quiet_threads) with one
+    untimed call (so that this engine's own pool is awake): what is timed is
     back-to-back calls, the same for every engine. Idle-wake latency is measured separately."""
     import numpy as np
+    from engines import wait_for_quiet_threads
     est = {}
     for name, fn in fns.items():  # warm-up, and an estimate of the call time
         fn()
@@ -89,7 +91,7 @@ def time_engines(fns, rounds, pause, burst_s=0.02):
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
-            time.sleep(pause)
+            wait_for_quiet_threads(pause)
             fn = fns[name]
             fn()  # untimed: wakes this engine's thread pool after the pause
             reps = max(2, min(200, int(burst_s / est[name])))
@@ -266,7 +268,7 @@ def parse(argv):
                     help="layer names, or 'suite' / 'unseen' / 'all'")
     ap.add_argument("--engines", nargs="+", default=PEERS, help="peers to compare with")
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--pause", type=float, default=0.05, help="seconds before each burst")
+    ap.add_argument("--pause", type=float, default=0.05, help="seconds before each burst (at least; then until the other threads are idle)")
     ap.add_argument("--float64", action="store_true", help="also time cconv in float64")
     ap.add_argument("--json", help="write all results to this file")
     ap.add_argument("--plot", help="bar chart of the ratios (needs matplotlib)")
