@@ -169,25 +169,28 @@ def choose(geom, algorithm, fname="conv2d", weights_prepared=False):
 
 def explain(input_shape: Sequence[int], weight_shape: Sequence[int], stride: IntPair = 1,
             padding: Padding = 0, dilation: IntPair = 1, groups: int = 1, *,
-            algorithm: str = "auto") -> dict:
-    """The algorithm conv2d would use for these shapes and parameters (NCHW), and why.
+            algorithm: str = "auto", layout: str = "NCHW") -> dict:
+    """The algorithm conv2d would use for these shapes and parameters, and why.
 
-    Returns a dict: algorithm ("direct" or "winograd"), kernel (what runs: "direct",
-    "depthwise" or "winograd"), reason, output_shape, flops (direct-convolution FLOP count).
+    input_shape is in `layout` ("NCHW", or "NHWC" as conv2d's layout=). Returns a dict:
+    algorithm ("direct" or "winograd"), kernel (what runs: "direct", "depthwise" or
+    "winograd"), reason, output_shape (in `layout`), flops (direct-convolution FLOP count).
 
     >>> import cconv
     >>> cconv.explain((1, 256, 56, 56), (256, 256, 3, 3), padding=1)["algorithm"]
     'winograd'
     >>> cconv.explain((1, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3)["algorithm"]
     'direct'
+    >>> cconv.explain((1, 28, 28, 64), (128, 64, 1, 1), layout="NHWC")["output_shape"]
+    (1, 28, 28, 128)
     """
     fname = "explain"
     shapes = [_args.shape_probe(input_shape, "input_shape", fname),
               _args.shape_probe(weight_shape, "weight_shape", fname)]
     _, _, _, geom, batched = _args.parse_conv2d(shapes[0], shapes[1], None, stride, padding,
-                                                dilation, groups, fname)
+                                                dilation, groups, fname, layout)
     algo, reason = choose(geom, parse_algorithm(algorithm, fname), fname)
-    kernel = direct_kernel(geom) if algo == "direct" else algo
-    out_shape = geom.out_shape if batched else geom.out_shape[1:]
+    kernel = direct_kernel(geom, layout == "NHWC") if algo == "direct" else algo
+    out_shape = _args.output_shape(geom, batched, layout)
     return dict(algorithm=algo, kernel=kernel, reason=reason, output_shape=out_shape,
                 flops=geom.flops)

@@ -1180,7 +1180,7 @@ def plan_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
         free_plan(&pl)
         raise MemoryError()
     free_plan(&pl)
-    plan_blocks(&pl, images, itemsize, num_threads)
+    plan_blocks(&pl, images, itemsize, max(num_threads, 1))
     return dict(method="indirect" if pl.method == METHOD_INDIRECT else "panels",
                 b_in_place=bool(pl.b_in_place), c_in_place=bool(pl.c_in_place),
                 grid_w=pl.grid_w, kc=pl.kc, nr=pl.nr,

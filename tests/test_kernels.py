@@ -449,6 +449,14 @@ def test_one_input_channel_many_outputs_runs_the_gemm(rng, layout, dtype):
     assert cconv.explain((1, 1, 28, 28), (8, 1, 5, 5))["kernel"] == "depthwise"
     assert cconv.explain((1, 1, 224, 224), (32, 1, 3, 3), padding=1)["kernel"] == "direct"
     assert cconv.explain((1, 32, 28, 28), (32, 1, 3, 3), groups=32)["kernel"] == "depthwise"
+    # explain(layout=) says what conv2d runs in that layout: the channels-last GEMM for one
+    # input channel and 4 outputs, where NCHW runs the depthwise kernel; shapes in the layout
+    nhwc = cconv.explain((1, 100, 130, 1), (4, 1, 3, 3), padding=1, layout="NHWC")
+    assert nhwc["kernel"] == "direct" and nhwc["output_shape"] == (1, 100, 130, 4)
+    assert nhwc == cconv.Conv2d(np.zeros((4, 1, 3, 3)), padding=1, layout="NHWC").explain(
+        (1, 100, 130, 1)) | {"reason": nhwc["reason"]}
+    with pytest.raises(ValueError, match="explain: layout must be 'NCHW' or 'NHWC'"):
+        cconv.explain((1, 1, 8, 8), (4, 1, 3, 3), layout="CHW")
     # a layer that never runs the GEMM does not pack weights for it (multiplier 4, 32 groups)
     assert cconv.Conv2d(np.zeros((128, 1, 3, 3), dtype), groups=32)._prepared.panels is None
     assert cconv.Conv2d(np.zeros((4, 1, 3, 3), dtype))._prepared.panels is not None
