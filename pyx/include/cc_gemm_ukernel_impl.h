@@ -59,44 +59,37 @@
         }                                                                                 \
     } while (0)
 
-/* Write n <= CC_VL lanes of v to c (only those n elements are touched; masked loads and
- * stores for n < CC_VL): + what c holds (accumulate), + bias_lanes[0..n) (or NULL),
- * + *bias_one (or NULL), + res[0..n) (or NULL: a residual laid out like c), then act. The
- * order of the output pass (cc_store_run): sum, bias, residual, activation. stream: a whole
- * vector at an aligned c bypasses the caches (cc_uk_stream). */
-static inline void CC_FN(cc_uk_store)(CC_T *restrict c, CC_V v, int n, int accumulate,
-                                      const CC_T *restrict bias_lanes,
-                                      const CC_T *restrict bias_one,
-                                      const CC_T *restrict res, int act, int stream)
-{
-    if (n == CC_VL) {
-        CC_V t;
-        if (accumulate) { memcpy(&t, c, sizeof t); v = t + v; }
-        if (bias_lanes) { memcpy(&t, bias_lanes, sizeof t); v = v + t; }
-    } else {
-        if (accumulate) v = cc_uk_load_tail(c, n) + v;
-        if (bias_lanes) v = v + cc_uk_load_tail(bias_lanes, n);
-    }
-    if (bias_one) v = v + *bias_one;
-    if (res) {
-        CC_V t;
-        if (n == CC_VL) memcpy(&t, res, sizeof t);
-        else t = cc_uk_load_tail(res, n);
-        v = v + t;
-    }
-    if (act) v = cc_uk_act(v, act);
-    if (n == CC_VL && stream) cc_uk_stream(c, v);
-    else if (n == CC_VL) memcpy(c, &v, sizeof v);
-    else cc_uk_store_tail(c, v, n);
-}
-
-/* n <= CC_VL lanes of a vector from p (masked below CC_VL: nothing past them is read) */
+/* n <= CC_VL lanes of a vector from p, and into p (masked below CC_VL: nothing past the n
+ * lanes is read or written); stream: a whole vector at an aligned p bypasses the caches */
 static inline CC_V CC_FN(cc_uk_load_lanes)(const CC_T *p, int n)
 {
     CC_V v;
     if (n == CC_VL) memcpy(&v, p, sizeof v);
     else v = cc_uk_load_tail(p, n);
     return v;
+}
+static inline void CC_FN(cc_uk_store_lanes)(CC_T *p, CC_V v, int n, int stream)
+{
+    if (n == CC_VL && stream) cc_uk_stream(p, v);
+    else if (n == CC_VL) memcpy(p, &v, sizeof v);
+    else cc_uk_store_tail(p, v, n);
+}
+
+/* Write n <= CC_VL lanes of v to c: + what c holds (accumulate), + bias_lanes[0..n) (or
+ * NULL), + *bias_one (or NULL), + res[0..n) (or NULL: a residual laid out like c), then act.
+ * The order of the output pass (cc_store_run): sum, bias, residual, activation. stream: see
+ * cc_uk_store_lanes. */
+static inline void CC_FN(cc_uk_store)(CC_T *restrict c, CC_V v, int n, int accumulate,
+                                      const CC_T *restrict bias_lanes,
+                                      const CC_T *restrict bias_one,
+                                      const CC_T *restrict res, int act, int stream)
+{
+    if (accumulate) v = CC_FN(cc_uk_load_lanes)(c, n) + v;
+    if (bias_lanes) v = v + CC_FN(cc_uk_load_lanes)(bias_lanes, n);
+    if (bias_one) v = v + *bias_one;
+    if (res) v = v + CC_FN(cc_uk_load_lanes)(res, n);
+    if (act) v = cc_uk_act(v, act);
+    CC_FN(cc_uk_store_lanes)(c, v, n, stream);
 }
 
 /* Store NV vectors of every row of the accumulators, the last one's first LAST lanes
@@ -135,18 +128,9 @@ static inline CC_V CC_FN(cc_uk_load_lanes)(const CC_T *p, int n)
                 _Pragma("GCC unroll 32")                                                  \
                 for (int i = 0; i < CC_MR; ++i) acc[i][j] = cc_uk_act(acc[i][j], act);    \
             }                                                                             \
-            if (lanes == CC_VL && stream) {                                               \
-                _Pragma("GCC unroll 32")                                                  \
-                for (int i = 0; i < CC_MR; ++i) cc_uk_stream(c + i * ldc + j * CC_VL, acc[i][j]); \
-            } else if (lanes == CC_VL) {                                                  \
-                _Pragma("GCC unroll 32")                                                  \
-                for (int i = 0; i < CC_MR; ++i)                                           \
-                    memcpy(c + i * ldc + j * CC_VL, &acc[i][j], sizeof(CC_V));            \
-            } else {                                                                      \
-                _Pragma("GCC unroll 32")                                                  \
-                for (int i = 0; i < CC_MR; ++i)                                           \
-                    cc_uk_store_tail(c + i * ldc + j * CC_VL, acc[i][j], lanes);          \
-            }                                                                             \
+            _Pragma("GCC unroll 32")                                                      \
+            for (int i = 0; i < CC_MR; ++i)                                               \
+                CC_FN(cc_uk_store_lanes)(c + i * ldc + j * CC_VL, acc[i][j], lanes, stream); \
         }                                                                                 \
     } while (0)
 
