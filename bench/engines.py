@@ -16,16 +16,30 @@ class EngineUnavailable(Exception):
     pass
 
 
+def _others_running(task_dir, me):
+    """Whether a thread of this process other than `me` is in state R (running or runnable)."""
+    for tid in os.listdir(task_dir):
+        if tid == me:
+            continue
+        try:
+            with open(f"{task_dir}/{tid}/stat") as f:
+                # the state follows the command name, which is in parentheses
+                if f.read().rsplit(")", 1)[1].split()[0] == "R":
+                    return True
+        except (OSError, IndexError):
+            continue
+    return False
+
+
 def wait_for_quiet_threads(pause, max_wait=1.0, poll=0.005):
-    """Sleep `pause` seconds, then until no other thread of this process is running (Linux:
+    """Sleep `pause` seconds, then until no other thread of this process runs (Linux:
     /proc/self/task/*/stat, two polls in a row; elsewhere the pause alone), at most max_wait.
 
     Between two engines' bursts: a peer's idle workers spin before they sleep, on the core the
     next engine's worker needs. Measured here after a burst of 2-thread calls: libgomp's
-    workers (torch, ncnn, cconv) spin for up to ~10 ms, ONNX Runtime's for ~100 ms, so a
-    fixed 50 ms pause let ONNX Runtime's spinning worker take the next engine's second core
-    (the run queue wait showed in /proc/self/task/*/schedstat) and that engine's 2-thread
-    calls came out 5-10x slower."""
+    workers (torch, ncnn, cconv) spin for ~10-17 ms, ONNX Runtime's for ~70-100 ms, longer
+    than the 50 ms pause: ONNX Runtime's worker was seen running during the next engine's
+    burst while that engine's threads waited on the run queue (/proc/self/task/*/schedstat)."""
     time.sleep(pause)
     task_dir = "/proc/self/task"
     if not os.path.isdir(task_dir):
@@ -34,18 +48,7 @@ def wait_for_quiet_threads(pause, max_wait=1.0, poll=0.005):
     deadline = time.perf_counter() + max_wait
     quiet = 0
     while quiet < 2 and time.perf_counter() < deadline:
-        running = False
-        for tid in os.listdir(task_dir):
-            if tid == me:
-                continue
-            try:
-                with open(f"{task_dir}/{tid}/stat") as f:
-                    # the state follows the command name, which is in parentheses
-                    state = f.read().rsplit(")", 1)[1].split()[0]
-            except (OSError, IndexError):
-                continue
-            running = running or state == "R"
-        quiet = 0 if running else quiet + 1
+        quiet = 0 if _others_running(task_dir, me) else quiet + 1
         if quiet < 2:
             time.sleep(poll)
 

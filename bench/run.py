@@ -270,7 +270,8 @@ def parse(argv):
                     help="layer names, or 'suite' / 'unseen' / 'all'")
     ap.add_argument("--engines", nargs="+", default=PEERS, help="peers to compare with")
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--pause", type=float, default=0.05, help="seconds before each burst (at least; then until the other threads are idle)")
+    ap.add_argument("--pause", type=float, default=0.05,
+                    help="seconds before each burst (then until the other threads are idle)")
     ap.add_argument("--float64", action="store_true", help="also time cconv in float64")
     ap.add_argument("--json", help="write all results to this file")
     ap.add_argument("--plot", help="bar chart of the ratios (needs matplotlib)")
