@@ -785,7 +785,10 @@ cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
     else:
         fp_a, fp_b = pl.kc * pl.unit_px, pl.unit_co * pl.kc
         fp_ab = 0 if pl.b_in_place or pl.c_in_place else pl.unit_px * pl.unit_co
-        if not pl.b_in_place:
+        # (the in-place 1x1 path copies too, as soon as K is long enough: task_in_place's
+        # copy_block; uncharged, 1024 -> 256 on 14x14 went to 4 channel tasks of 7 panels,
+        # the task's block of X copied 4 times, 16% of the layer's time)
+        if not pl.b_in_place or K >= COPY_MIN_K:
             gather = 0.5 * K
     cdef Split sp = balanced_split(pl.p_units, pl.m_units, images * pl.groups, threads, K,
                                    gather, 200.0, fp_a * itemsize, fp_b * itemsize,
