@@ -30,6 +30,7 @@ from cython cimport floating
 from _phase cimport (PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane,
                     copy_run, copy_padded_row, transpose, CC_TRANSPOSE_REGS_f32, L1_SET_SPAN)
 from _scratch cimport ScratchCache, take_scratch, give_scratch
+from _openmp_helpers cimport cconv_current_cpu, cconv_leave_cpu
 from _epilogue cimport (OutputSpec, output_spec, store_run, store_pixel_major,
                        epilogue_in_registers, act_in_registers, STORE_RUN, STORE_RUN_CHANNELS)
 
@@ -458,6 +459,7 @@ cdef int depthwise_channels_last(const floating* x, const Py_ssize_t* shape,
     cdef Py_ssize_t itemsize = sizeof(floating)
     cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64
     cdef Py_ssize_t taps = kh * kw, t, c, rows
+    cdef int caller_cpu
     p.c, p.h, p.w = shape[1], shape[2], shape[3]
     p.c_pad = round_up(p.c, vl)
     p.h_out, p.w_out = h_out, w_out
@@ -490,8 +492,11 @@ cdef int depthwise_channels_last(const floating* x, const Py_ssize_t* shape,
     cdef floating* xcopy = <floating*> (buf0 + threads * p.per_thread)
     try:
         with nogil:
+            caller_cpu = cconv_current_cpu()   # see cconv_leave_cpu
             if aliased:   # unpadded: the kernels handle the borders
                 for t in prange(images * p.h, num_threads=threads, schedule='static'):
+                    if threadid() > 0:
+                        cconv_leave_cpu(caller_cpu)
                     copy_padded_row(x, strides, xcopy, t, p.h, p.w, p.c, p.h, p.w, 0, 0, px)
                 p.x = xcopy
                 p.sx_n, p.sx_h, p.sx_w = p.h * p.w * px, p.w * px, px
@@ -505,6 +510,8 @@ cdef int depthwise_channels_last(const floating* x, const Py_ssize_t* shape,
                     channels_last_row(&p, t, <floating*> buf0)
             else:
                 for t in prange(rows, num_threads=threads, schedule='static'):
+                    if threadid() > 0:
+                        cconv_leave_cpu(caller_cpu)
                     channels_last_row(&p, t, <floating*> (buf0 + threadid() * p.per_thread))
     finally:
         give_scratch(&scratch_cache, scratch, scratch_bytes)
@@ -619,7 +626,7 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
     cdef const floating* w_taps_ptr = NULL
     cdef Py_ssize_t itemsize = sizeof(floating)
     cdef Py_ssize_t images = x.shape[0], planes, ntasks, t, chunk
-    cdef int threads = num_threads
+    cdef int threads = num_threads, caller_cpu
     cdef char* scratch = NULL
     cdef floating* buf0
     cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64
@@ -733,8 +740,11 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
                 # chunks of tasks, about 16 a thread: one 7x7 plane is ~50 ns of work, and
                 # taking the tasks one at a time (an atomic add on a line both cores write)
                 # cost as much (960 channels of 7x7 at 2 threads barely beat 1 thread)
+                caller_cpu = cconv_current_cpu()   # see cconv_leave_cpu
                 for t in prange(ntasks, num_threads=threads, schedule='dynamic',
                                 chunksize=chunk):
+                    if threadid() > 0:
+                        cconv_leave_cpu(caller_cpu)
                     depthwise_task(&dp, &x[0, 0, 0, 0], &w[0], t,
                                    buf0 + threadid() * dp.per_thread)
     finally:

@@ -30,6 +30,7 @@ from libc.stdint cimport uintptr_t
 from cython cimport floating
 
 from _split cimport Split, balanced_split
+from _openmp_helpers cimport cconv_current_cpu, cconv_leave_cpu
 from _scratch cimport ScratchCache, take_scratch, give_scratch
 from _epilogue cimport OutputSpec, output_spec, store_run
 
@@ -457,7 +458,7 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
     cdef WinoPlan pl
     cdef Py_ssize_t itemsize = sizeof(floating)
     cdef Py_ssize_t images = x.shape[0], ntasks, t
-    cdef int threads = num_threads
+    cdef int threads = num_threads, caller_cpu
     cdef char* scratch = NULL
     cdef floating* buf0
     cdef Split sp
@@ -528,7 +529,10 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
                 for t in range(ntasks):
                     winograd_task(&pl, t, buf0)
             else:
+                caller_cpu = cconv_current_cpu()   # see cconv_leave_cpu
                 for t in prange(ntasks, num_threads=threads, schedule='dynamic'):
+                    if threadid() > 0:
+                        cconv_leave_cpu(caller_cpu)
                     winograd_task(&pl, t, buf0 + threadid() * pl.per_thread)
     finally:
         give_scratch(&scratch_cache, scratch, scratch_bytes)

@@ -106,3 +106,44 @@ def test_compute_releases_the_gil():
     elapsed = time.perf_counter() - start
     # with the GIL held during compute this loop would barely run; here it spins all along
     assert ticks > 1000 * elapsed * 50, (ticks, elapsed)
+
+
+CO_LOCATED_WORKERS = r"""
+import os, threading, numpy as np, cconv
+from reference import conv2d_reference
+cpu = min(os.sched_getaffinity(0))
+rng = np.random.default_rng(0)
+layers = [((1, 16, 30, 30), (24, 16, 3, 3), dict(padding=1)),                 # Winograd
+          ((1, 16, 30, 30), (24, 16, 3, 3), dict(stride=2, padding=1)),       # direct
+          ((1, 16, 30, 30), (16, 1, 3, 3), dict(padding=1, groups=16))]      # depthwise
+cconv.set_num_threads(2)
+for xs, ws, kw in layers:
+    x = rng.standard_normal(xs, dtype=np.float32)
+    w = rng.standard_normal(ws, dtype=np.float32)
+    conv = cconv.Conv2d(w, **kw)
+    conv(x)   # the pool exists
+    main, main_mask = threading.get_native_id(), os.sched_getaffinity(0)
+    tids = [int(t) for t in os.listdir("/proc/self/task") if int(t) != main]
+    masks = {t: os.sched_getaffinity(t) for t in tids}
+    os.sched_setaffinity(0, {cpu})
+    for t in tids:   # every other thread onto the caller's CPU, then free again
+        os.sched_setaffinity(t, {cpu})
+        os.sched_setaffinity(t, masks[t])
+    outs = [conv(x) for _ in range(20)]
+    os.sched_setaffinity(0, main_mask)
+    assert {t: os.sched_getaffinity(t) for t in tids} == masks
+    ref = conv2d_reference(x.astype(np.float64), w.astype(np.float64), **kw)
+    for out in outs:
+        np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
+print("ok")
+"""
+
+
+@needs_openmp
+@pytest.mark.skipif(not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux thread affinity and two CPUs")
+def test_workers_started_on_the_callers_cpu_keep_their_affinity():
+    # A worker on the caller's CPU moves itself (_openmp_helpers.pxd, cconv_leave_cpu) by
+    # narrowing its affinity, then restoring it: afterwards every thread's allowed CPUs are
+    # what they were, and the results are right.
+    assert run_python(CO_LOCATED_WORKERS) == "ok"
