@@ -30,7 +30,7 @@ from cython cimport floating
 from _phase cimport (PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane,
                     copy_run, copy_padded_row, transpose, CC_TRANSPOSE_REGS_f32, L1_SET_SPAN)
 from _scratch cimport ScratchCache, take_scratch, give_scratch
-from _openmp_helpers cimport cconv_current_cpu, cconv_leave_cpu
+from _openmp_helpers cimport cconv_current_cpu, leave_caller_cpu
 from _epilogue cimport (OutputSpec, output_spec, store_run, store_pixel_major,
                        epilogue_in_registers, act_in_registers, STORE_RUN, STORE_RUN_CHANNELS)
 
@@ -495,8 +495,7 @@ cdef int depthwise_channels_last(const floating* x, const Py_ssize_t* shape,
             caller_cpu = cconv_current_cpu()   # see cconv_leave_cpu
             if aliased:   # unpadded: the kernels handle the borders
                 for t in prange(images * p.h, num_threads=threads, schedule='static'):
-                    if threadid() > 0:
-                        cconv_leave_cpu(caller_cpu)
+                    leave_caller_cpu(caller_cpu)
                     copy_padded_row(x, strides, xcopy, t, p.h, p.w, p.c, p.h, p.w, 0, 0, px)
                 p.x = xcopy
                 p.sx_n, p.sx_h, p.sx_w = p.h * p.w * px, p.w * px, px
@@ -510,8 +509,7 @@ cdef int depthwise_channels_last(const floating* x, const Py_ssize_t* shape,
                     channels_last_row(&p, t, <floating*> buf0)
             else:
                 for t in prange(rows, num_threads=threads, schedule='static'):
-                    if threadid() > 0:
-                        cconv_leave_cpu(caller_cpu)
+                    leave_caller_cpu(caller_cpu)
                     channels_last_row(&p, t, <floating*> (buf0 + threadid() * p.per_thread))
     finally:
         give_scratch(&scratch_cache, scratch, scratch_bytes)
@@ -743,8 +741,7 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
                 caller_cpu = cconv_current_cpu()   # see cconv_leave_cpu
                 for t in prange(ntasks, num_threads=threads, schedule='dynamic',
                                 chunksize=chunk):
-                    if threadid() > 0:
-                        cconv_leave_cpu(caller_cpu)
+                    leave_caller_cpu(caller_cpu)
                     depthwise_task(&dp, &x[0, 0, 0, 0], &w[0], t,
                                    buf0 + threadid() * dp.per_thread)
     finally:

@@ -38,7 +38,7 @@ from cython cimport floating
 from _phase cimport (PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane,
                     copy_padded_row, L1_SET_SPAN)
 from _split cimport Split, balanced_split
-from _openmp_helpers cimport cconv_current_cpu, cconv_leave_cpu
+from _openmp_helpers cimport cconv_current_cpu, leave_caller_cpu
 from _scratch cimport ScratchCache, take_scratch, give_scratch
 from _epilogue cimport (OutputSpec, output_spec, store_run, store_pixel_major, has_epilogue,
                         epilogue_in_registers, act_in_registers, STORE_RUN, STORE_RUN_CHANNELS)
@@ -1123,8 +1123,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
                                         h_pad, w_pad, pad_top, pad_left, px)
                 else:
                     for t in prange(images * h_pad, num_threads=threads, schedule='static'):
-                        if threadid() > 0:
-                            cconv_leave_cpu(caller_cpu)
+                        leave_caller_cpu(caller_cpu)
                         copy_padded_row(&x[0, 0, 0, 0], x.strides, xpad, t, h, w_in, c_in,
                                         h_pad, w_pad, pad_top, pad_left, px)
             if pack:
@@ -1133,8 +1132,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
                         pack_weights_block(&pl, &w[0], lda, t, packed)
                 else:
                     for t in prange(n_blocks, num_threads=threads, schedule='static'):
-                        if threadid() > 0:
-                            cconv_leave_cpu(caller_cpu)
+                        leave_caller_cpu(caller_cpu)
                         pack_weights_block(&pl, &w[0], lda, t, packed)
                 pl.w = packed
                 pl.lda = 0
@@ -1151,8 +1149,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
                     else:
                         for t in prange(nimg * pl.c_in, num_threads=threads,
                                         schedule='static'):
-                            if threadid() > 0:
-                                cconv_leave_cpu(caller_cpu)
+                            leave_caller_cpu(caller_cpu)
                             build_phase_plane(&pl.pp, &x[n0 + t // pl.c_in, t % pl.c_in, 0, 0],
                                               pl.sx_h, pl.sx_w, ph0 + t * pl.ph_channel)
                     # grid pixels that are dropped read up to NR + grid_w past the last image
@@ -1162,8 +1159,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
                         run_task(&pl, t, n0, buf0)
                 else:
                     for t in prange(ntasks, num_threads=threads, schedule='dynamic'):
-                        if threadid() > 0:
-                            cconv_leave_cpu(caller_cpu)
+                        leave_caller_cpu(caller_cpu)
                         run_task(&pl, t, n0, buf0 + threadid() * pl.scratch_per_thread)
                 n0 += nimg
     finally:

@@ -65,3 +65,11 @@ cdef extern from *:
     int omp_get_max_threads() noexcept nogil
     int omp_get_thread_num() noexcept nogil
     void omp_set_num_threads(int n) noexcept nogil
+
+
+cdef inline void leave_caller_cpu(int caller_cpu) noexcept nogil:
+    """Inside a parallel region: a worker (not the thread that started the region) that runs
+    on the caller's CPU (caller_cpu, read with cconv_current_cpu() before the region) moves to
+    another one (cconv_leave_cpu)."""
+    if omp_get_thread_num() > 0:
+        cconv_leave_cpu(caller_cpu)

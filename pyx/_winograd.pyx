@@ -30,7 +30,7 @@ from libc.stdint cimport uintptr_t
 from cython cimport floating
 
 from _split cimport Split, balanced_split
-from _openmp_helpers cimport cconv_current_cpu, cconv_leave_cpu
+from _openmp_helpers cimport cconv_current_cpu, leave_caller_cpu
 from _scratch cimport ScratchCache, take_scratch, give_scratch
 from _epilogue cimport OutputSpec, output_spec, store_run
 
@@ -531,8 +531,7 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
             else:
                 caller_cpu = cconv_current_cpu()   # see cconv_leave_cpu
                 for t in prange(ntasks, num_threads=threads, schedule='dynamic'):
-                    if threadid() > 0:
-                        cconv_leave_cpu(caller_cpu)
+                    leave_caller_cpu(caller_cpu)
                     winograd_task(&pl, t, buf0 + threadid() * pl.per_thread)
     finally:
         give_scratch(&scratch_cache, scratch, scratch_bytes)
