@@ -1,4 +1,5 @@
-# The one place that declares the OpenMP runtime calls used by cconv.
+# The one place that declares the OpenMP runtime calls used by cconv, and the one check every
+# parallel region's workers make on where they run (leave_caller_cpu).
 #
 # When the extension is compiled without OpenMP (a compiler without it, or CCONV_NO_OPENMP=1),
 # _OPENMP is undefined and serial stubs stand in, so every module compiles unchanged and runs on
