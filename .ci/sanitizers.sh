@@ -26,9 +26,10 @@ export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:allocator_m
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 levels=$(PYTHONPATH=$PWD LD_PRELOAD="$asan $ubsan" python -c \
     "from cconv import _dispatch; print(' '.join(_dispatch.supported_levels()))")
-for level in $levels; do
-    echo "== sanitizers, CCONV_SIMD=$level"
-    opts=$ASAN_OPTIONS
+# The levels run side by side (two processes on CI's two cores: ~100 s each alone, the stage
+# was the longest of CI); each one's log is checked once both are done.
+run_level() {
+    local level=$1 opts=$ASAN_OPTIONS
     # GCC 12's ASan moves stack arrays to "fake stack" frames to catch use-after-return, and
     # those frames do not keep 64-byte alignment: the AVX-512 code's aligned 64-byte spills of
     # stack arrays (vmovdqa64) then fault in the instrumented build alone (found here in
@@ -36,13 +37,27 @@ for level in $levels; do
     # builds the compiler aligns those arrays itself). So that check is off at this level.
     [ "$level" = avx512 ] && opts=${opts/detect_stack_use_after_return=1/detect_stack_use_after_return=0}
     # (CCONV_REQUIRE_INSTALLED unset: this build is the one in this folder, on purpose)
-    if ! ASAN_OPTIONS=$opts CCONV_REQUIRE_INSTALLED= CCONV_SIMD=$level PYTHONPATH=$PWD LD_PRELOAD="$asan $ubsan" \
-            python -m pytest -q -p no:cacheprovider -x tests -k "not test_main and not test_memory_stays_flat" \
-            --ignore tests/test_dask.py > "test-$level.log" 2>&1; then
+    ASAN_OPTIONS=$opts CCONV_REQUIRE_INSTALLED= CCONV_SIMD=$level PYTHONPATH=$PWD LD_PRELOAD="$asan $ubsan" \
+        python -m pytest -q -p no:cacheprovider -x tests -k "not test_main and not test_memory_stays_flat" \
+        --ignore tests/test_dask.py > "test-$level.log" 2>&1
+}
+pids=()
+for level in $levels; do
+    run_level "$level" &
+    pids+=($!)
+done
+failed=0
+i=0
+for level in $levels; do
+    echo "== sanitizers, CCONV_SIMD=$level"
+    if ! wait "${pids[$i]}"; then
         grep -n -B5 -A40 "==ERROR\|runtime error\|Fatal Python error" "test-$level.log" | head -120 || true
         tail -40 "test-$level.log"
-        exit 1
+        failed=1
+    else
+        tail -1 "test-$level.log"
     fi
-    tail -1 "test-$level.log"
+    i=$((i + 1))
 done
+[ "$failed" = 0 ] || exit 1
 echo "== sanitizers: no reports"
