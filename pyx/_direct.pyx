@@ -83,13 +83,13 @@ cdef extern from "cc_copy.h" nogil:
     void cc_copy_strided_f64(double* dst, const double* src, Py_ssize_t n, Py_ssize_t stride)
     void cc_zero_f32(float* dst, Py_ssize_t n)
     void cc_zero_f64(double* dst, Py_ssize_t n)
+    void cc_prefetch_run(const void* p, Py_ssize_t nbytes)
 
 cdef extern from "cc_pack.h" nogil:
     void cc_pack_rows_f32(float* dst, const float* src, Py_ssize_t lda, Py_ssize_t rows,
                           Py_ssize_t R, Py_ssize_t K)
     void cc_pack_rows_f64(double* dst, const double* src, Py_ssize_t lda, Py_ssize_t rows,
                           Py_ssize_t R, Py_ssize_t K)
-    void cc_prefetch_run(const void* p, Py_ssize_t nbytes)
 
 ISA = CC_ISA.decode()
 MR = CC_MR

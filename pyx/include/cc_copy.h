@@ -5,6 +5,8 @@
  * a masked load never touches memory outside its mask, so nothing past the run is read. */
 #ifndef CC_COPY_H
 #define CC_COPY_H
+#include <stddef.h>
+#include <stdint.h>
 #include "cc_simd.h"
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
@@ -17,6 +19,16 @@
 #define CC_HAVE_SHUFFLE 0
 #define __builtin_shuffle(a, b, m) (a)
 #endif
+
+/* Ask for the cache lines of p[0 .. nbytes) ahead of a copy that will read them (a hint:
+ * never faults, whatever p is): the rows of a panel copy lie a plane apart, a stride the
+ * hardware prefetchers do not run far enough ahead on. */
+static inline void cc_prefetch_run(const void *p, ptrdiff_t nbytes)
+{
+    const char *c = (const char *)p;
+    const ptrdiff_t end = nbytes + (ptrdiff_t)((uintptr_t)c & 63);
+    for (ptrdiff_t i = 0; i < end; i += 64) __builtin_prefetch(c + i);
+}
 
 typedef int cc_vi32 __attribute__((vector_size(CC_VECTOR_BYTES)));
 typedef long long cc_vi64 __attribute__((vector_size(CC_VECTOR_BYTES)));

@@ -8,7 +8,6 @@
 #ifndef CC_PACK_H
 #define CC_PACK_H
 #include <stddef.h>
-#include <stdint.h>
 
 #define CC_PACK_KBLOCK 64
 
@@ -30,13 +29,5 @@ static inline void cc_pack_rows_##SFX(T *restrict dst, const T *restrict src, pt
 
 CC_DEFINE_PACK(float, f32)
 CC_DEFINE_PACK(double, f64)
-
-/* Ask for the cache lines of p[0 .. nbytes) (a hint: never faults, whatever p is) */
-static inline void cc_prefetch_run(const void *p, ptrdiff_t nbytes)
-{
-    const char *c = (const char *)p;
-    const ptrdiff_t end = nbytes + (ptrdiff_t)((uintptr_t)c & 63);
-    for (ptrdiff_t i = 0; i < end; i += 64) __builtin_prefetch(c + i);
-}
 
 #endif /* CC_PACK_H */
