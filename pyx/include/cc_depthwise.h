@@ -85,11 +85,33 @@ CC_DEFINE_DW(double, cc_vf64, CC_VL_F64, f64)
  * vector), not once per tap: nine unaligned loads per output vector, most crossing a cache
  * line, had set the pace. res: NULL or the residual's row; act: CC_UK_RELU, CC_UK_RELU6 or
  * 0. CC_DW_ROW_VECS output vectors at a time: as many FMA chains. */
+/* Stride 2 splits 2 VL columns into their even and odd lanes. A lane-exact split of two AVX2
+ * vectors is three shuffles (gcc: vpermd, vpermd, vblendps); within each 128-bit half it is
+ * one (vshufps), the lanes then in the order CC_DW_PAIRS_* (even columns 0 1 4 5 2 3 6 7 for
+ * floats), the same for every tap; a sum is put back in order once (vpermpd). AVX-512
+ * (vpermt2ps) and SSE split lane-exact. */
+#if CC_VECTOR_BYTES == 32
+#  define CC_DW_PAIRS 1
+#  define CC_DW_EVEN_I32 {0, 2, 8, 10, 4, 6, 12, 14}
+#  define CC_DW_ODD_I32 {1, 3, 9, 11, 5, 7, 13, 15}
+#  define CC_DW_UNPAIR_I32 {0, 1, 4, 5, 2, 3, 6, 7}
+#  define CC_DW_EVEN_I64 {0, 4, 2, 6}
+#  define CC_DW_ODD_I64 {1, 5, 3, 7}
+#  define CC_DW_UNPAIR_I64 {0, 2, 1, 3}
+#else
+#  define CC_DW_PAIRS 0
+#  define CC_DW_EVEN_I32 CC_IOTA_I32
+#  define CC_DW_ODD_I32 CC_IOTA_I32
+#  define CC_DW_UNPAIR_I32 CC_IOTA_I32
+#  define CC_DW_EVEN_I64 CC_IOTA_I64
+#  define CC_DW_ODD_I64 CC_IOTA_I64
+#  define CC_DW_UNPAIR_I64 CC_IOTA_I64
+#endif
 /* a row group of cc_dw3x3_nchw_rows with the stride and vectors per row as constants */
 #define CC_DW_GROUP(SFX, STRIDE, NV)                                                       \
     cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, rows, w, w_out, pad_left, wv, bias, act,    \
                                   STRIDE, NV)
-#define CC_DEFINE_DW3X3_NCHW_ROW(T, V, VI, IOTA, VL, SFX)                                     \
+#define CC_DEFINE_DW3X3_NCHW_ROW(T, V, VI, IOTA, VL, SFX, EVEN, ODD, UNPAIR)                   \
 static inline __attribute__((always_inline)) V                                             \
 cc_dw_load_cols_##SFX(const T *row, ptrdiff_t col, ptrdiff_t w, const int checked)        \
 {                                                                                          \
@@ -253,6 +275,67 @@ cc_dw3x3_nchw_row_group_##SFX(T *restrict out, ptrdiff_t ldo, const T *restrict 
                                        res ? res + rho * ldo + k * VL : 0, a[rho * nv + k], \
                                        bias, act, w_out - k * VL);                         \
 }                                                                                          \
+/* Stride 2: the three taps of input row `row` for the output vector whose columns start at \
+ * c = 2 j VL - pad_left: even lanes of columns c.., odd lanes, even lanes from c + 2 (four   \
+ * loads, three shuffles; CC_DW_PAIRS order), each row its own chain (acc: zero or the       \
+ * chain so far) */                                                                        \
+static inline __attribute__((always_inline)) V                                             \
+cc_dw3x3_s2_taps_##SFX(const T *row, ptrdiff_t c, ptrdiff_t w, const V *wr, const int checked) \
+{                                                                                          \
+    const VI iota = IOTA, even = CC_DW_PAIRS ? (VI)EVEN : iota + iota,                     \
+             odd = CC_DW_PAIRS ? (VI)ODD : iota + iota + 1;                                \
+    const V lo = cc_dw_load_cols_##SFX(row, c, w, checked);                                \
+    const V hi = cc_dw_load_cols_##SFX(row, c + VL, w, checked);                           \
+    const V lo2 = cc_dw_load_cols_##SFX(row, c + 2, w, checked);                           \
+    const V hi2 = cc_dw_load_cols_##SFX(row, c + 2 + VL, w, checked);                      \
+    V acc = wr[0] * __builtin_shuffle(lo, hi, even);                                       \
+    acc += wr[1] * __builtin_shuffle(lo, hi, odd);                                         \
+    acc += wr[2] * __builtin_shuffle(lo2, hi2, even);                                      \
+    return acc;                                                                            \
+}                                                                                          \
+static inline __attribute__((always_inline)) V cc_dw_unpair_##SFX(V a)                     \
+{                                                                                          \
+    const VI unpair = UNPAIR;                                                              \
+    return CC_DW_PAIRS ? __builtin_shuffle(a, unpair) : a;                                 \
+}                                                                                          \
+/* One output row at stride 2 from its three input rows: pairs of output vectors whose     \
+ * loads lie inside the rows (six chains of three multiply-adds), the others one at a time  \
+ * with lane-masked loads. (The stride-1 scheme, vectors loaded once and carried to the     \
+ * next output vector, took 40-60 cycles an output vector at stride 2, in L1.) */          \
+static inline void cc_dw3x3_s2_row_##SFX(T *restrict out, const T *restrict res,            \
+                                         const T *const *rows, ptrdiff_t w, ptrdiff_t w_out, \
+                                         ptrdiff_t pad_left, const V *wv, T bias, int act)   \
+{                                                                                          \
+    const ptrdiff_t nvec = (w_out + VL - 1) / VL;                                          \
+    ptrdiff_t j = 0;                                                                       \
+    while (j < nvec) {                                                                     \
+        const ptrdiff_t c = 2 * j * VL - pad_left;                                         \
+        if (j + 2 <= nvec && c >= 0 && c + 4 * VL + 2 <= w) {                              \
+            V a[3], b[3];                                                                  \
+            _Pragma("GCC unroll 3")                                                        \
+            for (int r = 0; r < 3; ++r) {                                                  \
+                a[r] = cc_dw3x3_s2_taps_##SFX(rows[r], c, w, wv + 3 * r, 0);               \
+                b[r] = cc_dw3x3_s2_taps_##SFX(rows[r], c + 2 * VL, w, wv + 3 * r, 0);      \
+            }                                                                              \
+            cc_dw3x3_nchw_finish_##SFX(out + j * VL, res ? res + j * VL : 0,               \
+                                       cc_dw_unpair_##SFX(a[0] + a[1] + a[2]), bias, act,  \
+                                       w_out - j * VL);                                    \
+            cc_dw3x3_nchw_finish_##SFX(out + (j + 1) * VL, res ? res + (j + 1) * VL : 0,   \
+                                       cc_dw_unpair_##SFX(b[0] + b[1] + b[2]), bias, act,  \
+                                       w_out - (j + 1) * VL);                              \
+            j += 2;                                                                        \
+        } else {                                                                           \
+            V a[3];                                                                        \
+            _Pragma("GCC unroll 3")                                                        \
+            for (int r = 0; r < 3; ++r)                                                    \
+                a[r] = cc_dw3x3_s2_taps_##SFX(rows[r], c, w, wv + 3 * r, 1);               \
+            cc_dw3x3_nchw_finish_##SFX(out + j * VL, res ? res + j * VL : 0,               \
+                                       cc_dw_unpair_##SFX(a[0] + a[1] + a[2]), bias, act,  \
+                                       w_out - j * VL);                                    \
+            j += 1;                                                                        \
+        }                                                                                  \
+    }                                                                                      \
+}                                                                                          \
 /* Output rows [oh0, oh1) of one channel: row oh at out + oh * ldo (res likewise, or NULL)  \
  * from input rows stride_h * oh - pad_top + r of the plane (ldx apart, h of them; zero_row  \
  * elsewhere). One call for many rows: the weights are broadcast once, not per row (a     \
@@ -269,6 +352,21 @@ static inline void cc_dw3x3_nchw_rows_##SFX(T *restrict out, ptrdiff_t ldo,     
     const ptrdiff_t nvec = (w_out + VL - 1) / VL;                                          \
     const int nv = nvec < U ? (int)nvec : U, group = U / nv;                               \
     ptrdiff_t oh = oh0;                                                                    \
+    if (stride_w == 2) {                                                                   \
+        V wv[9];                                                                           \
+        _Pragma("GCC unroll 9")                                                            \
+        for (int t = 0; t < 9; ++t) wv[t] = (V){0} + wc[t];                                \
+        for (; oh < oh1; ++oh) {                                                           \
+            const T *rows[3];                                                              \
+            for (int r = 0; r < 3; ++r) {                                                  \
+                const ptrdiff_t ih = oh * stride_h - pad_top + r;                          \
+                rows[r] = ih >= 0 && ih < h ? plane + ih * ldx : zero_row;                 \
+            }                                                                              \
+            cc_dw3x3_s2_row_##SFX(out + oh * ldo, res ? res + oh * ldo : 0, rows, w,       \
+                                  w_out, pad_left, wv, bias, act);                         \
+        }                                                                                  \
+        return;                                                                            \
+    }                                                                                      \
     if (nv < U) {                                                                          \
         V wv[9];                                                                           \
         _Pragma("GCC unroll 9")                                                            \
@@ -305,8 +403,10 @@ static inline void cc_dw3x3_nchw_rows_##SFX(T *restrict out, ptrdiff_t ldo,     
     }                                                                                      \
 }
 
-CC_DEFINE_DW3X3_NCHW_ROW(float, cc_vf32, cc_vi32, CC_IOTA_I32, CC_VL_F32, f32)
-CC_DEFINE_DW3X3_NCHW_ROW(double, cc_vf64, cc_vi64, CC_IOTA_I64, CC_VL_F64, f64)
+CC_DEFINE_DW3X3_NCHW_ROW(float, cc_vf32, cc_vi32, CC_IOTA_I32, CC_VL_F32, f32, CC_DW_EVEN_I32,
+                         CC_DW_ODD_I32, CC_DW_UNPAIR_I32)
+CC_DEFINE_DW3X3_NCHW_ROW(double, cc_vf64, cc_vi64, CC_IOTA_I64, CC_VL_F64, f64, CC_DW_EVEN_I64,
+                         CC_DW_ODD_I64, CC_DW_UNPAIR_I64)
 
 /* A whole small plane at stride 1 with the output the input's size, straight from the input
  * (no phase plane): with both planes flattened, output p reads input p + off[t] for tap t,
