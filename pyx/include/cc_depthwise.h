@@ -76,15 +76,18 @@ CC_DEFINE_DW(double, cc_vf64, CC_VL_F64, f64)
  *
  * for ow < w_out, where row_r[i] is 0 outside [0, w) (row_r: the input row of tap row r, or
  * a row of w zeros above and below the input). Output vector j's taps of a row come from
- * whole vectors of the row loaded once (lane-masked where they leave it), in registers:
+ * whole vectors of the row (lane-masked where they leave it), in registers:
  *   stride 1: x_j = columns j VL - pad_left + [0, VL); taps x_j, then x_j and x_{j+1}
- *             shifted by 1 and 2 (cc_shift_in);
- *   stride 2: the 2 VL columns from 2 j VL - pad_left, split into their even (e_j) and odd
- *             lanes: taps e_j, the odd lanes, e_j and e_{j+1} shifted by 1.
- * A row's vectors are each loaded once (x_{j+1}, e_{j+1} carried to the next output
- * vector), not once per tap: nine unaligned loads per output vector, most crossing a cache
- * line, had set the pace. res: NULL or the residual's row; act: CC_UK_RELU, CC_UK_RELU6 or
- * 0. CC_DW_ROW_VECS output vectors at a time: as many FMA chains. */
+ *             shifted by 1 and 2 (cc_shift_in). A row's vectors are each loaded once
+ *             (x_{j+1} carried to the next output vector), not once per tap: nine unaligned
+ *             loads per output vector, most crossing a cache line, had set the pace (again
+ *             tried 2026-11-30 in pairs of vectors, six chains: 1.2-1.4x the time of this on
+ *             32 channels of 112x112, 144 of 56x56, though faster in L1). CC_DW_ROW_VECS
+ *             output vectors at a time: as many FMA chains.
+ *   stride 2: the 2 VL columns from 2 j VL - pad_left, split into their even and odd lanes:
+ *             taps the even lanes, the odd lanes, and the even lanes of the 2 VL columns
+ *             from 2 more (cc_dw3x3_s2_row).
+ * res: NULL or the residual's row; act: CC_UK_RELU, CC_UK_RELU6 or 0. */
 /* Stride 2 splits 2 VL columns into their even and odd lanes. A lane-exact split of two AVX2
  * vectors is three shuffles (gcc: vpermd, vpermd, vblendps); within each 128-bit half it is
  * one (vshufps), the lanes then in the order CC_DW_PAIRS_* (even columns 0 1 4 5 2 3 6 7 for
@@ -108,9 +111,8 @@ CC_DEFINE_DW(double, cc_vf64, CC_VL_F64, f64)
 #  define CC_DW_UNPAIR_I64 CC_IOTA_I64
 #endif
 /* a row group of cc_dw3x3_nchw_rows with the stride and vectors per row as constants */
-#define CC_DW_GROUP(SFX, STRIDE, NV)                                                       \
-    cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, rows, w, w_out, pad_left, wv, bias, act,    \
-                                  STRIDE, NV)
+#define CC_DW_GROUP(SFX, NV)                                                               \
+    cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, rows, w, w_out, pad_left, wv, bias, act, NV)
 #define CC_DEFINE_DW3X3_NCHW_ROW(T, V, VI, IOTA, VL, SFX, EVEN, ODD, UNPAIR)                   \
 static inline __attribute__((always_inline)) V                                             \
 cc_dw_load_cols_##SFX(const T *row, ptrdiff_t col, ptrdiff_t w, const int checked)        \
@@ -122,36 +124,23 @@ cc_dw_load_cols_##SFX(const T *row, ptrdiff_t col, ptrdiff_t w, const int checke
     if (hi <= lo) return (V){0};                                                           \
     return cc_load_lanes_##SFX(row + col, ((1u << hi) - 1) & ~((1u << lo) - 1));           \
 }                                                                                          \
-/* output vector j's first tap (x_j or e_j) into *first, and (stride 2) its odd lanes;     \
- * checked: lane-masked where the columns leave the row (else known to be inside it) */    \
-static inline __attribute__((always_inline)) void                                          \
-cc_dw_row_vector_##SFX(const T *row, ptrdiff_t j, ptrdiff_t w, ptrdiff_t pad_left,         \
-                       const int stride, const int checked, V *first, V *odd)              \
-{                                                                                          \
-    if (stride == 1) {                                                                     \
-        *first = cc_dw_load_cols_##SFX(row, j * VL - pad_left, w, checked);                \
-    } else {                                                                               \
-        const VI iota = IOTA;                                                              \
-        const V lo = cc_dw_load_cols_##SFX(row, 2 * j * VL - pad_left, w, checked);        \
-        const V hi = cc_dw_load_cols_##SFX(row, 2 * j * VL - pad_left + VL, w, checked);   \
-        *first = __builtin_shuffle(lo, hi, iota + iota);                                   \
-        *odd = __builtin_shuffle(lo, hi, iota + iota + 1);                                 \
-    }                                                                                      \
-}                                                                                          \
-/* acc + the three taps of a row for output vector j: first = x_j or e_j, next = x_{j+1} or \
- * e_{j+1}, odd (stride 2). One multiply-add each, into acc (w0 x0 + w1 x1 + w2 x2, then  \
- * + acc, had cost a multiply and an add more per row) */                                  \
+/* stride 1: output vector j's first tap x_j; checked: lane-masked where the columns leave \
+ * the row (else known to be inside it) */                                                 \
 static inline __attribute__((always_inline)) V                                             \
-cc_dw_row_taps_##SFX(V acc, V first, V next, V odd, const V *wr, const int stride)         \
+cc_dw_row_vector_##SFX(const T *row, ptrdiff_t j, ptrdiff_t w, ptrdiff_t pad_left,         \
+                       const int checked)                                                  \
 {                                                                                          \
-    acc += wr[0] * first;                                                                  \
-    if (stride == 1) {                                                                     \
-        acc += wr[1] * cc_shift_in_##SFX(first, next, 1);                                  \
-        acc += wr[2] * cc_shift_in_##SFX(first, next, 2);                                  \
-    } else {                                                                               \
-        acc += wr[1] * odd;                                                                \
-        acc += wr[2] * cc_shift_in_##SFX(first, next, 1);                                  \
-    }                                                                                      \
+    return cc_dw_load_cols_##SFX(row, j * VL - pad_left, w, checked);                      \
+}                                                                                          \
+/* acc + the three taps of a row for output vector j (stride 1): x = x_j, next = x_{j+1}.   \
+ * One multiply-add each, into acc (w0 x0 + w1 x1 + w2 x2, then + acc, had cost a multiply \
+ * and an add more per row) */                                                             \
+static inline __attribute__((always_inline)) V                                             \
+cc_dw_row_taps_##SFX(V acc, V x, V next, const V *wr)                                      \
+{                                                                                          \
+    acc += wr[0] * x;                                                                      \
+    acc += wr[1] * cc_shift_in_##SFX(x, next, 1);                                          \
+    acc += wr[2] * cc_shift_in_##SFX(x, next, 2);                                          \
     return acc;                                                                            \
 }                                                                                          \
 static inline __attribute__((always_inline)) void                                          \
@@ -168,13 +157,12 @@ cc_dw3x3_nchw_finish_##SFX(T *out, const T *res, V a, T bias, int act, ptrdiff_t
     if (n >= VL) memcpy(out, &a, sizeof a);                                                \
     else cc_store_tail_##SFX(out, a, n);                                                   \
 }                                                                                          \
-/* CC_DW_ROW_VECS output vectors from j (x_j / e_j in x[r][0], carried out as x_{j+U});    \
+/* CC_DW_ROW_VECS output vectors from j (x_j in x[r][0], carried out as x_{j+U});           \
  * checked: some of their loads may leave the row */                                       \
 static inline __attribute__((always_inline)) void                                          \
 cc_dw3x3_nchw_block_##SFX(T *restrict out, const T *restrict res, const T *const *rows,    \
-                          V x[3][CC_DW_ROW_VECS + 1], V odd[3][CC_DW_ROW_VECS + 1],        \
-                          const V *wv, ptrdiff_t j, ptrdiff_t w, ptrdiff_t w_out,          \
-                          ptrdiff_t pad_left, T bias, int act, const int stride,           \
+                          V x[3][CC_DW_ROW_VECS + 1], const V *wv, ptrdiff_t j,            \
+                          ptrdiff_t w, ptrdiff_t w_out, ptrdiff_t pad_left, T bias, int act, \
                           const int checked)                                               \
 {                                                                                          \
     enum { U = CC_DW_ROW_VECS };                                                           \
@@ -185,14 +173,11 @@ cc_dw3x3_nchw_block_##SFX(T *restrict out, const T *restrict res, const T *const
     for (int r = 0; r < 3; ++r) {                                                          \
         _Pragma("GCC unroll 4")                                                            \
         for (int u = 1; u <= U; ++u)                                                       \
-            cc_dw_row_vector_##SFX(rows[r], j + u, w, pad_left, stride, checked, &x[r][u], \
-                                   &odd[r][u]);                                            \
+            x[r][u] = cc_dw_row_vector_##SFX(rows[r], j + u, w, pad_left, checked);        \
         _Pragma("GCC unroll 4")                                                            \
         for (int u = 0; u < U; ++u)                                                        \
-            a[u] = cc_dw_row_taps_##SFX(a[u], x[r][u], x[r][u + 1], odd[r][u], wv + 3 * r, \
-                                        stride);                                           \
+            a[u] = cc_dw_row_taps_##SFX(a[u], x[r][u], x[r][u + 1], wv + 3 * r);           \
         x[r][0] = x[r][U];                                                                 \
-        odd[r][0] = odd[r][U];                                                             \
     }                                                                                      \
     _Pragma("GCC unroll 4")                                                                \
     for (int u = 0; u < U; ++u)                                                            \
@@ -202,38 +187,31 @@ cc_dw3x3_nchw_block_##SFX(T *restrict out, const T *restrict res, const T *const
 static inline __attribute__((always_inline)) void                                          \
 cc_dw3x3_nchw_row_body_##SFX(T *restrict out, const T *restrict res, const T *const *rows, \
                              ptrdiff_t w, ptrdiff_t w_out, ptrdiff_t pad_left,             \
-                             const T *restrict wc, T bias, int act, const int stride)      \
+                             const V *wv, T bias, int act)                                 \
 {                                                                                          \
     enum { U = CC_DW_ROW_VECS };                                                           \
     const ptrdiff_t nvec = (w_out + VL - 1) / VL;                                          \
-    V wv[9], x[3][U + 1], odd[3][U + 1];                                                   \
-    _Pragma("GCC unroll 9")                                                                \
-    for (int t = 0; t < 9; ++t) wv[t] = (V){0} + wc[t];                                    \
+    V x[3][U + 1];                                                                         \
     _Pragma("GCC unroll 3")                                                                \
-    for (int r = 0; r < 3; ++r)                                                            \
-        cc_dw_row_vector_##SFX(rows[r], 0, w, pad_left, stride, 1, &x[r][0], &odd[r][0]);  \
+    for (int r = 0; r < 3; ++r) x[r][0] = cc_dw_row_vector_##SFX(rows[r], 0, w, pad_left, 1); \
     ptrdiff_t j = 0;                                                                       \
     for (; j + U <= nvec; j += U) {                                                        \
         /* the block's loads, vectors j + 1 .. j + U, inside the row: no masks, no tests   \
          * (the tests took ~15% of a row's time) */                                        \
-        if ((j + 1) * stride * VL - pad_left >= 0                                          \
-                && (j + U + 1) * stride * VL - pad_left <= w)                              \
-            cc_dw3x3_nchw_block_##SFX(out, res, rows, x, odd, wv, j, w, w_out, pad_left,   \
-                                      bias, act, stride, 0);                               \
+        if ((j + 1) * VL - pad_left >= 0 && (j + U + 1) * VL - pad_left <= w)              \
+            cc_dw3x3_nchw_block_##SFX(out, res, rows, x, wv, j, w, w_out, pad_left, bias,  \
+                                      act, 0);                                             \
         else                                                                               \
-            cc_dw3x3_nchw_block_##SFX(out, res, rows, x, odd, wv, j, w, w_out, pad_left,   \
-                                      bias, act, stride, 1);                               \
+            cc_dw3x3_nchw_block_##SFX(out, res, rows, x, wv, j, w, w_out, pad_left, bias,  \
+                                      act, 1);                                             \
     }                                                                                      \
     for (; j < nvec; ++j) {          /* one vector: a chain per tap row */                 \
         V a[3];                                                                            \
         _Pragma("GCC unroll 3")                                                            \
         for (int r = 0; r < 3; ++r) {                                                      \
-            cc_dw_row_vector_##SFX(rows[r], j + 1, w, pad_left, stride, 1, &x[r][1],       \
-                                   &odd[r][1]);                                            \
-            a[r] = cc_dw_row_taps_##SFX((V){0}, x[r][0], x[r][1], odd[r][0], wv + 3 * r,   \
-                                        stride);                                           \
+            x[r][1] = cc_dw_row_vector_##SFX(rows[r], j + 1, w, pad_left, 1);              \
+            a[r] = cc_dw_row_taps_##SFX((V){0}, x[r][0], x[r][1], wv + 3 * r);             \
             x[r][0] = x[r][1];                                                             \
-            odd[r][0] = odd[r][1];                                                         \
         }                                                                                  \
         cc_dw3x3_nchw_finish_##SFX(out + j * VL, res ? res + j * VL : 0, a[0] + a[1] + a[2], \
                                    bias, act, w_out - j * VL);                             \
@@ -246,7 +224,7 @@ static inline __attribute__((always_inline)) void                               
 cc_dw3x3_nchw_row_group_##SFX(T *restrict out, ptrdiff_t ldo, const T *restrict res,       \
                               const T *(*rows)[3], ptrdiff_t w, ptrdiff_t w_out,           \
                               ptrdiff_t pad_left, const V *wv, T bias, int act,            \
-                              const int stride, const int nv)                              \
+                              const int nv)                                                \
 {                                                                                          \
     enum { U = CC_DW_ROW_VECS };                                                           \
     V a[U];                                                                                \
@@ -256,15 +234,14 @@ cc_dw3x3_nchw_row_group_##SFX(T *restrict out, ptrdiff_t ldo, const T *restrict 
     for (int rho = 0; rho < U / nv; ++rho) {                                               \
         _Pragma("GCC unroll 3")                                                            \
         for (int r = 0; r < 3; ++r) {                                                      \
-            V x[U], odd[U];                                                                \
+            V x[U];                                                                        \
             _Pragma("GCC unroll 4")                                                        \
             for (int k = 0; k <= nv; ++k)                                                  \
-                cc_dw_row_vector_##SFX(rows[rho][r], k, w, pad_left, stride, 1, &x[k],     \
-                                       &odd[k]);                                           \
+                x[k] = cc_dw_row_vector_##SFX(rows[rho][r], k, w, pad_left, 1);            \
             _Pragma("GCC unroll 3")                                                        \
             for (int k = 0; k < nv; ++k)                                                   \
                 a[rho * nv + k] = cc_dw_row_taps_##SFX(a[rho * nv + k], x[k], x[k + 1],    \
-                                                       odd[k], wv + 3 * r, stride);        \
+                                                       wv + 3 * r);                        \
         }                                                                                  \
     }                                                                                      \
     _Pragma("GCC unroll 4")                                                                \
@@ -352,25 +329,10 @@ static inline void cc_dw3x3_nchw_rows_##SFX(T *restrict out, ptrdiff_t ldo,     
     const ptrdiff_t nvec = (w_out + VL - 1) / VL;                                          \
     const int nv = nvec < U ? (int)nvec : U, group = U / nv;                               \
     ptrdiff_t oh = oh0;                                                                    \
-    if (stride_w == 2) {                                                                   \
-        V wv[9];                                                                           \
-        _Pragma("GCC unroll 9")                                                            \
-        for (int t = 0; t < 9; ++t) wv[t] = (V){0} + wc[t];                                \
-        for (; oh < oh1; ++oh) {                                                           \
-            const T *rows[3];                                                              \
-            for (int r = 0; r < 3; ++r) {                                                  \
-                const ptrdiff_t ih = oh * stride_h - pad_top + r;                          \
-                rows[r] = ih >= 0 && ih < h ? plane + ih * ldx : zero_row;                 \
-            }                                                                              \
-            cc_dw3x3_s2_row_##SFX(out + oh * ldo, res ? res + oh * ldo : 0, rows, w,       \
-                                  w_out, pad_left, wv, bias, act);                         \
-        }                                                                                  \
-        return;                                                                            \
-    }                                                                                      \
-    if (nv < U) {                                                                          \
-        V wv[9];                                                                           \
-        _Pragma("GCC unroll 9")                                                            \
-        for (int t = 0; t < 9; ++t) wv[t] = (V){0} + wc[t];                                \
+    V wv[9];                                                                               \
+    _Pragma("GCC unroll 9")                                                                \
+    for (int t = 0; t < 9; ++t) wv[t] = (V){0} + wc[t];                                    \
+    if (stride_w == 1 && nv < U) {                                                         \
         for (; oh + group <= oh1; oh += group) {                                           \
             const T *rows[U][3];                                                           \
             for (int rho = 0; rho < group; ++rho)                                          \
@@ -380,12 +342,9 @@ static inline void cc_dw3x3_nchw_rows_##SFX(T *restrict out, ptrdiff_t ldo,     
                 }                                                                          \
             T *o = out + oh * ldo;                                                         \
             const T *rs = res ? res + oh * ldo : 0;                                        \
-            if (stride_w == 1 && nv == 1) CC_DW_GROUP(SFX, 1, 1);                         \
-            else if (stride_w == 1 && nv == 2) CC_DW_GROUP(SFX, 1, 2);                    \
-            else if (stride_w == 1) CC_DW_GROUP(SFX, 1, 3);                               \
-            else if (nv == 1) CC_DW_GROUP(SFX, 2, 1);                                     \
-            else if (nv == 2) CC_DW_GROUP(SFX, 2, 2);                                     \
-            else CC_DW_GROUP(SFX, 2, 3);                                                  \
+            if (nv == 1) CC_DW_GROUP(SFX, 1);                                              \
+            else if (nv == 2) CC_DW_GROUP(SFX, 2);                                         \
+            else CC_DW_GROUP(SFX, 3);                                                      \
         }                                                                                  \
     }                                                                                      \
     for (; oh < oh1; ++oh) {                                                               \
@@ -396,10 +355,10 @@ static inline void cc_dw3x3_nchw_rows_##SFX(T *restrict out, ptrdiff_t ldo,     
         }                                                                                  \
         if (stride_w == 1)                                                                 \
             cc_dw3x3_nchw_row_body_##SFX(out + oh * ldo, res ? res + oh * ldo : 0, rows, w, \
-                                         w_out, pad_left, wc, bias, act, 1);               \
+                                         w_out, pad_left, wv, bias, act);                  \
         else                                                                               \
-            cc_dw3x3_nchw_row_body_##SFX(out + oh * ldo, res ? res + oh * ldo : 0, rows, w, \
-                                         w_out, pad_left, wc, bias, act, 2);               \
+            cc_dw3x3_s2_row_##SFX(out + oh * ldo, res ? res + oh * ldo : 0, rows, w,       \
+                                  w_out, pad_left, wv, bias, act);                         \
     }                                                                                      \
 }
 
