@@ -254,8 +254,8 @@ cc_dw3x3_nchw_row_group_##SFX(T *restrict out, ptrdiff_t ldo, const T *restrict 
 }                                                                                          \
 /* Stride 2: the three taps of input row `row` for the output vector whose columns start at \
  * c = 2 j VL - pad_left: even lanes of columns c.., odd lanes, even lanes from c + 2 (four   \
- * loads, three shuffles; CC_DW_PAIRS order), each row its own chain (acc: zero or the       \
- * chain so far) */                                                                        \
+ * loads, three shuffles; CC_DW_PAIRS order): the row's own chain of three multiply-adds   \
+ * (the caller adds the three rows' chains) */                                             \
 static inline __attribute__((always_inline)) V                                             \
 cc_dw3x3_s2_taps_##SFX(const T *row, ptrdiff_t c, ptrdiff_t w, const V *wr, const int checked) \
 {                                                                                          \
