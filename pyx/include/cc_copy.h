@@ -152,9 +152,7 @@ static inline void cc_zero_##SFX(T *dst, ptrdiff_t n)                           
  * caches ahead of use: reads that hop between channel planes defeat the hardware prefetchers. */
 static inline void cc_prefetch_rows(const void *base, ptrdiff_t stride, int rows, ptrdiff_t bytes)
 {
-    for (int r = 0; r < rows; ++r)
-        for (ptrdiff_t b = 0; b < bytes; b += 64)
-            __builtin_prefetch((const char *)base + r * stride + b, 0, 3);
+    for (int r = 0; r < rows; ++r) cc_prefetch_run((const char *)base + r * stride, bytes);
 }
 
 /* The first n < VL values of src as a vector (the other lanes zero), without reading past
