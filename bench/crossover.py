@@ -6,9 +6,10 @@ cconv._select's rule for algorithm="auto".
 For 3x3 stride-1 padding-1 layers over a grid of channel counts (C_in = C_out), image sizes and
 batch sizes, times conv2d with algorithm="direct" and "winograd" (the weights transformed on
 every call, as conv2d does) and the same two as prepared Conv2d objects (weights packed or
-transformed once), interleaved, median of repetitions, and prints the speed-up of Winograd
-both ways with the quantities the rule looks at: channels per group, output pixels and output
-pixels per filter (N*H*W / (C_out*C_in)). Each thread count runs in its own process.
+transformed once), as pairs of back-to-back calls, and prints the speed-up of Winograd both
+ways (the median of the pairs' ratios) with the quantities the rule looks at: channels per
+group, output pixels and output pixels per filter (N*H*W / (C_out*C_in)). Each thread count
+runs in its own process.
 """
 import argparse
 import os
@@ -21,7 +22,27 @@ SIZES = [7, 14, 28, 56, 112]
 BATCHES = [1, 8]
 
 
-def measure(threads, budget_s=0.08, rounds=5):
+def paired_ratio(f_direct, f_winograd, budget_s, min_pairs):
+    """Median over pairs of back-to-back calls (their order alternating) of direct time /
+    Winograd time, and each one's median time. A ratio of neighbouring calls survives the
+    host's clock and load drifting over the sweep; separate medians of two series do not
+    (on a shared host they put one layer at 1.94x in one run and 1.23x in the next)."""
+    import numpy as np
+    td, tw, ratios = [], [], []
+    start = time.perf_counter()
+    while len(ratios) < min_pairs or time.perf_counter() - start < budget_s:
+        pair = {}
+        for name, f in (("d", f_direct), ("w", f_winograd))[::1 if len(ratios) % 2 else -1]:
+            t = time.perf_counter()
+            f()
+            pair[name] = time.perf_counter() - t
+        td.append(pair["d"])
+        tw.append(pair["w"])
+        ratios.append(pair["d"] / pair["w"])
+    return float(np.median(td)), float(np.median(tw)), float(np.median(ratios))
+
+
+def measure(threads, budget_s=0.3, min_pairs=9):
     import numpy as np
 
     import cconv
@@ -40,24 +61,16 @@ def measure(threads, budget_s=0.08, rounds=5):
                 for a in ("direct", "winograd"):  # prepared: weights packed once
                     fns[a + "_prepared"] = (lambda c=cconv.Conv2d(w, padding=1, algorithm=a):
                                             c(x))
-                times = {a: [] for a in fns}
-                for f in fns.values():
+                for f in fns.values():  # warm-up: scratch buffers, caches
                     f()
-                for _ in range(rounds):
-                    for a, f in fns.items():
-                        start = time.perf_counter()
-                        while True:
-                            t = time.perf_counter()
-                            f()
-                            times[a].append(time.perf_counter() - t)
-                            if time.perf_counter() - start > budget_s / rounds:
-                                break
-                med = {a: float(np.median(v)) for a, v in times.items()}
-                rows.append(dict(c=c, hw=hw, n=n, direct_ms=med["direct"] * 1e3,
-                                 winograd_ms=med["winograd"] * 1e3,
-                                 speedup=med["direct"] / med["winograd"],
-                                 prepared_speedup=(med["direct_prepared"]
-                                                   / med["winograd_prepared"]),
+                    f()
+                direct_s, winograd_s, speedup = paired_ratio(
+                    fns["direct"], fns["winograd"], budget_s, min_pairs)
+                _, _, prepared_speedup = paired_ratio(
+                    fns["direct_prepared"], fns["winograd_prepared"], budget_s, min_pairs)
+                rows.append(dict(c=c, hw=hw, n=n, direct_ms=direct_s * 1e3,
+                                 winograd_ms=winograd_s * 1e3, speedup=speedup,
+                                 prepared_speedup=prepared_speedup,
                                  pixels_per_filter=n * hw * hw / (c * c)))
     return rows
 

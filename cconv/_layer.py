@@ -33,7 +33,7 @@ class Conv2d:
     activation : None, "relu", "relu6", "leaky_relu", ("leaky_relu", slope), "silu",
         "sigmoid", "hardswish", "gelu": applied in the pass that writes the output
     algorithm : "auto", "direct" or "winograd". "auto" picks Winograd F(2x2,3x3) for 3x3
-        stride-1 layers with at least 16 channels per group (its weights are transformed now,
+        stride-1 layers with at least 24 channels per group (its weights are transformed now,
         not per call) and the direct kernels otherwise; a call with very few output pixels
         (a 7x7 image, unless it has >= 64 channels on one thread or >= 128 on more) still runs
         the direct kernel. Under "auto", NaN and Inf inputs land exactly where a direct

@@ -25,10 +25,20 @@ ALGORITHMS = ("auto", "direct", "winograd")
 # 32, 0.94x on 7x7 and 1.04x on 14x14 once the direct kernel's partial tiles got cheaper);
 # on 2 threads a 7x7 image needs >= 128 channels (0.97-1.35x; 0.84-1.01x with 32 and 64),
 # 14x14 >= 64 (1.08-1.47x; 0.96x with 32). Re-measured 2026-11-29 (third session).
-WINOGRAD_MIN_CHANNELS = 16        # input and output channels per group
+# Re-measured 2026-11-30 (AMD EPYC, AVX2; two runs, each ratio the median over pairs of
+# back-to-back calls, the runs within ~5% of each other at 1 thread): with 16 channels
+# Winograd lost at 1 thread on every image up to 56x56 (conv2d 0.67-0.96x, prepared
+# 0.69-0.97x; 0.92-1.03x on 112x112) and with conv2d on 2 threads from 28x28 on
+# (0.87-1.11x): the minimum went from 16 to 24 channels (24 won from 784 pixels,
+# 1.08-1.49x). Elsewhere the choices below were right or within 5%, except where
+# Winograd won unchosen by 6-26% (prepared: 24 channels on 14x14; 16 channels on 7x7 and
+# 14x14 at 2 threads, 1.07-1.18x; 8 channels on 112x112 at 2 threads, 1.08-1.14x) and
+# prepared 32 channels on 8 x 7x7 at 1 thread (chosen, 0.81-0.86x: the 4x4 tiles of a 7x7
+# image are 31% padding).
+WINOGRAD_MIN_CHANNELS = 24        # input and output channels per group
 WINOGRAD_MIN_PIXELS_WIDE = 350    # N * H_out * W_out, with >= 64 channels per group
 WINOGRAD_MIN_PIXELS_WIDE_1T = 150 # the same, on 1 thread
-WINOGRAD_MIN_PIXELS_NARROW = 700  # with 16..63
+WINOGRAD_MIN_PIXELS_NARROW = 700  # with 24..63
 # prepared weights, >= 32 channels per group: 40 pixels with >= 64 channels on 1 thread or
 # with >= 128 channels, else 150; fewer channels need 700
 WINOGRAD_MIN_PIXELS_PREPARED = 150
