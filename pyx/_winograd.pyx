@@ -36,6 +36,7 @@ from _epilogue cimport OutputSpec, output_spec, store_run
 
 cdef extern from "cc_gemm_ukernel.h" nogil:
     const int CC_MR
+    const int CC_UK_B_CACHED
     const int CC_UK_HALF
     const int CC_NR_F32
     const int CC_NR_F64
@@ -118,17 +119,22 @@ cdef inline Py_ssize_t tile_panel_width(Py_ssize_t tiles, Py_ssize_t itemsize) n
 cdef inline void gemm_ukernel(bint narrow, Py_ssize_t kc, const floating* a, const floating* b,
                               Py_ssize_t ldb, floating* c, Py_ssize_t ldc, int mr, int nr,
                               int accumulate) noexcept nogil:
-    """C[mr x nr] (+)= A B, A packed (MR-row panels), with the NR- or the VL-wide kernel."""
+    """C[mr x nr] (+)= A B, A packed (MR-row panels), with the NR- or the VL-wide kernel.
+    B (V) was just written by the input transform: in cache (CC_UK_B_CACHED)."""
     if floating is float:
         if narrow:
-            cc_gemm_ukernel_narrow_f32(kc, a, 0, b, ldb, c, ldc, mr, nr, accumulate, NULL, 0)
+            cc_gemm_ukernel_narrow_f32(kc, a, 0, b, ldb, c, ldc, mr, nr, accumulate, NULL,
+                                       CC_UK_B_CACHED)
         else:
-            cc_gemm_ukernel_f32(kc, a, 0, b, ldb, c, ldc, mr, nr, accumulate, NULL, 0)
+            cc_gemm_ukernel_f32(kc, a, 0, b, ldb, c, ldc, mr, nr, accumulate, NULL,
+                                CC_UK_B_CACHED)
     else:
         if narrow:
-            cc_gemm_ukernel_narrow_f64(kc, a, 0, b, ldb, c, ldc, mr, nr, accumulate, NULL, 0)
+            cc_gemm_ukernel_narrow_f64(kc, a, 0, b, ldb, c, ldc, mr, nr, accumulate, NULL,
+                                       CC_UK_B_CACHED)
         else:
-            cc_gemm_ukernel_f64(kc, a, 0, b, ldb, c, ldc, mr, nr, accumulate, NULL, 0)
+            cc_gemm_ukernel_f64(kc, a, 0, b, ldb, c, ldc, mr, nr, accumulate, NULL,
+                                CC_UK_B_CACHED)
 
 
 # Bytes a task may keep hot in L2: half the L2 of this CPU, set at import from what the OS

@@ -170,7 +170,8 @@ static inline void CC_FN(cc_uk_store)(CC_T *restrict c, CC_V v, int n, int accum
  * bias_rows: NULL, or mr values added to the rows after the sum (on the last block of K only).
  * act: CC_UK_RELU or CC_UK_RELU6 applied to the result in registers (the last block of K
  *      only; NaN stays NaN, as in torch), or 0; | CC_UK_STREAM: whole vectors are stored past
- *      the caches (c and ldc then 64-byte aligned: an output far larger than the caches).
+ *      the caches (c and ldc then 64-byte aligned: an output far larger than the caches);
+ *      | CC_UK_B_CACHED: B (rows ldb != NR apart) is in cache, its next columns not fetched.
  */
 static inline void CC_FN(cc_gemm_ukernel)(
     ptrdiff_t kc, const CC_T *restrict a, ptrdiff_t lda,
@@ -180,14 +181,15 @@ static inline void CC_FN(cc_gemm_ukernel)(
 {
     const CC_T *const bias_cols = 0, *const res = 0;
     const int stream = CC_UK_HAVE_STREAM && (act & CC_UK_STREAM);
+    const int b_cached = act & CC_UK_B_CACHED;
     CC_V acc[CC_MR][CC_UK_NV];
-    act &= ~CC_UK_STREAM;
+    act &= ~(CC_UK_STREAM | CC_UK_B_CACHED);
 #pragma GCC unroll 32
     for (int i = 0; i < CC_MR; ++i)
 #pragma GCC unroll 4
         for (int j = 0; j < CC_UK_NV; ++j) acc[i][j] = (CC_V){0};
 
-    if (lda == 0 && ldb != CC_NR) {
+    if (lda == 0 && ldb != CC_NR && !b_cached) {
         /* B read in place (a 1x1 convolution's input planes, one row per input channel):
          * kc rows far apart, more streams than the hardware prefetcher follows when the
          * input is not in cache. Fetch the next tile's part of each row (its two cache
@@ -203,7 +205,8 @@ static inline void CC_FN(cc_gemm_ukernel)(
 #undef CC_UK_LOOP
     } else if (lda == 0) {
         /* packed A streams from L3 or memory when the weights outgrow L2 (512x512
-         * Winograd weights are 16 MiB): fetch a few steps ahead */
+         * Winograd weights are 16 MiB): fetch a few steps ahead (B: a packed panel, or
+         * rows ldb apart already in cache) */
 #define CC_UK_LOOP(M, NV, H)                                                              \
         for (ptrdiff_t p = 0; p < kc; ++p, a += CC_MR) {                                  \
             __builtin_prefetch(a + CC_UK_PREFETCH * CC_MR);                               \
