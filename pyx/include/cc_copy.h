@@ -148,6 +148,13 @@ static inline void cc_zero_##SFX(T *dst, ptrdiff_t n)                           
     if (j < n) cc_tail_##SFX(dst + j, NULL, n - j);                                      \
 }
 
+/* Ask for `rows` rows of `bytes` bytes (rows `stride` bytes apart) to be brought into the
+ * caches ahead of use: reads that hop between channel planes defeat the hardware prefetchers. */
+static inline void cc_prefetch_rows(const void *base, ptrdiff_t stride, int rows, ptrdiff_t bytes)
+{
+    for (int r = 0; r < rows; ++r) cc_prefetch_run((const char *)base + r * stride, bytes);
+}
+
 /* The first n < VL values of src as a vector (the other lanes zero), without reading past
  * src[n-1] and without a round trip through memory (a masked store read back by a load
  * cannot be forwarded and stalls). */
