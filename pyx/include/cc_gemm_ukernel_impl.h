@@ -204,15 +204,12 @@ static inline void CC_FN(cc_gemm_ukernel)(
         CC_UK_TAILS(CC_UK_LOOP);
 #undef CC_UK_LOOP
     } else if (lda == 0) {
-        /* packed A, B a packed panel or rows ldb apart already in cache. No software
-         * prefetch of A: it was fetched 64 steps ahead for weights that outgrow L2 (512x512
-         * Winograd weights are 16 MiB), but the sequential stream is the hardware
-         * prefetcher's, and the instruction cost a load slot per step. Without it, old and
-         * new builds alternating, 1 thread: Winograd 0.84-0.98x the time (512x512 on 28x28
-         * 0.98x), 1x1 layers 0.88-0.94x, 512 -> 2048 on 7x7 1.01-1.04x (0.94x on 2 threads);
-         * ResNet-18 forward 0.95x, MobileNetV2 0.98-0.99x. */
+        /* packed A streams from L3 or memory when the weights outgrow L2 (512x512
+         * Winograd weights are 16 MiB): fetch a few steps ahead (B: a packed panel, or
+         * rows ldb apart already in cache) */
 #define CC_UK_LOOP(M, NV, H)                                                              \
         for (ptrdiff_t p = 0; p < kc; ++p, a += CC_MR) {                                  \
+            __builtin_prefetch(a + CC_UK_PREFETCH * CC_MR);                               \
             CC_UK_STEP(a[i], M, NV, H);                                                   \
         }
         CC_UK_TAILS(CC_UK_LOOP);
