@@ -54,8 +54,10 @@ static inline cc_vf64 cc_uk_widen_f64(cc_vf64_half h)
 #define CC_UK_STREAM 0x100
 /* B already in the caches (act | CC_UK_B_CACHED): Winograd's transformed input, written just
  * before into a block that stays in L2. The prefetches that fetch the next columns of B read
- * in place from memory (a 1x1 layer's input planes) cost it more than they hide: 1 thread,
- * 128 -> 128 3x3 on 56x56 12.9 -> 9.9 ms without them, 64 on 4 x 56x56 14.3 -> 11.3 ms. */
+ * in place from memory (a 1x1 layer's input planes) cost it more than they hide: old and new
+ * builds alternating (same L2 budget), 1 thread, 0.82-0.86x the time on 128-512 channels
+ * (128 -> 128 3x3 on 56x56 11.1 -> 9.4 ms, 256 on 14x14 3.25 -> 2.76), 0.98x with 64 on
+ * 56x56, 1.00x with 512 on 28x28. */
 #define CC_UK_B_CACHED 0x200
 #define CC_UK_HAVE_STREAM CC_HAVE_STREAM
 static inline void cc_uk_stream_f32(float *p, cc_vf32 v) { CC_STREAM_F32(p, v); }
