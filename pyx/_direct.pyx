@@ -930,7 +930,8 @@ cdef int choose_method(const DirectPlan* pl, Py_ssize_t images,
 
     Both: multiply-adds / (lanes * 2 FMA/cycle), inflated by the share of each MR x NR tile that
     is padding (pixels in tiles of NR or MR, channels in tiles of MR or NR) and by the
-    microkernel's efficiency (PANELS reading OIHW rows ~0.90, INDIRECT ~0.95, measured).
+    microkernel's efficiency (PANELS reading OIHW rows ~0.90, INDIRECT ~0.95, ~0.70 with a 1x1
+    kernel; measured).
     PANELS adds its copies of X (K values per grid pixel, for each of ~C_out/256 channel
     tasks) and computes the grid's extra columns; INDIRECT computes only the output pixels,
     transposes every weight unless they come packed (into reused scratch memory: ~0.35 ns,
@@ -948,8 +949,15 @@ cdef int choose_method(const DirectPlan* pl, Py_ssize_t images,
         <double> pl.c_out_g * grid * pl.k_len / lanes / 0.90
         / tile_efficiency(pl.c_out_g, CC_MR, CC_MR // 3) / tile_efficiency(grid, pl.nr, vl)
         + 0.15 * grid * pl.k_len * ceil_div(pl.c_out_g, 256))
+    # INDIRECT's tiles read MR pixels of one input channel per step. With a 1x1 kernel every
+    # step is a new line of the phase image (with 3x3, a row's taps share one), kc of them
+    # beside the kc x NR weight panel: more than L1 holds, they come from L2 for every
+    # panel. Measured ~0.70 of the 0.95 (both methods alternating on 1x1 stride-2 layers,
+    # 1 thread: PANELS took 0.56-0.83x INDIRECT's time, 1024 -> 2048 on 14x14 0.56-0.59x,
+    # 256 -> 512 0.82x; 2 threads 0.72-0.92x).
+    cdef double indirect_eff = 0.95 if pl.kh * pl.kw > 1 else 0.70
     cdef double indirect = images * (
-        <double> pl.c_out_g * pixels * pl.k_len / lanes / 0.95
+        <double> pl.c_out_g * pixels * pl.k_len / lanes / indirect_eff
         / tile_efficiency(pl.c_out_g, pl.nr, vl) / tile_efficiency(pixels, CC_MR, CC_MR // 3)
         + 0.5 * pl.c_out_g * pixels
         + 30.0 * ceil_div(pixels, CC_MR) * ceil_div(pl.c_out_g, pl.nr) * ceil_div(pl.k_len, 128)
