@@ -185,9 +185,9 @@ class Conv2d:
     @staticmethod
     def _too_small(geom, threads):
         """Too few output pixels for Winograd to win on `threads` threads, even with its
-        weights transformed."""
-        return geom.n * geom.h_out * geom.w_out < _select.winograd_min_pixels(
-            geom.c_in // geom.groups, geom.c_out // geom.groups, True, threads)
+        weights transformed (per phase when dilated, as _select.choose counts them)."""
+        pixels, need, _ = _select.winograd_pixels_needed(geom, True, threads)
+        return pixels < need
 
     def _call_with_padding(self, input, padding):
         """The layer with another padding ((top, bottom), (left, right)): the same prepared

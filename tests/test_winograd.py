@@ -213,6 +213,25 @@ def test_dilated_choice_per_phase():
     assert small["algorithm"] == "direct" and "36 dense convolutions" in small["reason"]
 
 
+def test_prepared_layer_counts_dilated_pixels_per_phase():
+    # a prepared layer built for Winograd falls back to the direct kernel per call when the
+    # input is too small: by the same per-phase count as the choice itself (it once counted
+    # all output pixels, and ran Winograd's 16 calls of 144 pixels, 1.16x the direct time)
+    w = np.ones((64, 64, 3, 3), np.float32)
+    layer = cconv.Conv2d(w, padding=4, dilation=4)
+    assert layer.algorithm == "winograd"   # built for a large input
+    for threads in (1, 2):
+        with cconv.threads(threads):
+            small = layer.explain((1, 64, 48, 48))   # 16 phases of 12x12
+            assert small["algorithm"] == "direct", small
+            assert "16 dense convolutions of 144 output pixels" in small["reason"]
+            assert layer.explain((1, 64, 96, 96))["algorithm"] == "winograd"   # 24x24 each
+    x = np.random.default_rng(5).standard_normal((1, 64, 48, 48)).astype(np.float32)
+    np.testing.assert_allclose(layer(x), cconv.conv2d(x, w, padding=4, dilation=4,
+                                                      algorithm="direct"),
+                               rtol=1e-4, atol=1e-3)
+
+
 def test_explain():
     e = cconv.explain((1, 256, 56, 56), (256, 256, 3, 3), padding=1)
     assert e["algorithm"] == "winograd" and e["output_shape"] == (1, 256, 56, 56)
