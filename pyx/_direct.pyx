@@ -110,7 +110,7 @@ cdef enum:
     # A 1x1 task copies its block of X into panels from this many channel blocks and this K
     # on (task_in_place).
     COPY_MIN_BLOCKS = 8
-    COPY_MIN_K = 64
+    COPY_MIN_K = 16
     COPY_PREFETCH_ROWS = 8
     # ... and sweeps groups of panels block by block from this many channel blocks on.
     GROUP_MIN_BLOCKS = 8
@@ -398,8 +398,11 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
     # planes (streams the prefetchers lose, lines that share L1 sets: a 56x56 plane is 196
     # lines, 4 sets on) and every block re-reads it from L2. 1 thread, AVX2, calls
     # alternating with the in-place path: 1024 -> 256 on 14x14 0.86x the time, 512 -> 128 on
-    # 28x28 0.87x, 512 -> 2048 on 7x7 0.95x; 4 blocks (96 -> 24 on 28x28) 1.26x, K = 32
-    # (32 -> 192) 1.06x.
+    # 28x28 0.87x, 512 -> 2048 on 7x7 0.95x; 4 blocks (96 -> 24 on 28x28) 1.26x. From K = 16
+    # (MobileNetV2's expansions; COPY_MIN_K was 64, from a time when K = 32 lost 6%): 16 ->
+    # 96 on 112x112 0.83-0.86x at 1 and 2 threads, 24 -> 144 on 56x56 and 32 -> 192 on 28x28
+    # 0.89-1.04x (within this host's noise), MobileNetV2's NCHW forward pass 0.96-0.98x at
+    # 1 thread, batch 1 (two copies of one build: 1.006x), 0.995x at batch 8.
     cdef bint copy_block = mb1 - mb0 >= COPY_MIN_BLOCKS and K >= COPY_MIN_K
     cdef Py_ssize_t j0, j1, mb, group
     cdef floating* c
