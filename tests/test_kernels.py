@@ -385,7 +385,7 @@ def _check_output_pass(rng, x4, w4, b, g, threads, ref, bound):
                                     * np.abs(expect))).all(), (act, np.nanmax(err))
 
 
-# 1x1 layers whose tasks have at least 8 blocks of MR output channels: with K >= 64 they copy
+# 1x1 layers whose tasks have at least 8 blocks of MR output channels: with K >= 16 they copy
 # their block of the input into panels (task_in_place's copy_block), and every such task
 # sweeps its panels in groups, block by block: partial panels (in the last group), several K
 # blocks, groups, a partial last channel block
@@ -413,6 +413,36 @@ def test_one_by_one_block_copied(rng, case, dtype):
     assert plan["b_in_place"] and plan["channel_units_per_task"] >= 8, plan
     ref = conv2d_reference(x, w, b, groups=groups)
     _check_output_pass(rng, x4, w4, b, g, 1, ref, error_bound(x, w, b, dtype, groups=groups))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xs,c_out", [
+    ((1, 900, 7, 7), 50),      # 49 pixels: 3 panels and one of 1 pixel; 3 K blocks
+    ((1, 70, 3, 6), 13),       # 18: a panel of 2
+    ((2, 300, 5, 13), 100),    # 65 per image: 4 panels and 1, 17 channel blocks (copied)
+    ((1, 20, 3, 11), 7),       # 33: 2 panels and 1, a partial channel block
+])
+def test_last_pixels_of_a_panel_against_packed_weights(rng, xs, c_out, dtype):
+    """A panel's last one or two pixels run cc_gemm_ukernel_cols (packed weights: a prepared
+    layer), accumulated over K blocks, with bias, residual and activation, into an output
+    with nothing past it touched."""
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal((c_out, xs[1], 1, 1)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    residual = rng.standard_normal((xs[0], c_out) + xs[2:]).astype(dtype)
+    plan = _dispatch.direct.plan_summary(xs[0], xs[1], xs[2], xs[3], c_out, 1, 1, 1, 1, 1, 0,
+                                         0, 1, 1, xs[2], xs[3], x.dtype.itemsize, 1, 0, True)
+    assert plan["method"] == "panels" and plan["b_in_place"], plan
+    ref = conv2d_reference(x, w, b)
+    bound = error_bound(x, w, b, dtype) + np.finfo(dtype).eps * np.abs(ref + residual)
+    for activation, f in [(None, lambda v: v), ("relu6", lambda v: np.clip(v, 0, 6))]:
+        layer = cconv.Conv2d(w, b, activation=activation, algorithm="direct")
+        n = residual.size
+        buf = np.full(n + 64, 7.5, dtype)
+        out = buf[:n].reshape(residual.shape)
+        layer(x, out=out, residual=residual)
+        assert (buf[n:] == 7.5).all()
+        assert (np.abs(out - f(ref + residual)) <= bound).all(), np.abs(out - f(ref + residual)).max()
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])

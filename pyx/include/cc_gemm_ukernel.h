@@ -15,6 +15,10 @@
 #include "cc_simd.h"
 
 #define CC_NV 2
+/* Tiles at most CC_UK_COLS columns wide can run A's rows as one vector (when MR fits one:
+ * cc_gemm_ukernel_cols), CC_UK_COL_U independent sums per column */
+#define CC_UK_COLS 2
+#define CC_UK_COL_U 4
 #ifndef CC_UK_PREFETCH
 #  define CC_UK_PREFETCH 64
 #endif
