@@ -178,34 +178,34 @@ static inline void CC_FN(cc_gemm_ukernel_cols)(
     act &= ~(CC_UK_STREAM | CC_UK_B_CACHED);
     memset(acc, 0, sizeof acc);
 #define CC_UK_COL_LOOP(NC)                                                                \
-    do {                                                                              \
-            CC_V col[NC][CC_UK_COL_U];                                                    \
-            for (int j = 0; j < (NC); ++j)                                                \
-                for (int u = 0; u < CC_UK_COL_U; ++u) col[j][u] = (CC_V){0};              \
-            ptrdiff_t p = 0;                                                              \
-            /* whole-vector loads read into the next step's rows: not in the last step */ \
-            for (; p + CC_UK_COL_U < kc; p += CC_UK_COL_U) {                              \
-                _Pragma("GCC unroll 8")                                                   \
-                for (int u = 0; u < CC_UK_COL_U; ++u) {                                   \
-                    CC_V av;                                                              \
-                    memcpy(&av, a + (p + u) * CC_MR, sizeof av);                          \
-                    _Pragma("GCC unroll 2")                                               \
-                    for (int j = 0; j < (NC); ++j)                                        \
-                        col[j][u] += av * b[(p + u) * ldb + j];                           \
-                }                                                                         \
+    do {                                                                                  \
+        CC_V col[NC][CC_UK_COL_U];                                                        \
+        for (int j = 0; j < (NC); ++j)                                                    \
+            for (int u = 0; u < CC_UK_COL_U; ++u) col[j][u] = (CC_V){0};                  \
+        ptrdiff_t p = 0;                                                                  \
+        /* whole-vector loads read into the next step's rows: not in the last step */     \
+        for (; p + CC_UK_COL_U < kc; p += CC_UK_COL_U) {                                  \
+            _Pragma("GCC unroll 8")                                                       \
+            for (int u = 0; u < CC_UK_COL_U; ++u) {                                       \
+                CC_V av;                                                                  \
+                memcpy(&av, a + (p + u) * CC_MR, sizeof av);                              \
+                _Pragma("GCC unroll 2")                                                   \
+                for (int j = 0; j < (NC); ++j)                                            \
+                    col[j][u] += av * b[(p + u) * ldb + j];                               \
             }                                                                             \
-            for (; p < kc; ++p) {                                                         \
-                const CC_V av = CC_FN(cc_uk_load_lanes)(a + p * CC_MR,                    \
-                                                        CC_MR < CC_VL ? CC_MR : CC_VL);   \
-                for (int j = 0; j < (NC); ++j) col[j][0] += av * b[p * ldb + j];          \
-            }                                                                             \
-            for (int j = 0; j < (NC); ++j) {                                              \
-                CC_V sum = col[j][0];                                                     \
-                for (int u = 1; u < CC_UK_COL_U; ++u) sum += col[j][u];                   \
-                for (int i = 0; i < (CC_MR < CC_VL ? CC_MR : CC_VL); ++i)                 \
-                    acc[i][0][j] = sum[i];                                                \
-            }                                                                             \
-        } while (0)
+        }                                                                                 \
+        for (; p < kc; ++p) {                                                             \
+            const CC_V av = CC_FN(cc_uk_load_lanes)(a + p * CC_MR,                        \
+                                                    CC_MR < CC_VL ? CC_MR : CC_VL);       \
+            for (int j = 0; j < (NC); ++j) col[j][0] += av * b[p * ldb + j];              \
+        }                                                                                 \
+        for (int j = 0; j < (NC); ++j) {                                                  \
+            CC_V sum = col[j][0];                                                         \
+            for (int u = 1; u < CC_UK_COL_U; ++u) sum += col[j][u];                       \
+            for (int i = 0; i < (CC_MR < CC_VL ? CC_MR : CC_VL); ++i)                     \
+                acc[i][0][j] = sum[i];                                                    \
+        }                                                                                 \
+    } while (0)
     if (nr == 1) CC_UK_COL_LOOP(1);
     else CC_UK_COL_LOOP(2);
 #undef CC_UK_COL_LOOP
