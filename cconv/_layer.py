@@ -186,7 +186,7 @@ class Conv2d:
     def _too_small(geom, threads):
         """Too few output pixels for Winograd to win on `threads` threads, even with its
         weights transformed (per phase when dilated, as _select.choose counts them)."""
-        pixels, need, _ = _select.winograd_pixels_needed(geom, True, threads)
+        pixels, need = _select.winograd_pixels_needed(geom, True, threads)
         return pixels < need
 
     def _call_with_padding(self, input, padding):

@@ -109,22 +109,18 @@ def winograd_min_pixels(c_in_g, c_out_g, weights_prepared, threads):
 
 
 def winograd_pixels_needed(geom, weights_prepared, threads):
-    """(pixels, need, what): the output pixels one Winograd call covers (per phase when
-    dilated: dil_h x dil_w calls, one per interleaved grid of outputs), the minimum from
-    which it beats the direct kernel, and a description of the former for explain()."""
+    """(pixels, need): the output pixels one Winograd call covers (per phase when dilated:
+    dil_h x dil_w calls, one per interleaved grid of outputs) and the minimum from which it
+    beats the direct kernel. (A prepared Conv2d asks this in every call: no strings here.)"""
     c_in_g, c_out_g = geom.c_in // geom.groups, geom.c_out // geom.groups
     need = winograd_min_pixels(c_in_g, c_out_g, weights_prepared, threads)
-    phases = geom.dil_h * geom.dil_w
-    if phases == 1:
-        pixels = geom.n * geom.h_out * geom.w_out
-        return pixels, need, f"{pixels} output pixels per call"
+    if geom.dil_h * geom.dil_w == 1:
+        return geom.n * geom.h_out * geom.w_out, need
     # one Winograd call per phase: each must be big enough on its own
     pixels = geom.n * -(-geom.h_out // geom.dil_h) * -(-geom.w_out // geom.dil_w)
-    need = max(need, WINOGRAD_MIN_PHASE_PIXELS_MANY
-               if min(c_in_g, c_out_g) >= WINOGRAD_PREPARED_MANY_CHANNELS
-               else WINOGRAD_MIN_PHASE_PIXELS)
-    return pixels, need, (f"dilation {(geom.dil_h, geom.dil_w)}: {phases} dense convolutions "
-                          f"of {pixels} output pixels")
+    return pixels, max(need, WINOGRAD_MIN_PHASE_PIXELS_MANY
+                       if min(c_in_g, c_out_g) >= WINOGRAD_PREPARED_MANY_CHANNELS
+                       else WINOGRAD_MIN_PHASE_PIXELS)
 
 
 def winograd_ineligible(geom):
@@ -172,7 +168,11 @@ def choose(geom, algorithm, fname="conv2d", weights_prepared=False):
         return "direct", (f"{c_in_g} input and {c_out_g} output channels per group: below "
                           f"{WINOGRAD_MIN_CHANNELS}, the direct kernel is faster")
     threads = _threads.effective_num_threads()
-    pixels, need, what = winograd_pixels_needed(geom, weights_prepared, threads)
+    pixels, need = winograd_pixels_needed(geom, weights_prepared, threads)
+    phases = geom.dil_h * geom.dil_w
+    what = (f"{pixels} output pixels per call" if phases == 1 else
+            f"dilation {(geom.dil_h, geom.dil_w)}: {phases} dense convolutions of {pixels} "
+            "output pixels")
     if pixels < need:
         return "direct", (f"{what} on {threads} thread{'s' if threads > 1 else ''}: below "
                           f"{need}, transforming the input and weights costs more than "

@@ -58,7 +58,8 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
     void cc_gemm_ukernel_f64(Py_ssize_t kc, const double* a, Py_ssize_t lda, const double* b,
                              Py_ssize_t ldb, double* c, Py_ssize_t ldc, int mr, int nr,
                              int accumulate, const double* bias_rows, int act)
-    const int CC_UK_COLS
+    const int CC_UK_COLS_F32
+    const int CC_UK_COLS_F64
     void cc_gemm_ukernel_cols_f32(Py_ssize_t kc, const float* a, const float* b,
                                   Py_ssize_t ldb, float* c, Py_ssize_t ldc, int mr, int nr,
                                   int accumulate, const float* bias_rows, int act)
@@ -164,12 +165,12 @@ cdef inline void gemm_ukernel(Py_ssize_t kc, const floating* a, Py_ssize_t lda,
     # weights: cc_gemm_ukernel_cols (1 thread, old and new builds alternating: 1x1 layers on
     # 7x7, 512 -> 2048, 960 -> 320 and 160 -> 960, 0.85-0.91x the time)
     if floating is float:
-        if lda == 0 and nr <= CC_UK_COLS and CC_MR <= CC_VL_F32:
+        if lda == 0 and nr <= CC_UK_COLS_F32:
             cc_gemm_ukernel_cols_f32(kc, a, b, ldb, c, ldc, mr, nr, accumulate, bias_rows, act)
         else:
             cc_gemm_ukernel_f32(kc, a, lda, b, ldb, c, ldc, mr, nr, accumulate, bias_rows, act)
     else:
-        if lda == 0 and nr <= CC_UK_COLS and CC_MR <= CC_VL_F64:
+        if lda == 0 and nr <= CC_UK_COLS_F64:
             cc_gemm_ukernel_cols_f64(kc, a, b, ldb, c, ldc, mr, nr, accumulate, bias_rows, act)
         else:
             cc_gemm_ukernel_f64(kc, a, lda, b, ldb, c, ldc, mr, nr, accumulate, bias_rows, act)

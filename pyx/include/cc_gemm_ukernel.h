@@ -15,8 +15,9 @@
 #include "cc_simd.h"
 
 #define CC_NV 2
-/* Tiles at most CC_UK_COLS columns wide can run A's rows as one vector (when MR fits one:
- * cc_gemm_ukernel_cols), CC_UK_COL_U independent sums per column */
+/* Tiles at most CC_UK_COLS columns wide can run A's rows as one vector (cc_gemm_ukernel_cols),
+ * CC_UK_COL_U independent sums per column; only where MR fits one vector: the widths per
+ * element type below are 0 otherwise (callers test nr <= CC_UK_COLS_F32 / _F64) */
 #define CC_UK_COLS 2
 #define CC_UK_COL_U 4
 #ifndef CC_UK_PREFETCH
@@ -67,6 +68,8 @@ static inline cc_vf64 cc_uk_widen_f64(cc_vf64_half h)
 static inline void cc_uk_stream_f32(float *p, cc_vf32 v) { CC_STREAM_F32(p, v); }
 static inline void cc_uk_stream_f64(double *p, cc_vf64 v) { CC_STREAM_F64(p, v); }
 
+#define CC_UK_COLS_F32 (CC_MR <= CC_VL_F32 ? CC_UK_COLS : 0)
+#define CC_UK_COLS_F64 (CC_MR <= CC_VL_F64 ? CC_UK_COLS : 0)
 #define CC_NR_F32 (CC_NV * CC_VL_F32)
 #define CC_NR_F64 (CC_NV * CC_VL_F64)
 
