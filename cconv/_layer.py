@@ -268,8 +268,14 @@ class Conv2d:
 
     @property
     def padding(self):
-        """(top, bottom, left, right)."""
-        return self._spec.padding
+        """As the constructor takes it (and as the repr shows it): (top, left) when each
+        axis is padded alike on both sides, as torch's Conv2d.padding, else
+        ((top, bottom), (left, right)); padding="same" and "valid" come back as their
+        numbers."""
+        top, bottom, left, right = self._spec.padding
+        if (top, left) == (bottom, right):
+            return (top, left)
+        return ((top, bottom), (left, right))
 
     @property
     def dilation(self):
@@ -298,9 +304,7 @@ class Conv2d:
         if s.stride != (1, 1):
             parts.append(f"stride={s.stride}")
         if any(s.padding):
-            top, bottom, left, right = s.padding
-            parts.append(f"padding={(top, left)}" if (top, left) == (bottom, right)
-                         else f"padding={((top, bottom), (left, right))}")
+            parts.append(f"padding={self.padding}")
         if s.dilation != (1, 1):
             parts.append(f"dilation={s.dilation}")
         if s.groups != 1:

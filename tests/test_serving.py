@@ -242,6 +242,25 @@ class TestConv2d:
                                "(1, 0)), bias=None, algorithm='direct', dtype=float64)")
         assert cconv.Conv2d(np.ones((8, 1, 3, 3)), groups=8).explain((1, 8, 5, 5))["kernel"] == "depthwise"
 
+    def test_properties_rebuild_the_layer(self, rng):
+        # a layer's properties go back into the constructor (cloning a layer, as with
+        # torch's nn.Conv2d attributes), whatever form the padding was given in
+        w = rng.standard_normal((8, 4, 3, 3)).astype(np.float32)
+        b = rng.standard_normal(8).astype(np.float32)
+        x = rng.standard_normal((2, 4, 11, 10)).astype(np.float32)
+        for padding, expected in [(1, (1, 1)), ((2, 0), (2, 0)), ("same", (1, 1)),
+                                  ("valid", (0, 0)), (((0, 1), (1, 0)), ((0, 1), (1, 0))),
+                                  (((1, 1), (2, 2)), (1, 2))]:
+            layer = cconv.Conv2d(w, b, stride=1, padding=padding, dilation=1,
+                                 activation=("leaky_relu", 0.1))
+            assert layer.padding == expected
+            clone = cconv.Conv2d(layer.weight, layer.bias, stride=layer.stride,
+                                 padding=layer.padding, dilation=layer.dilation,
+                                 groups=layer.groups, activation=layer.activation,
+                                 algorithm=layer.algorithm, layout=layer.layout)
+            assert repr(clone) == repr(layer)
+            np.testing.assert_array_equal(clone(x), layer(x))
+
     def test_pickles(self, rng):
         w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
         layer = cconv.Conv2d(w, w[:, 0, 0, 0].copy(), padding=((1, 0), (0, 1)),
