@@ -408,6 +408,7 @@ def main(argv=None):
     print(f"{'network':<12} {'batch':>5} {'threads':>7} {'cconv ms':>9} {'NHWC ms':>8} "
           f"{'torch ms':>9} {'ort ms':>8} {'x torch':>8} {'x ort':>7} {'NHWC x ort':>11} "
           f"{'max |logit diff|':>17} {'(of max)':>9}")
+    all_rows = []
     for t in args.threads:
         env = dict(os.environ, OMP_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS="1",
                    MKL_NUM_THREADS="1")
@@ -416,6 +417,7 @@ def main(argv=None):
                               "--pause", str(args.pause)],
                              env=env, stdout=subprocess.PIPE, text=True, check=True).stdout
         for r in json.loads(out):
+            all_rows.append(r)
             ms = r["ms"]
             ort = ms.get("onnxruntime", float("nan"))
             diff = max(r['max_logit_diff']['cconv'], r['max_logit_diff']['cconv-nhwc'])
@@ -423,7 +425,30 @@ def main(argv=None):
                   f"{ms['cconv-nhwc']:>8.2f} {ms['torch']:>9.2f} {ort:>8.2f} "
                   f"{ms['torch'] / ms['cconv']:>8.2f} {ort / ms['cconv']:>7.2f} "
                   f"{ort / ms['cconv-nhwc']:>11.2f} {diff:>17.2e} {r['logit_scale']:>9.2f}")
+    print_scaling(all_rows, args.threads)
     return 0
+
+
+def print_scaling(rows, threads):
+    """Each engine's own speedup from the fewest threads to each other count: on a shared
+    host a contended second core shows here (every engine scaling poorly in that run),
+    not only as a change in the ratios between engines."""
+    base = min(threads)
+    others = sorted(t for t in set(threads) if t != base)
+    if not others:
+        return
+    by = {(r["network"], r["batch"], r["threads"]): r["ms"] for r in rows}
+    engines = [e for e in ("cconv", "cconv-nhwc", "torch", "onnxruntime")
+               if any(e in r["ms"] for r in rows)]
+    print(f"\nspeedup over {base} thread{'s' if base > 1 else ''} (time at {base} / time at T)")
+    print(f"{'network':<12} {'batch':>5} {'T':>3} " + " ".join(f"{e:>11}" for e in engines))
+    for (name, batch, t) in sorted(by):
+        if t not in others or (name, batch, base) not in by:
+            continue
+        one, many = by[(name, batch, base)], by[(name, batch, t)]
+        cells = [f"{one[e] / many[e]:>11.2f}" if e in one and e in many else f"{'-':>11}"
+                 for e in engines]
+        print(f"{name:<12} {batch:>5} {t:>3} " + " ".join(cells))
 
 
 if __name__ == "__main__":
