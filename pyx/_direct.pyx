@@ -310,7 +310,10 @@ cdef struct DirectPlan:
     const void* w              # weights: OIHW rows (lda > 0) or packed (lda == 0)
     Py_ssize_t lda
     OutputSpec o               # output (any strides), bias, residual, activation
-    bint b_in_place            # PANELS, 1x1 stride 1 unpadded contiguous planes: X is the input
+    bint b_in_place            # PANELS, 1x1 kernel, contiguous output planes: X is a [K][P]
+                               # matrix read in place (task_in_place), the input itself (stride 1,
+                               # unpadded contiguous planes) or, b_from_phase, its phase image
+    bint b_from_phase          # (a strided or padded 1x1 layer: the one phase, h_out x w_out)
     bint c_in_place            # PANELS over one K block into an output with contiguous rows:
                                # panels of one output row each, written by the microkernel
                                # itself (task_row_panels); row_panels of them per row, the
@@ -396,7 +399,14 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
     cdef Py_ssize_t npanels = ceil_div(npix, nr)
     cdef Py_ssize_t mb0 = mt * pl.m_per_task
     cdef Py_ssize_t mb1 = min(mb0 + pl.m_per_task, pl.m_units)
-    cdef const floating* xg = <const floating*> pl.x + n * pl.sx_n + g * pl.c_in_g * pl.sx_c
+    # X: rows sx_c apart (the input's planes, or the phase image's)
+    cdef Py_ssize_t sx_c = pl.ph_channel if pl.b_from_phase else pl.sx_c
+    cdef const floating* xg
+    if pl.b_from_phase:
+        xg = (<const floating*> pl.ph + (n - pl.ph_n0) * pl.ph_image
+              + g * pl.c_in_g * pl.ph_channel)
+    else:
+        xg = <const floating*> pl.x + n * pl.sx_n + g * pl.c_in_g * pl.sx_c
     cdef floating* outg = (<floating*> pl.o.out + n * pl.o.sn
                            + (g * pl.c_out_g + mb0 * CC_MR) * pl.o.sc + p0)
     cdef Py_ssize_t co_end = min(mb1 * CC_MR, pl.c_out_g) - mb0 * CC_MR
@@ -445,11 +455,11 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
         a = weight_block(pl, <const floating*> pl.w, g, k0, kc, mb0, &a_step)
         if copy_block:
             for kk in range(kc):
-                row = xg + (k0 + kk) * pl.sx_c + p0
+                row = xg + (k0 + kk) * sx_c + p0
                 # rows a plane apart: fetch a few rows ahead (1 thread, prefetch on and off
                 # alternating: 256 -> 64 on 56x56 0.83x the time, 512 -> 128 on 28x28 0.93x,
                 # 1024 -> 256 on 14x14 0.96x; short K blocks and 7x7 images within +-2%)
-                cc_prefetch_run(row + COPY_PREFETCH_ROWS * pl.sx_c, npix * sizeof(floating))
+                cc_prefetch_run(row + COPY_PREFETCH_ROWS * sx_c, npix * sizeof(floating))
                 for j in range(npanels):
                     nr_valid = min(npix - j * nr, nr)
                     copy(buf + j * kc * nr + kk * nr, row + j * nr, nr_valid)
@@ -462,7 +472,7 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
             if nr_valid < nr and not copy_block:
                 # the partial last panel, copied so that nothing past the input is read
                 for kk in range(kc):
-                    copy(buf + kk * nr, xg + (k0 + kk) * pl.sx_c + p0 + (j1 - 1) * nr,
+                    copy(buf + kk * nr, xg + (k0 + kk) * sx_c + p0 + (j1 - 1) * nr,
                          nr_valid)
                     zero(buf + kk * nr + nr_valid, nr - nr_valid)
             for mb in range(mb0, mb1):
@@ -471,7 +481,7 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
                     if copy_block:
                         b, ldb = buf + j * kc * nr, nr
                     elif nr_valid == nr:
-                        b, ldb = xg + k0 * pl.sx_c + p0 + j * nr, pl.sx_c
+                        b, ldb = xg + k0 * sx_c + p0 + j * nr, sx_c
                     else:
                         b, ldb = buf, nr
                     c = outg + (mb - mb0) * CC_MR * pl.o.sc + j * nr
@@ -892,12 +902,13 @@ cdef void init_plan(DirectPlan* pl, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
                     Py_ssize_t stride_h, Py_ssize_t stride_w, Py_ssize_t pad_top,
                     Py_ssize_t pad_left, Py_ssize_t dil_h, Py_ssize_t dil_w, Py_ssize_t h_out,
                     Py_ssize_t w_out, Py_ssize_t nr, int method, bint planes_contiguous,
-                    bint channels_last, bint out_channels_last, Py_ssize_t images,
-                    bint weights_packed) noexcept nogil:
+                    bint out_planes_contiguous, bint channels_last, bint out_channels_last,
+                    Py_ssize_t images, bint weights_packed) noexcept nogil:
     """The shape part of a plan, and the method (METHOD_AUTO resolved; weights_packed: both
-    methods' weight panels are at hand, packed ahead). channels_last: the input's channels
-    are contiguous (NHWC), so a pixel's K values are a few runs of it; out_channels_last:
-    the output's."""
+    methods' weight panels are at hand, packed ahead). planes_contiguous: the input's and the
+    output's planes are, out_planes_contiguous: the output's. channels_last: the input's
+    channels are contiguous (NHWC), so a pixel's K values are a few runs of it;
+    out_channels_last: the output's."""
     pl.h, pl.w_in, pl.c_in, pl.c_out, pl.groups = h, w_in, c_in, c_out, groups
     pl.c_in_g, pl.c_out_g = c_in // groups, c_out // groups
     pl.kh, pl.kw, pl.stride_h, pl.stride_w = kh, kw, stride_h, stride_w
@@ -933,6 +944,15 @@ cdef void init_plan(DirectPlan* pl, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
             method = choose_method(pl, images, weights_packed)
     pl.method = method
     pl.b_in_place = method == METHOD_PANELS and one_by_one
+    # Any other 1x1 kernel (strided, padded, or input planes not contiguous): its phase image
+    # is the [K][h_out*w_out] matrix the in-place path reads, so that PANELS neither copies
+    # it again into panels nor stores through an accumulator block. Old and new builds
+    # alternating, prepared, 1 thread: ResNet's 1x1 stride-2 layers 0.80-0.98x the time
+    # (64 -> 128 on 56x56 0.87x, 256 -> 512 0.80x, 512 -> 1024 on 28x28 0.98x), 0.87-0.90x
+    # with inputs not in cache; 2 threads 0.89-0.97x; padded 1x1 0.97x.
+    pl.b_from_phase = (method == METHOD_PANELS and not one_by_one and kh == 1 and kw == 1
+                       and out_planes_contiguous and h_out * w_out >= nr // 2)
+    pl.b_in_place = pl.b_in_place or pl.b_from_phase
     pl.a_in_place = method == METHOD_INDIRECT and channels_last and unpadded
     pl.direct_out = False
 
@@ -1053,13 +1073,13 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
             and images * h_pad * w_pad * px * itemsize <= PAD_COPY_BUDGET):
         pad_bytes = images * h_pad * w_pad * px * itemsize + ALIGN
     # the plan sees the padded copy (unpadded, channels contiguous) or the input itself
+    cdef bint out_planes = out.strides[3] == itemsize and out.strides[2] == w_out * itemsize
     init_plan(&pl, c_in, h_pad if pad_bytes else h, w_pad if pad_bytes else w_in, out.shape[1],
               groups, kh, kw, stride_h, stride_w, 0 if pad_bytes else pad_top,
               0 if pad_bytes else pad_left, dil_h, dil_w, h_out, w_out, tile_width(&dummy),
               method,
               not pad_bytes and x.strides[3] == itemsize and x.strides[2] == w_in * itemsize
-              and out.strides[3] == itemsize and out.strides[2] == w_out * itemsize,
-              channels_last, out_channels_last, images,
+              and out_planes, out_planes, channels_last, out_channels_last, images,
               w_indirect is not None and w_panels is not None)
     if pad_bytes:   # pl.x is set when the copy has its memory
         pl.sx_c, pl.sx_w, pl.sx_h, pl.sx_n = 1, px, w_pad * px, h_pad * w_pad * px
@@ -1084,7 +1104,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
         pl.row_shift = (ALIGN - <uintptr_t> pl.o.out % ALIGN) % ALIGN // itemsize
     pl.direct_out = (pl.method == METHOD_INDIRECT and pl.o.sc == 1
                      and pl.o.sh == pl.w_out * pl.o.sw and act_in_registers(&pl.o))
-    if pl.b_in_place:
+    if pl.b_in_place and not pl.b_from_phase:
         pl.grid_w = pl.w_out
         pl.grid_pixels = pl.task_pixels = pl.h_out * pl.w_out
         chunk = images
@@ -1124,7 +1144,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
         if pack:
             packed_count = n_blocks * pl.k_len * CC_MR
     # one allocation: the threads' buffers, the packed weights, the phase image (+ slack)
-    cdef bint phase_image = not (pl.b_in_place or pl.a_in_place)
+    cdef bint phase_image = not ((pl.b_in_place and not pl.b_from_phase) or pl.a_in_place)
     if phase_image:
         ph_bytes = (chunk * pl.ph_image + pl.nr + pl.grid_w) * itemsize + ALIGN
     scratch_bytes = ((threads * pl.scratch_per_thread + packed_count) * itemsize + ALIGN
@@ -1215,9 +1235,9 @@ def plan_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
     pl.row_shift = 0
     init_plan(&pl, c_in, h, w_in, c_out, groups, kh, kw, stride_h, stride_w, pad_top,
               pad_left, dil_h, dil_w, h_out, w_out,
-              CC_NR_F32 if itemsize == 4 else CC_NR_F64, method, True, False, False, images,
-              weights_packed)
-    if pl.b_in_place:
+              CC_NR_F32 if itemsize == 4 else CC_NR_F64, method, True, True, False, False,
+              images, weights_packed)
+    if pl.b_in_place and not pl.b_from_phase:
         pl.grid_w, pl.grid_pixels, pl.task_pixels = w_out, h_out * w_out, h_out * w_out
     elif plan_phases(&pl) < 0:
         free_plan(&pl)
@@ -1225,7 +1245,8 @@ def plan_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
     free_plan(&pl)
     plan_blocks(&pl, images, itemsize, max(num_threads, 1))
     return dict(method="indirect" if pl.method == METHOD_INDIRECT else "panels",
-                b_in_place=bool(pl.b_in_place), c_in_place=bool(pl.c_in_place),
+                b_in_place=bool(pl.b_in_place), b_from_phase=bool(pl.b_from_phase),
+                c_in_place=bool(pl.c_in_place),
                 grid_w=pl.grid_w, kc=pl.kc, nr=pl.nr,
                 mr=CC_MR, pixel_units=pl.p_units, pixel_units_per_task=pl.p_per_task,
                 channel_units=pl.m_units, channel_units_per_task=pl.m_per_task,

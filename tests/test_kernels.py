@@ -490,3 +490,53 @@ def test_one_input_channel_many_outputs_runs_the_gemm(rng, layout, dtype):
     # a layer that never runs the GEMM does not pack weights for it (multiplier 4, 32 groups)
     assert cconv.Conv2d(np.zeros((128, 1, 3, 3), dtype), groups=32)._prepared.panels is None
     assert cconv.Conv2d(np.zeros((4, 1, 3, 3), dtype))._prepared.panels is not None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_strided_and_padded_1x1_read_their_phase_image_in_place(rng, dtype, threads):
+    """A 1x1 layer that is strided, padded or reads non-contiguous planes: its phase image is
+    the [K][H_out*W_out] matrix, read in place by the 1x1 path (no panel copy, no accumulator
+    block), images built in chunks, groups, a partial last panel, copied K blocks (>= 8
+    channel blocks), bias, residual and activation, into an output with guard values after
+    it; and an output with strided planes, which takes the other path."""
+    cases = [  # input shape, C_out, stride, padding, groups
+        ((1, 64, 56, 56), 128, 2, 0, 1),
+        ((7, 40, 30, 30), 60, 2, 0, 1),          # 7 images: more than one chunk of phases
+        ((2, 12, 9, 11), 30, (3, 2), 0, 1),      # 3 x 6 = 18 pixels: a partial panel
+        ((1, 8, 10, 10), 12, 1, ((1, 0), (2, 1))),  # padded, stride 1
+        ((1, 16, 13, 17), 20, (1, 2), 1, 2),     # groups
+        ((1, 600, 14, 14), 64, 2, 0, 1),         # 2 K blocks
+    ]
+    with cconv.threads(threads):
+        for xs, c_out, stride, padding, *g in cases:
+            groups = g[0] if g else 1
+            x = rng.standard_normal(xs).astype(dtype)
+            w = rng.standard_normal((c_out, xs[1] // groups, 1, 1)).astype(dtype)
+            b = rng.standard_normal(c_out).astype(dtype)
+            params = dict(stride=stride, padding=padding, groups=groups)
+            ref = conv2d_reference(x, w, b, **params)
+            residual = rng.standard_normal(ref.shape).astype(dtype)
+            bound = (error_bound(x, w, b, dtype, **params)
+                     + np.finfo(dtype).eps * np.abs(ref + residual))
+            geom = _args.parse_conv2d(x, w, b, stride, padding, 1, groups, "conv2d")[3]
+            plan = _dispatch.direct.plan_summary(
+                xs[0], xs[1], xs[2], xs[3], c_out, groups, 1, 1, geom.stride_h, geom.stride_w,
+                geom.pad_top, geom.pad_left, 1, 1, ref.shape[2], ref.shape[3],
+                x.dtype.itemsize, threads, 0, True)
+            assert plan["method"] == "panels" and plan["b_from_phase"], (xs, plan)
+            layer = cconv.Conv2d(w, b, activation="relu6", algorithm="direct", **params)
+            n = residual.size
+            buf = np.full(n + 64, 7.5, dtype)
+            out = buf[:n].reshape(residual.shape)
+            layer(x, out=out, residual=residual)
+            assert (buf[n:] == 7.5).all()
+            expected = np.clip(ref + residual, 0, 6)
+            assert (np.abs(out - expected) <= bound).all(), (xs, np.abs(out - expected).max())
+            # non-contiguous input planes, and an output whose planes are strided
+            wide = np.zeros(ref.shape[:3] + (2 * ref.shape[3],), dtype)
+            got = cconv.conv2d(x, w, b, out=wide[:, :, :, ::2], algorithm="direct", **params)
+            assert (np.abs(got - ref) <= error_bound(x, w, b, dtype, **params)).all()
+            xv = np.repeat(x, 2, axis=3)[:, :, :, ::2]
+            got = cconv.conv2d(xv, w, b, algorithm="direct", **params)
+            assert (np.abs(got - ref) <= error_bound(x, w, b, dtype, **params)).all()
