@@ -702,7 +702,7 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
     # the weights, cold from memory in a network, stream in once at the pace of the compute
     # (tiles outer, the first tile alone would pull all of them, at 12 pixels of work each);
     # otherwise each tile (its input rows) goes through all the panels.
-    cdef Py_ssize_t npan = cp1 - cp0, it, t_rows
+    cdef Py_ssize_t npan = cp1 - cp0, io, ii, t_rows
     cdef bint panels_outer = npan * nr > ntiles * CC_MR
     while k0 < K:  # the weight micro-panel (kc x NR) stays in L1 across the tiles
         kc = min(pl.kc, K - k0)
@@ -710,51 +710,54 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
         # this K block's panels (pack_weight_panel's layout)
         wk = <const floating*> pl.w + (k0 * pl.groups * pl.m_units + g * pl.m_units * kc) * nr
         t_rows = -1
-        for it in range(ntiles * npan):
-            if panels_outer:
-                t, cp = it % ntiles, cp0 + it // ntiles
-            else:
-                t, cp = it // npan, cp0 + it % npan
-            v0 = q0 + t * CC_MR
-            mr = <int> min(<Py_ssize_t> CC_MR, q0 + npix - v0)
-            if t != t_rows:   # the tile's input rows
-                t_rows = t
-                oh, ow = v0 // pl.w_out, v0 % pl.w_out
-                base = NULL
-                # consecutive pixels: one base (cc_gemm_ukernel_indirect, whose rows past mr
-                # read on: the phase image's slack, not the caller's input read in place)
-                if (ow + mr <= pl.w_out and pl.px_col == 1
-                        and (mr == CC_MR or not pl.a_in_place)):
-                    base = img + oh * pl.px_row + ow
+        # (nested loops: a flattened one's divisions, per microkernel call, were a few % of
+        # layers whose calls are short, K = 16)
+        for io in range(npan if panels_outer else ntiles):
+            for ii in range(ntiles if panels_outer else npan):
+                if panels_outer:
+                    t, cp = ii, cp0 + io
                 else:
-                    for i in range(mr):   # (contiguous taps: indexed from this K block)
-                        rows[i] = (img + oh * pl.px_row + ow * pl.px_col
-                                   + (k0 if pl.k_contiguous else 0))
-                        ow += 1
-                        if ow == pl.w_out:
-                            oh, ow = oh + 1, 0
-                    for i in range(mr, CC_MR):  # rows past the valid ones repeat the last
-                        rows[i] = rows[mr - 1]
-            c, ldcc = buf + t * CC_MR * ldc + (cp - cp0) * nr, ldc
-            bias, res, act = NULL, NULL, 0
-            if pl.direct_out:
-                c, ldcc = outn + cp * nr + v0 * pl.o.sw, pl.o.sw
-                if last_block:
-                    act = pl.o.act
-                    if bias_g != NULL:
-                        bias = bias_g + cp * nr
-                    if pl.o.residual != NULL:   # laid out like the output
-                        res = <const floating*> pl.o.residual + (c - <floating*> pl.o.out)
-            if base != NULL:
-                gemm_ukernel_indirect(kc, base, pl.k_offset + k0, wk + cp * kc * nr, c,
-                                      ldcc, mr, <int> min(nr, co_end - cp * nr), k0 > 0,
-                                      bias, res, act)
-            else:
-                gemm_ukernel_indirect_rows(kc, rows,
-                                           NULL if pl.k_contiguous else pl.k_offset + k0,
-                                           wk + cp * kc * nr, c, ldcc, mr,
-                                           <int> min(nr, co_end - cp * nr), k0 > 0, bias,
-                                           res, act)
+                    t, cp = io, cp0 + ii
+                v0 = q0 + t * CC_MR
+                mr = <int> min(<Py_ssize_t> CC_MR, q0 + npix - v0)
+                if t != t_rows:   # the tile's input rows
+                    t_rows = t
+                    oh, ow = v0 // pl.w_out, v0 % pl.w_out
+                    base = NULL
+                    # consecutive pixels: one base (cc_gemm_ukernel_indirect, whose rows past mr
+                    # read on: the phase image's slack, not the caller's input read in place)
+                    if (ow + mr <= pl.w_out and pl.px_col == 1
+                            and (mr == CC_MR or not pl.a_in_place)):
+                        base = img + oh * pl.px_row + ow
+                    else:
+                        for i in range(mr):   # (contiguous taps: indexed from this K block)
+                            rows[i] = (img + oh * pl.px_row + ow * pl.px_col
+                                       + (k0 if pl.k_contiguous else 0))
+                            ow += 1
+                            if ow == pl.w_out:
+                                oh, ow = oh + 1, 0
+                        for i in range(mr, CC_MR):  # rows past the valid ones repeat the last
+                            rows[i] = rows[mr - 1]
+                c, ldcc = buf + t * CC_MR * ldc + (cp - cp0) * nr, ldc
+                bias, res, act = NULL, NULL, 0
+                if pl.direct_out:
+                    c, ldcc = outn + cp * nr + v0 * pl.o.sw, pl.o.sw
+                    if last_block:
+                        act = pl.o.act
+                        if bias_g != NULL:
+                            bias = bias_g + cp * nr
+                        if pl.o.residual != NULL:   # laid out like the output
+                            res = <const floating*> pl.o.residual + (c - <floating*> pl.o.out)
+                if base != NULL:
+                    gemm_ukernel_indirect(kc, base, pl.k_offset + k0, wk + cp * kc * nr, c,
+                                          ldcc, mr, <int> min(nr, co_end - cp * nr), k0 > 0,
+                                          bias, res, act)
+                else:
+                    gemm_ukernel_indirect_rows(kc, rows,
+                                               NULL if pl.k_contiguous else pl.k_offset + k0,
+                                               wk + cp * kc * nr, c, ldcc, mr,
+                                               <int> min(nr, co_end - cp * nr), k0 > 0, bias,
+                                               res, act)
         k0 += kc
     if not pl.direct_out:
         store_block(pl, n, g, q0, npix, pl.w_out, cp0 * nr, co_end, buf, ldc, True)
