@@ -502,7 +502,7 @@ def test_strided_and_padded_1x1_read_their_phase_image_in_place(rng, dtype, thre
     it; and an output with strided planes, which takes the other path."""
     cases = [  # input shape, C_out, stride, padding, groups
         ((1, 64, 56, 56), 128, 2, 0, 1),
-        ((7, 40, 30, 30), 60, 2, 0, 1),          # 7 images: more than one chunk of phases
+        ((3, 64, 130, 130), 8, 2, 0, 1),         # 1 MiB of phases an image: 3 chunks
         ((2, 12, 9, 11), 30, (3, 2), 0, 1),      # 3 x 6 = 18 pixels: a partial panel
         ((1, 8, 10, 10), 12, 1, ((1, 0), (2, 1))),  # padded, stride 1
         ((1, 16, 13, 17), 20, (1, 2), 1, 2),     # groups
