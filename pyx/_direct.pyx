@@ -21,7 +21,8 @@ X (the im2col matrix) is never materialised. Instead:
    weights streaming from L2).
 
 A 1x1 stride-1 convolution of contiguous planes needs neither: the microkernel reads X in place
-and writes the output directly.
+and writes the output directly. Any other 1x1 kernel (strided, padded) builds its phase image,
+which is then X itself ([C_in][H_out*W_out]), read the same way.
 
 Weights are read in place, one OIHW row per output channel (lda = the row stride), or from the
 panels of pack_weights_oihw_to_gkm (lda = 0) when packed ahead (prepared convolutions).
@@ -981,8 +982,11 @@ cdef int choose_method(const DirectPlan* pl, Py_ssize_t images,
     1.5 cycles, each when they fit the caches, 1.4 ns for 512x512x3x3; it was taken as 4
     cycles, which sent conv2d's 128 -> 128 3x3 stride-2 layer on 56x56 to PANELS: 2.58 ms
     against 2.36 with INDIRECT at 1 thread), writes the output through a transposition
-    (about half a cycle per value) and stores its tile to the accumulator block after every K block (~30 cycles). The constants
-    come from timing both methods on the bench suite (bench/run.py).
+    (about half a cycle per value) and stores its tile to the accumulator block after every K
+    block (~30 cycles). The constants come from timing both methods on the bench suite
+    (bench/run.py). A 1x1 kernel's PANELS costs less than this says (it reads its phase image
+    in place, b_from_phase: no copies, no accumulator block); every 1x1 stride-2 layer checked
+    chose PANELS before that was so.
     """
     cdef double lanes = pl.nr  # multiply-adds per cycle: NR/2 lanes per vector, 2 FMA ports
     cdef Py_ssize_t vl = pl.nr // 2
