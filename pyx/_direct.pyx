@@ -947,16 +947,16 @@ cdef void init_plan(DirectPlan* pl, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
         else:
             method = choose_method(pl, images, weights_packed)
     pl.method = method
-    pl.b_in_place = method == METHOD_PANELS and one_by_one
-    # Any other 1x1 kernel (strided, padded, or input planes not contiguous): its phase image
-    # is the [K][h_out*w_out] matrix the in-place path reads, so that PANELS neither copies
-    # it again into panels nor stores through an accumulator block. Old and new builds
+    # B in place: the input itself (one_by_one), or for any other 1x1 kernel (strided, padded,
+    # input planes not contiguous) its phase image, the [K][h_out*w_out] matrix the in-place
+    # path reads, so that PANELS neither copies it again into panels nor stores through an
+    # accumulator block (b_from_phase). Old and new builds
     # alternating, prepared, 1 thread: ResNet's 1x1 stride-2 layers 0.80-0.98x the time
     # (64 -> 128 on 56x56 0.87x, 256 -> 512 0.80x, 512 -> 1024 on 28x28 0.98x), 0.87-0.90x
     # with inputs not in cache; 2 threads 0.89-0.97x; padded 1x1 0.97x.
     pl.b_from_phase = (method == METHOD_PANELS and not one_by_one and kh == 1 and kw == 1
                        and out_planes_contiguous and h_out * w_out >= nr // 2)
-    pl.b_in_place = pl.b_in_place or pl.b_from_phase
+    pl.b_in_place = (method == METHOD_PANELS and one_by_one) or pl.b_from_phase
     pl.a_in_place = method == METHOD_INDIRECT and channels_last and unpadded
     pl.direct_out = False
 
