@@ -403,6 +403,8 @@ BLOCK_COPY_CASES = [
 @pytest.mark.parametrize("case", BLOCK_COPY_CASES, ids=[str(c[0]) for c in BLOCK_COPY_CASES])
 def test_one_by_one_block_copied(rng, case, dtype):
     xs, ws, groups = case
+    # the cases count output channels in blocks of 6 (AVX2's MR); AVX-512 builds block 12
+    ws = (ws[0] * _dispatch.direct.MR // 6,) + ws[1:]
     x = rng.standard_normal(xs).astype(dtype)
     w = rng.standard_normal(ws).astype(dtype)
     b = rng.standard_normal(ws[0]).astype(dtype)
