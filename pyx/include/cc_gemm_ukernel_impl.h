@@ -23,6 +23,15 @@
         b += ldb;                                                                         \
     } while (0)
 
+/* Fetch B's row CC_UK_B_AHEAD steps on (its NR values: two cache lines at most), for a
+ * packed weight panel read for the first time, cold from memory (CC_UK_B_FETCH) */
+#define CC_UK_FETCH_B()                                                                   \
+    do {                                                                                  \
+        __builtin_prefetch(b + CC_UK_B_AHEAD * ldb);                                      \
+        if (CC_NR * sizeof(CC_T) > 64)                                                    \
+            __builtin_prefetch((const char *)(b + CC_UK_B_AHEAD * ldb) + 64);             \
+    } while (0)
+
 /* LOOP(M, NV, H), with H the half vectors' accumulators (acch, declared only then), then
  * moved into acc[i][NV] (its upper lanes zero) */
 #define CC_UK_RUN(LOOP, M, NV, H)                                                         \
@@ -295,8 +304,10 @@ static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
     const ptrdiff_t ldb = CC_NR;
     const CC_T *const bias_rows = 0;
     const int stream = 0;
+    const int b_fetch = act & CC_UK_B_FETCH;
     const CC_T *ap[CC_MR];
     CC_V acc[CC_MR][CC_UK_NV];
+    act &= ~CC_UK_B_FETCH;
 #pragma GCC unroll 32
     for (int i = 0; i < CC_MR; ++i) {
         ap[i] = rows[i];
@@ -308,6 +319,14 @@ static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
         for (ptrdiff_t p = 0; p < kc; ++p) {                                              \
             const ptrdiff_t o = offs[p];                                                  \
             CC_UK_STEP(ap[i][o], M, NV, H);                                               \
+        }
+        CC_UK_TAILS(CC_UK_LOOP);
+#undef CC_UK_LOOP
+    } else if (b_fetch) {
+#define CC_UK_LOOP(M, NV, H)                                                              \
+        for (ptrdiff_t p = 0; p < kc; ++p) {                                              \
+            CC_UK_FETCH_B();                                                              \
+            CC_UK_STEP(ap[i][p], M, NV, H);                                               \
         }
         CC_UK_TAILS(CC_UK_LOOP);
 #undef CC_UK_LOOP
@@ -335,7 +354,9 @@ static inline void CC_FN(cc_gemm_ukernel_indirect)(
     const ptrdiff_t ldb = CC_NR;
     const CC_T *const bias_rows = 0;
     const int stream = 0;
+    const int b_fetch = act & CC_UK_B_FETCH;
     CC_V acc[CC_MR][CC_UK_NV];
+    act &= ~CC_UK_B_FETCH;
 #pragma GCC unroll 32
     for (int i = 0; i < CC_MR; ++i)
 #pragma GCC unroll 4
@@ -343,6 +364,7 @@ static inline void CC_FN(cc_gemm_ukernel_indirect)(
 #define CC_UK_LOOP(M, NV, H)                                                              \
     for (ptrdiff_t p = 0; p < kc; ++p) {                                                  \
         const CC_T *ap = abase + offs[p];                                                 \
+        if (b_fetch) CC_UK_FETCH_B();                                                     \
         CC_UK_STEP(ap[i], M, NV, H);                                                      \
     }
     CC_UK_TAILS(CC_UK_LOOP);
@@ -351,6 +373,7 @@ static inline void CC_FN(cc_gemm_ukernel_indirect)(
 }
 
 #undef CC_UK_STEP
+#undef CC_UK_FETCH_B
 #undef CC_UK_RUN
 #undef CC_UK_RUN_M
 #undef CC_UK_TAILS
