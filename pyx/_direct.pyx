@@ -752,8 +752,9 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
                             res = <const floating*> pl.o.residual + (c - <floating*> pl.o.out)
                 # the panel's first tile reads it cold from memory (in a network): it
                 # fetches the panel ahead. 1 thread, channels-last 1x1 layers after a 32 MiB
-                # sweep, old and new builds alternating: 960 -> 160 on 7x7 0.83x the time,
-                # 960 -> 320 0.80x, 576 -> 96 on 14x14 0.92x; in cache 0.92-1.00x.
+                # sweep, old and new builds alternating: 960 -> 160 on 7x7 0.84x the time,
+                # 960 -> 320 0.84x, 576 -> 96 on 14x14 0.90x; in cache 1.00-1.09x (two runs
+                # disagreeing by 5%); MobileNetV2's channels-last forward 0.93-0.95x.
                 if t == 0:
                     act = act | CC_UK_B_FETCH
                 if base != NULL:
