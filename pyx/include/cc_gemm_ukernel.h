@@ -64,11 +64,13 @@ static inline cc_vf64 cc_uk_widen_f64(cc_vf64_half h)
  * (128 -> 128 3x3 on 56x56 11.1 -> 9.4 ms, 256 on 14x14 3.25 -> 2.76), 0.98x with 64 on
  * 56x56, 1.00x with 512 on 28x28. */
 #define CC_UK_B_CACHED 0x200
-/* B read for the first time (act | CC_UK_B_FETCH; the indirect kernels): a packed weight
- * panel that comes cold from memory in a network, whose rows the kernel fetches
- * CC_UK_B_AHEAD steps ahead. Only on a panel's first tile: on the tiles after it, the
- * panel in L1, the extra loads cost (16 -> 96 channels on 112x112, channels last, with
- * every tile fetching: 1.08x the time). */
+/* B read for the first time (act | CC_UK_B_FETCH): a packed weight panel that comes cold
+ * from memory in a network, whose rows the kernel fetches CC_UK_B_AHEAD steps ahead. Only on
+ * a panel's first tile: on the tiles after it, the panel in L1, the extra loads cost (16 ->
+ * 96 channels on 112x112, channels last, with every tile fetching: 1.08x the time). Read by
+ * cc_gemm_ukernel_indirect and by cc_gemm_ukernel_indirect_rows with contiguous taps (1x1,
+ * channels last); the offset-table branch of the latter (larger channels-last kernels, NCHW
+ * tiles across output rows) ignores it: not measured with it. */
 #define CC_UK_B_FETCH 0x400
 #ifndef CC_UK_B_AHEAD
 #  define CC_UK_B_AHEAD 16
