@@ -519,6 +519,22 @@ cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
             store_run(o, outg + co * o.sc + q0 * o.sw, o.sw, cblk + (co - co0) * ldc, 1, npix,
                       bias + co if bias != NULL else NULL, 0)
         return
+    if pixel_major and o.sc != 1 and Wg == pl.w_out and o.sh == pl.w_out * o.sw:
+        # the same for a pixel-major block: VL channels at a time, each one run over all the
+        # block's pixels, not row by row (every row a short run in each of the block's output
+        # planes, more write streams than the prefetchers follow)
+        co = co0
+        while co < co1:
+            nc = min(vl, co1 - co)
+            ow = 0
+            while ow < npix:
+                m = min(<Py_ssize_t> STORE_RUN, npix - ow)
+                store_pixel_major(o, outg + co * o.sc + (q0 + ow) * o.sw,
+                                  cblk + ow * ldc + (co - co0), ldc, m, nc,
+                                  bias + co if bias != NULL else NULL, runs)
+                ow += m
+            co += nc
+        return
     for oh in range(q0 // Wg, (q0 + npix - 1) // Wg + 1):
         ow_lo = max(q0 - oh * Wg, 0)
         ow_hi = min(q0 + npix - oh * Wg, pl.w_out)
