@@ -249,6 +249,16 @@ static inline void CC_FN(cc_gemm_ukernel)(
     for (int i = 0; i < CC_MR; ++i)
 #pragma GCC unroll 4
         for (int j = 0; j < CC_UK_NV; ++j) acc[i][j] = (CC_V){0};
+    if (accumulate) {
+        /* C, added to at the end, was written a block of K ago and sits in L2 */
+#pragma GCC unroll 32
+        for (int i = 0; i < CC_MR; ++i) {
+            if (i < mr) {
+                __builtin_prefetch(c + i * ldc);
+                if (nr * sizeof(CC_T) > 64) __builtin_prefetch((const char *)(c + i * ldc) + 64);
+            }
+        }
+    }
 
     if (lda == 0 && ldb != CC_NR && !b_cached) {
         /* B read in place (a 1x1 convolution's input planes, one row per input channel):
