@@ -507,7 +507,8 @@ cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
     cdef Py_ssize_t oh, ow_lo, ow_hi, ow, co, m
     cdef const floating* bias = <const floating*> o.bias
     cdef floating runs[STORE_RUN_CHANNELS * STORE_RUN]
-    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64, nc
+    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64, nc, cl, cl_end
+    cdef Py_ssize_t line_ch = max(vl, ALIGN // <Py_ssize_t> sizeof(floating))
     cdef floating* outg = <floating*> o.out + n * o.sn + g * pl.c_out_g * o.sc
     if bias != NULL:
         bias = bias + g * pl.c_out_g
@@ -520,20 +521,26 @@ cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
                       bias + co if bias != NULL else NULL, 0)
         return
     if pixel_major and o.sc != 1 and Wg == pl.w_out and o.sh == pl.w_out * o.sw:
-        # the same for a pixel-major block: VL channels at a time, each one run over all the
-        # block's pixels, not row by row (every row a short run in each of the block's output
-        # planes, more write streams than the prefetchers follow)
-        co = co0
-        while co < co1:
-            nc = min(vl, co1 - co)
+        # the same for a pixel-major block: each channel one run over all the block's pixels,
+        # not row by row (every row a short run in each of the block's output planes, more
+        # write streams than the prefetchers follow). A cache line of the block's channels at
+        # a time (two vectors on AVX2), STORE_RUN pixels of it in L1 for all its vectors:
+        # vector by vector over all the pixels, AVX2 read each line from L2 twice.
+        cl = co0
+        while cl < co1:
+            cl_end = min(cl + line_ch, co1)
             ow = 0
             while ow < npix:
                 m = min(<Py_ssize_t> STORE_RUN, npix - ow)
-                store_pixel_major(o, outg + co * o.sc + (q0 + ow) * o.sw,
-                                  cblk + ow * ldc + (co - co0), ldc, m, nc,
-                                  bias + co if bias != NULL else NULL, runs)
+                co = cl
+                while co < cl_end:
+                    nc = min(vl, cl_end - co)
+                    store_pixel_major(o, outg + co * o.sc + (q0 + ow) * o.sw,
+                                      cblk + ow * ldc + (co - co0), ldc, m, nc,
+                                      bias + co if bias != NULL else NULL, runs)
+                    co += nc
                 ow += m
-            co += nc
+            cl = cl_end
         return
     for oh in range(q0 // Wg, (q0 + npix - 1) // Wg + 1):
         ow_lo = max(q0 - oh * Wg, 0)
