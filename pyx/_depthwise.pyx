@@ -13,9 +13,9 @@ per-thread buffer that stays in L2, then computes every output row of its `multi
 channels with vectors along the row (cc_depthwise.h, up to 4 channels sharing each input
 load). Input read once, output written once. Two cases skip the phase plane: small planes
 (flat: computed straight from the plane with lane masks) and 3x3 at stride 1 (rows3x3: each
-output row from its three input rows, the shifted taps built in registers). Small planes at
-stride 2 with a vector of channels or more go through channels-last copies instead
-(depthwise_small_planes).
+output row from its three input rows, the shifted taps built in registers). (Small planes
+at stride 2 went through channels-last copies for a while: faster alone in cache, 2.2-3x
+slower inside a network, where the copies come cold; see conv2d_depthwise_nchw.)
 
 The same kernel serves every convolution with one input channel per group: C_in == 1 (grey
 images, spectrograms) is a depthwise convolution with multiplier C_out.
@@ -28,11 +28,11 @@ from libc.stdint cimport uintptr_t
 from cython cimport floating
 
 from _phase cimport (PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane,
-                    copy_run, copy_padded_row, transpose, CC_TRANSPOSE_REGS_f32, L1_SET_SPAN)
+                    copy_run, copy_padded_row, L1_SET_SPAN)
 from _scratch cimport ScratchCache, take_scratch, give_scratch
 from _openmp_helpers cimport cconv_current_cpu, leave_caller_cpu
-from _epilogue cimport (OutputSpec, output_spec, store_run, store_pixel_major,
-                       epilogue_in_registers, act_in_registers, STORE_RUN, STORE_RUN_CHANNELS)
+from _epilogue cimport (OutputSpec, output_spec, store_run, epilogue_in_registers,
+                       act_in_registers)
 
 cdef extern from "cc_depthwise.h" nogil:
     const int CC_VECTOR_BYTES
@@ -93,11 +93,6 @@ cdef enum:
 cdef ScratchCache scratch_cache  # see _scratch.pxd
 scratch_cache.buffer = NULL
 scratch_cache.size = 0
-# the channels-last copies of small NCHW planes (depthwise_small_planes), held while the
-# channels-last kernel takes scratch_cache
-cdef ScratchCache copies_cache
-copies_cache.buffer = NULL
-copies_cache.size = 0
 
 
 cdef inline void dw_row(floating* tmp, Py_ssize_t ldt, const floating* inp,
@@ -516,94 +511,6 @@ cdef int depthwise_channels_last(const floating* x, const Py_ssize_t* shape,
     return 0
 
 
-cdef void store_pixels_nchw(const OutputSpec* o, const floating* src, Py_ssize_t c,
-                            Py_ssize_t n, Py_ssize_t q0, Py_ssize_t m,
-                            Py_ssize_t w_out) noexcept nogil:
-    """Output pixels [q0, q0 + m) of image n (pixel q is (q // w_out, q % w_out), on one
-    output row or on a plane whose rows follow each other) from src, their channels-last
-    values (C apart), through the output pass: VL channels at a time transposed into runs."""
-    cdef floating runs[STORE_RUN_CHANNELS * STORE_RUN]
-    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64, c0
-    cdef const floating* bias = <const floating*> o.bias
-    cdef floating* dst = (<floating*> o.out + n * o.sn + (q0 // w_out) * o.sh
-                          + (q0 % w_out) * o.sw)
-    c0 = 0
-    while c0 < c:
-        store_pixel_major(o, dst + c0 * o.sc, src + c0, c, m, min(vl, c - c0),
-                          bias + c0 if bias != NULL else NULL, runs)
-        c0 += vl
-
-
-cdef int depthwise_small_planes(const floating[:, :, :, :] x, const floating[::1] w,
-                                const floating* w_taps, floating[:, :, :, :] out,
-                                Py_ssize_t stride_h, Py_ssize_t stride_w, Py_ssize_t pad_top,
-                                Py_ssize_t pad_left, Py_ssize_t dil_h, Py_ssize_t dil_w,
-                                int threads, const OutputSpec* o) except -1:
-    """3x3 depthwise on small NCHW planes (multiplier 1, pixels contiguous) through the
-    channels-last kernel: the input transposed into a copy of C-channel pixels, the kernel
-    into a channels-last buffer, then transposed back through the output pass (bias,
-    residual, activation). The planes' vectors were mostly padding (7 of 16 lanes on a 7x7
-    row) or computed outputs they drop (stride 2); with the transposes in registers (~0.3
-    cycles a value) the detour costs less, at stride 2 (the flat kernel's planes, where it
-    computes twice the outputs it keeps). 1 thread, out= given: 576 channels of 14x14 0.059
-    -> 0.040 ms, 960 of 7x7 0.047 -> 0.023, 4 x 96 of 24x24 0.087 -> 0.071 (AVX2: 0.063 ->
-    0.043, 0.061 -> 0.025, 0.095 -> 0.070). Not at stride 1: 960 of 7x7 0.044 either way,
-    576 of 14x14 0.072 -> 0.078, 192 of 28x28 (rows3x3) 0.078 -> 0.097, and 32 x 64 of
-    28x28 0.80 -> 2.2 ms."""
-    cdef Py_ssize_t itemsize = sizeof(floating)
-    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64
-    cdef Py_ssize_t images = x.shape[0], c = x.shape[1], h = x.shape[2], wd = x.shape[3]
-    cdef Py_ssize_t h_out = out.shape[2], w_out = out.shape[3]
-    cdef Py_ssize_t hw = h * wd, hw_out = h_out * w_out, sx_c = x.strides[1] // itemsize
-    # the copy's pixels C values apart, or a cache line more where that is a multiple of
-    # 1 KiB (depthwise_channels_last: L1 set aliasing)
-    cdef Py_ssize_t px = c + (ALIGN // itemsize if (c * itemsize) % (L1_SET_SPAN // 4) == 0
-                              else 0)
-    cdef Py_ssize_t in_elems = round_up(images * hw * px, ALIGN // itemsize)
-    cdef Py_ssize_t blocks = (hw + vl - 1) // vl, t, n, q0, m
-    # output pixels per store task: whole planes' runs when the plane's rows follow each
-    # other, else one row at a time
-    cdef bint plane_runs = o.sh == w_out * o.sw
-    cdef Py_ssize_t chunk = STORE_RUN if plane_runs else w_out
-    cdef Py_ssize_t chunks = (hw_out + chunk - 1) // chunk if plane_runs else h_out
-    cdef size_t scratch_bytes = (in_elems + images * hw_out * c) * itemsize + ALIGN
-    cdef Py_ssize_t shape[4]
-    cdef Py_ssize_t strides[4]
-    cdef OutputSpec to_buffer
-    if images * c * hw_out * 9 < SERIAL_MACS:
-        threads = 1
-    cdef int copy_threads = threads if images * c * hw >= SERIAL_MACS else 1
-    cdef char* scratch = <char*> take_scratch(&copies_cache, scratch_bytes)
-    if scratch == NULL:
-        raise MemoryError("cconv: cannot allocate the convolution's scratch memory")
-    cdef floating* xt = <floating*> (scratch + (ALIGN - <uintptr_t> scratch % ALIGN))
-    cdef floating* ot = xt + in_elems
-    shape[0], shape[1], shape[2], shape[3] = images, c, h, wd
-    strides[0], strides[1] = hw * px * itemsize, itemsize
-    strides[2], strides[3] = wd * px * itemsize, px * itemsize
-    to_buffer.out = ot
-    to_buffer.sn, to_buffer.sc, to_buffer.sh, to_buffer.sw = hw_out * c, 1, w_out * c, c
-    to_buffer.residual = to_buffer.bias = NULL
-    to_buffer.act, to_buffer.alpha, to_buffer.stream = 0, 0, False
-    try:
-        with nogil:
-            for t in prange(images * blocks, num_threads=copy_threads, schedule='static'):
-                n, q0 = t // blocks, (t % blocks) * vl
-                transpose(xt + n * hw * px + q0 * px, px, &x[n, 0, 0, 0] + q0, sx_c, c,
-                          <int> min(vl, hw - q0))
-        depthwise_channels_last(xt, shape, strides, w, w_taps, h_out, w_out, 3, 3, stride_h,
-                                stride_w, pad_top, pad_left, dil_h, dil_w, threads,
-                                &to_buffer)
-        with nogil:
-            for t in prange(images * chunks, num_threads=copy_threads, schedule='static'):
-                n, q0 = t // chunks, (t % chunks) * chunk
-                m = min(chunk, hw_out - q0)
-                store_pixels_nchw(o, ot + (n * hw_out + q0) * c, c, n, q0, m, w_out)
-    finally:
-        give_scratch(&copies_cache, scratch, scratch_bytes)
-    return 0
-
-
 def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, bias,
                           floating[:, :, :, :] out, Py_ssize_t kh, Py_ssize_t kw,
                           Py_ssize_t stride_h, Py_ssize_t stride_w, Py_ssize_t pad_top,
@@ -677,12 +584,11 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
                        or (CC_VECTOR_BYTES == 64 and 8 * dp.pp.w_out >= 7 * nvec * vl
                            and (nvec >= 2 or stride_w == 2))))
     dp.flat = dp.flat and not dp.rows3x3
-    if (floating is float and CC_TRANSPOSE_REGS_f32 and dp.flat and stride_h == 2
-            and stride_w == 2 and dp.multiplier == 1 and dp.c_in >= vl and kh == 3
-            and kw == 3 and dp.sx_w == 1 and dp.sx_h == dp.pp.w):
-        depthwise_small_planes(x, w, w_taps_ptr, out, stride_h, stride_w, pad_top, pad_left,
-                               dil_h, dil_w, threads, &dp.o)
-        return
+    # Small planes at stride 2 stay here, not through channels-last copies of the planes and
+    # the channels-last kernel: alone and in cache that detour was faster (1 thread, 576
+    # channels of 14x14: 0.040 against 0.058 ms), but inside MobileNetV2, its copies cold,
+    # it took 0.216 ms against 0.075 (batch 1, 1 thread; 2 threads 0.141 / 0.063; batch 8
+    # 1.71 / 0.56 ms), the forward 1.00-1.03x the time of this way.
     dp.col_phases = dp.flat and stride_w == 2 and dp.pp.w % 2 == 0
     dp.grid_w = dp.pp.w // 2 if dp.col_phases else dp.pp.w
     try:

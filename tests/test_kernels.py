@@ -209,7 +209,7 @@ def test_depthwise_channels_last(rng, case, threads, dtype):
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("case", [
     # (N, C, H, W, padding, dilation): 3x3 at stride 2 on small NCHW planes, with a vector of
-    # channels or more (float32, AVX2/AVX-512: through channels-last copies of the planes)
+    # channels or more (the flat kernel, lane-masked, or rows3x3; once channels-last copies)
     (1, 16, 14, 14, 1, 1),
     (2, 40, 7, 9, 1, 1),                          # channel tail, odd sizes, two images
     (1, 33, 12, 10, ((0, 1), (0, 1)), 1),         # TensorFlow's SAME at stride 2
