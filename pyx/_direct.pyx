@@ -496,6 +496,36 @@ cdef void task_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
         k0 += kc
 
 
+cdef void store_pixel_major_span(const OutputSpec* o, floating* dst, const floating* src,
+                                 Py_ssize_t lds, Py_ssize_t co0, Py_ssize_t co1,
+                                 Py_ssize_t npix, const floating* bias,
+                                 floating* runs) noexcept nogil:
+    """npix pixels one output pixel apart (dst: the first, channel 0; o.sc between channels)
+    for channels [co0, co1) of a pixel-major block (channel co of pixel p at src[p * lds + co
+    - co0]), through the output pass, bias[co] (or NULL) added. A channel's values lie lds
+    apart in the block: VL channels at a time are turned into contiguous runs first (a
+    transpose, runs: store_pixel_major's buffer), so that the output pass runs on vectors. A
+    cache line of the block's channels at a time (two vectors on AVX2), STORE_RUN pixels of
+    it for all its vectors: vector by vector over all the pixels, AVX2 read each line of the
+    block from L2 twice."""
+    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64
+    cdef Py_ssize_t line_ch = max(vl, ALIGN // <Py_ssize_t> sizeof(floating))
+    cdef Py_ssize_t cl = co0, cl_end, p, m, co, nc
+    while cl < co1:
+        cl_end = min(cl + line_ch, co1)
+        p = 0
+        while p < npix:
+            m = min(<Py_ssize_t> STORE_RUN, npix - p)
+            co = cl
+            while co < cl_end:
+                nc = min(vl, cl_end - co)
+                store_pixel_major(o, dst + co * o.sc + p * o.sw, src + p * lds + (co - co0),
+                                  lds, m, nc, bias + co if bias != NULL else NULL, runs)
+                co += nc
+            p += m
+        cl = cl_end
+
+
 cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize_t q0,
                       Py_ssize_t npix, Py_ssize_t Wg, Py_ssize_t co0, Py_ssize_t co1,
                       const floating* cblk, Py_ssize_t ldc, bint pixel_major) noexcept nogil:
@@ -504,11 +534,9 @@ cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
     from an accumulator block, through the output pass (bias, residual, activation):
     cblk[co - co0][q - q0] (rows ldc apart), or cblk[q - q0][co - co0] when pixel_major."""
     cdef const OutputSpec* o = &pl.o
-    cdef Py_ssize_t oh, ow_lo, ow_hi, ow, co, m
+    cdef Py_ssize_t oh, ow_lo, ow_hi, ow, co
     cdef const floating* bias = <const floating*> o.bias
     cdef floating runs[STORE_RUN_CHANNELS * STORE_RUN]
-    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64, nc, cl, cl_end
-    cdef Py_ssize_t line_ch = max(vl, ALIGN // <Py_ssize_t> sizeof(floating))
     cdef floating* outg = <floating*> o.out + n * o.sn + g * pl.c_out_g * o.sc
     if bias != NULL:
         bias = bias + g * pl.c_out_g
@@ -523,24 +551,8 @@ cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
     if pixel_major and o.sc != 1 and Wg == pl.w_out and o.sh == pl.w_out * o.sw:
         # the same for a pixel-major block: each channel one run over all the block's pixels,
         # not row by row (every row a short run in each of the block's output planes, more
-        # write streams than the prefetchers follow). A cache line of the block's channels at
-        # a time (two vectors on AVX2), STORE_RUN pixels of it in L1 for all its vectors:
-        # vector by vector over all the pixels, AVX2 read each line from L2 twice.
-        cl = co0
-        while cl < co1:
-            cl_end = min(cl + line_ch, co1)
-            ow = 0
-            while ow < npix:
-                m = min(<Py_ssize_t> STORE_RUN, npix - ow)
-                co = cl
-                while co < cl_end:
-                    nc = min(vl, cl_end - co)
-                    store_pixel_major(o, outg + co * o.sc + (q0 + ow) * o.sw,
-                                      cblk + ow * ldc + (co - co0), ldc, m, nc,
-                                      bias + co if bias != NULL else NULL, runs)
-                    co += nc
-                ow += m
-            cl = cl_end
+        # write streams than the prefetchers follow)
+        store_pixel_major_span(o, outg + q0 * o.sw, cblk, ldc, co0, co1, npix, bias, runs)
         return
     for oh in range(q0 // Wg, (q0 + npix - 1) // Wg + 1):
         ow_lo = max(q0 - oh * Wg, 0)
@@ -555,19 +567,9 @@ cdef void store_block(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssize
                           bias + co0 if bias != NULL else NULL, 1)
             continue
         if pixel_major:
-            # a channel's values lie ldc apart in the block: turn VL channels at a time into
-            # contiguous runs first (a transpose), so that the output pass runs on vectors
-            co = co0
-            while co < co1:
-                nc = min(vl, co1 - co)
-                ow = ow_lo
-                while ow < ow_hi:
-                    m = min(<Py_ssize_t> STORE_RUN, ow_hi - ow)
-                    store_pixel_major(o, outg + co * o.sc + oh * o.sh + ow * o.sw,
-                                      cblk + (oh * Wg + ow - q0) * ldc + (co - co0), ldc, m,
-                                      nc, bias + co if bias != NULL else NULL, runs)
-                    ow += m
-                co += nc
+            store_pixel_major_span(o, outg + oh * o.sh + ow_lo * o.sw,
+                                   cblk + (oh * Wg + ow_lo - q0) * ldc, ldc, co0, co1,
+                                   ow_hi - ow_lo, bias, runs)
             continue
         for co in range(co0, co1):
             store_run(o, outg + co * o.sc + oh * o.sh + ow_lo * o.sw, o.sw,
