@@ -76,6 +76,14 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
                                       const Py_ssize_t* offs, const double* b, double* c,
                                       Py_ssize_t ldc, int mr, int nr, int accumulate,
                                       const double* bias_cols, const double* res, int act)
+    void cc_gemm_ukernel_indirect_s2_f32(Py_ssize_t kc, const float* abase,
+                                         const Py_ssize_t* offs, const float* b, float* c,
+                                         Py_ssize_t ldc, int mr, int nr, int accumulate,
+                                         const float* bias_cols, const float* res, int act)
+    void cc_gemm_ukernel_indirect_s2_f64(Py_ssize_t kc, const double* abase,
+                                         const Py_ssize_t* offs, const double* b, double* c,
+                                         Py_ssize_t ldc, int mr, int nr, int accumulate,
+                                         const double* bias_cols, const double* res, int act)
     void cc_gemm_ukernel_indirect_rows_f32(Py_ssize_t kc, const float* const* rows,
                                            const Py_ssize_t* offs, const float* b, float* c,
                                            Py_ssize_t ldc, int mr, int nr, int accumulate,
@@ -85,6 +93,14 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
                                            double* c, Py_ssize_t ldc, int mr, int nr,
                                            int accumulate, const double* bias_cols,
                                            const double* res, int act)
+    void cc_gemm_ukernel_indirect_scatter_f32(Py_ssize_t kc, const float* const* rows,
+                                              const Py_ssize_t* offs, const float* b,
+                                              float* const* crows, int mr, int nr,
+                                              int accumulate, int act)
+    void cc_gemm_ukernel_indirect_scatter_f64(Py_ssize_t kc, const double* const* rows,
+                                              const Py_ssize_t* offs, const double* b,
+                                              double* const* crows, int mr, int nr,
+                                              int accumulate, int act)
 
 cdef extern from "cc_copy.h" nogil:
     void cc_copy_f32(float* dst, const float* src, Py_ssize_t n)
@@ -147,6 +163,20 @@ def set_l2_budget(Py_ssize_t nbytes):
     L2_BUDGET = max(nbytes, 64 * 1024)
 
 
+# An input with contiguous rows is read in place when the windows of the output pixels that read
+# padding, copied, hold at most 1/border_cost of the input's values (plan_rows_in_place). 1
+# thread, AVX-512, against the phase image: 3x3 stride 2 on 112x112 (border 111 of 3136 output
+# pixels) 0.92x the time, 64 -> 128 on 56x56 0.97x, on 57x57 (85 of 841) 1.04-1.12x; 32 -> 64
+# on 224x224 0.62x (2 threads 0.67x, AVX2 0.73x).
+cdef Py_ssize_t border_cost = 6
+
+
+def set_border_cost(Py_ssize_t cost):
+    """Set border_cost (0: read in place whatever the border; tests)."""
+    global border_cost
+    border_cost = max(cost, 0)
+
+
 cdef ScratchCache scratch_cache  # see _scratch.pxd
 scratch_cache.buffer = NULL
 scratch_cache.size = 0
@@ -191,6 +221,19 @@ cdef inline void gemm_ukernel_indirect(Py_ssize_t kc, const floating* abase,
                                      bias_cols, res, act)
 
 
+cdef inline void gemm_ukernel_indirect_s2(Py_ssize_t kc, const floating* abase,
+                                          const Py_ssize_t* offs, const floating* b,
+                                          floating* c, Py_ssize_t ldc, int mr, int nr,
+                                          int accumulate, int act) noexcept nogil:
+    """gemm_ukernel_indirect for pixels two values apart (stride 2, read in place)."""
+    if floating is float:
+        cc_gemm_ukernel_indirect_s2_f32(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
+                                        NULL, NULL, act)
+    else:
+        cc_gemm_ukernel_indirect_s2_f64(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
+                                        NULL, NULL, act)
+
+
 cdef inline void gemm_ukernel_indirect_rows(Py_ssize_t kc, const floating* const* rows,
                                             const Py_ssize_t* offs, const floating* b,
                                             floating* c, Py_ssize_t ldc, int mr, int nr,
@@ -202,6 +245,17 @@ cdef inline void gemm_ukernel_indirect_rows(Py_ssize_t kc, const floating* const
     else:
         cc_gemm_ukernel_indirect_rows_f64(kc, rows, offs, b, c, ldc, mr, nr, accumulate,
                                           bias_cols, res, act)
+
+
+cdef inline void gemm_ukernel_indirect_scatter(Py_ssize_t kc, const floating* const* rows,
+                                               const Py_ssize_t* offs, const floating* b,
+                                               floating* const* crows, int mr, int nr,
+                                               int accumulate, int act) noexcept nogil:
+    """gemm_ukernel_indirect_rows with row i of C at crows[i]."""
+    if floating is float:
+        cc_gemm_ukernel_indirect_scatter_f32(kc, rows, offs, b, crows, mr, nr, accumulate, act)
+    else:
+        cc_gemm_ukernel_indirect_scatter_f64(kc, rows, offs, b, crows, mr, nr, accumulate, act)
 
 
 cdef inline void copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
@@ -324,6 +378,14 @@ cdef struct DirectPlan:
     Py_ssize_t row_group       # c_in_place: panels copied and swept together (their B fits L1)
     bint a_in_place            # INDIRECT on a channels-last input that needs no padding: the
                                # tiles read the input itself (k_offset in its strides)
+    bint a_rows_in_place       # INDIRECT on an input whose rows are contiguous (NCHW), read in
+                               # place (no phase image): tiles of output pixels whose windows
+                               # lie inside the input (the interior) read it directly; the
+                               # other pixels (the border) read zero-padded copies of their
+                               # windows (task_indirect_rows_in_place)
+    Py_ssize_t oh_lo, oh_hi, ow_lo, ow_hi   # the interior: [oh_lo, oh_hi) x [ow_lo, ow_hi)
+    const void* x_last         # the input's last element: reads past a tile stop there
+    Py_ssize_t scratch_z       # a_rows_in_place: MR border windows of one K block (elements)
     Py_ssize_t px_row, px_col  # INDIRECT: elements from one output pixel's data to the next
                                # row's, the next column's (phase image: grid_w, 1)
     bint direct_out            # INDIRECT into a channels-last output (pixel q of an image at
@@ -797,6 +859,162 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
         store_block(pl, n, g, q0, npix, pl.w_out, cp0 * nr, co_end, buf, ldc, True)
 
 
+cdef inline Py_ssize_t next_pixels(const DirectPlan* pl, Py_ssize_t* q, Py_ssize_t q_end,
+                                   bint interior, Py_ssize_t* out, Py_ssize_t* ih0,
+                                   Py_ssize_t* iw0) noexcept nogil:
+    """a_rows_in_place: up to MR pixels from q[0] on, before q_end, inside the interior
+    (interior) or outside it (the border): their numbers into out, where their windows start
+    in the input into ih0 and iw0; q[0] moves past them and past the runs of the other kind
+    between. How many. (No divisions per pixel: 24 a tile had cost 7% of a layer.)"""
+    cdef Py_ssize_t m = 0, oh = q[0] // pl.w_out, ow = q[0] % pl.w_out, skip
+    cdef bint inside
+    while q[0] < q_end and m < CC_MR:
+        inside = pl.oh_lo <= oh < pl.oh_hi and pl.ow_lo <= ow < pl.ow_hi
+        if inside == interior:
+            out[m] = q[0]
+            ih0[m] = oh * pl.stride_h - pl.pad_top
+            iw0[m] = ow * pl.stride_w - pl.pad_left
+            m += 1
+            skip = 1
+        elif inside:   # the rest of the row's interior
+            skip = min(pl.ow_hi - ow, q_end - q[0])
+        elif pl.oh_lo <= oh < pl.oh_hi and ow < pl.ow_lo:   # on to the row's interior
+            skip = min(pl.ow_lo - ow, q_end - q[0])
+        else:          # a border row, or the row's right end: on to the next row
+            skip = min(pl.w_out - ow, q_end - q[0])
+        q[0] += skip
+        ow += skip
+        if ow == pl.w_out:
+            oh, ow = oh + 1, 0
+    return m
+
+
+cdef void border_windows(const DirectPlan* pl, const floating* img, const Py_ssize_t* ih0,
+                         const Py_ssize_t* iw0, Py_ssize_t m, Py_ssize_t k0, Py_ssize_t kc,
+                         floating* z) noexcept nogil:
+    """The K block [k0, k0 + kc) of the windows of m border pixels, starting at input rows ih0
+    and columns iw0 (z[i * kc + k - k0]), zero where a tap falls in the padding; img: the
+    group's input. A window's rows and columns inside the input are found once per pixel, and
+    each (channel, tap row) is a run of kW values (no divisions or bounds per value: they
+    had made this a third of a layer's time)."""
+    cdef Py_ssize_t khw = pl.kh * pl.kw, dh = pl.dil_h, dw = pl.dil_w
+    cdef Py_ssize_t i, k, j, n, r, s, r0, s0, r_lo, r_hi, s_lo, s_hi
+    cdef const floating* plane
+    cdef const floating* row
+    cdef floating* zi
+    r0, s0 = (k0 % khw) // pl.kw, (k0 % khw) % pl.kw
+    for i in range(m):
+        # taps r in [r_lo, r_hi), s in [s_lo, s_hi) land inside the input
+        r_lo = min(pl.kh, max(0, ceil_div(-ih0[i], dh)))
+        r_hi = max(r_lo, min(pl.kh, ceil_div(pl.h - ih0[i], dh)))
+        s_lo = min(pl.kw, max(0, ceil_div(-iw0[i], dw)))
+        s_hi = max(s_lo, min(pl.kw, ceil_div(pl.w_in - iw0[i], dw)))
+        plane = img + (k0 // khw) * pl.sx_c + iw0[i]
+        zi = z + i * kc
+        r, s, k = r0, s0, 0
+        while k < kc:
+            n = min(pl.kw - s, kc - k)   # this (channel, tap row)'s taps s .. s + n
+            if r_lo <= r < r_hi:
+                row = plane + (ih0[i] + r * dh) * pl.sx_h
+                for j in range(s, s + n):
+                    zi[k + j - s] = row[j * dw] if s_lo <= j < s_hi else 0
+            else:
+                for j in range(n):
+                    zi[k + j] = 0
+            k += n
+            s = 0
+            r += 1
+            if r == pl.kh:
+                r = 0
+                plane += pl.sx_c
+
+
+cdef void task_indirect_rows_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g,
+                                      Py_ssize_t pt, Py_ssize_t ct,
+                                      floating* buf) noexcept nogil:
+    """INDIRECT, a_rows_in_place: output pixels [q0, q0 + npix) of task pt against the NR-channel
+    panels of task ct, into a [pixel][channel] block, then stored (store_block). The input is
+    read in place (the phase image this replaces, a read and a write of the whole input, was
+    13% of a 64 -> 128 3x3 stride-2 layer on 112x112): the interior pixels in tiles of MR, as
+    one base when the tile lies in one row (gemm_ukernel_indirect, _s2) or gathered across
+    rows, their rows of C scattered over the block; the border pixels in tiles of MR from
+    zero-padded copies of their windows (border_windows), scattered likewise."""
+    cdef Py_ssize_t nr = pl.nr, K = pl.k_len, w_out = pl.w_out
+    cdef Py_ssize_t q0 = pt * pl.p_per_task * CC_MR
+    cdef Py_ssize_t q_end = min(pl.task_pixels, q0 + pl.p_per_task * CC_MR)
+    cdef Py_ssize_t cp0 = ct * pl.m_per_task
+    cdef Py_ssize_t cp1 = min(cp0 + pl.m_per_task, pl.m_units)
+    cdef Py_ssize_t co_end = min(cp1 * nr, pl.c_out_g)
+    cdef Py_ssize_t ldc = pl.m_per_task * nr
+    cdef const floating* img = (<const floating*> pl.x + n * pl.sx_n
+                                + g * pl.c_in_g * pl.sx_c)
+    cdef const floating* x_last = <const floating*> pl.x_last
+    cdef floating* z = buf + pl.scratch_c   # border windows
+    cdef const floating* rows[32]   # CC_MR <= 32
+    cdef floating* crows[32]
+    cdef Py_ssize_t qs[32]
+    cdef Py_ssize_t ih0[32]
+    cdef Py_ssize_t iw0[32]
+    cdef const floating* wk
+    cdef const floating* base
+    cdef const floating* b
+    cdef floating* c
+    cdef Py_ssize_t k0 = 0, kc, cp, i, q, m
+    cdef int nrv, act
+    cdef bint first, interior, one_base
+    base = img
+    while k0 < K:   # the weight micro-panel (kc x NR) stays in L1 across the tiles
+        kc = min(pl.kc, K - k0)
+        wk = <const floating*> pl.w + (k0 * pl.groups * pl.m_units + g * pl.m_units * kc) * nr
+        first = True
+        for interior in (True, False):
+            q = q0
+            while True:
+                m = next_pixels(pl, &q, q_end, interior, qs, ih0, iw0)
+                if m == 0:
+                    break
+                one_base = False
+                if interior:
+                    for i in range(m):
+                        rows[i] = img + ih0[i] * pl.sx_h + iw0[i]
+                    # one base: MR pixels in one row, 1 or 2 apart, and the kernel's reads
+                    # past the m-th (a whole tile's rows) inside the input
+                    base = rows[0]
+                    one_base = (qs[m - 1] - qs[0] == m - 1 and ih0[m - 1] == ih0[0]
+                                and pl.stride_w <= 2
+                                and base + (CC_MR - 1) * pl.stride_w
+                                + pl.k_offset[k0 + kc - 1] <= x_last)
+                else:
+                    border_windows(pl, img, ih0, iw0, m, k0, kc, z)
+                    for i in range(m):
+                        rows[i] = z + i * kc
+                for i in range(m):
+                    crows[i] = buf + (qs[i] - q0) * ldc
+                for i in range(m, CC_MR):   # rows past m repeat the last (not stored)
+                    rows[i], crows[i] = rows[m - 1], crows[m - 1]
+                for cp in range(cp0, cp1):
+                    nrv = <int> min(nr, co_end - cp * nr)
+                    b = wk + cp * kc * nr
+                    c = crows[0] + (cp - cp0) * nr
+                    act = CC_UK_B_FETCH if first else 0   # the panel's first read: cold
+                    if one_base and pl.stride_w == 2:
+                        gemm_ukernel_indirect_s2(kc, base, pl.k_offset + k0, b, c, ldc, <int> m,
+                                                 nrv, k0 > 0, act)
+                    elif one_base:
+                        gemm_ukernel_indirect(kc, base, pl.k_offset + k0, b, c, ldc, <int> m,
+                                              nrv, k0 > 0, NULL, NULL, act)
+                    else:
+                        if cp > cp0:
+                            for i in range(CC_MR):
+                                crows[i] += nr
+                        gemm_ukernel_indirect_scatter(kc, rows,
+                                                      pl.k_offset + k0 if interior else NULL,
+                                                      b, crows, <int> m, nrv, k0 > 0, act)
+                first = False
+        k0 += kc
+    store_block(pl, n, g, q0, q_end - q0, w_out, cp0 * nr, co_end, buf, ldc, True)
+
+
 cdef void run_task(const DirectPlan* pl, Py_ssize_t task, Py_ssize_t n0,
                    floating* buf) noexcept nogil:
     cdef Py_ssize_t mt = task % pl.m_tasks
@@ -805,7 +1023,9 @@ cdef void run_task(const DirectPlan* pl, Py_ssize_t task, Py_ssize_t n0,
     rest = rest // pl.pixel_tasks
     cdef Py_ssize_t g = rest % pl.groups
     cdef Py_ssize_t n = n0 + rest // pl.groups
-    if pl.method == METHOD_INDIRECT:
+    if pl.a_rows_in_place:
+        task_indirect_rows_in_place(pl, n, g, pt, mt, buf)
+    elif pl.method == METHOD_INDIRECT:
         task_indirect(pl, n, g, pt, mt, buf)
     elif pl.b_in_place:
         task_in_place(pl, n, g, pt, mt, buf)
@@ -884,7 +1104,10 @@ cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
                             // itemsize)
         if pl.b_in_place or pl.c_in_place:
             pl.scratch_c = 0
-    pl.scratch_per_thread = pl.scratch_b + pl.scratch_c
+    pl.scratch_z = 0
+    if pl.a_rows_in_place:   # MR border windows of a K block
+        pl.scratch_z = ceil_div(CC_MR * pl.kc * itemsize, ALIGN) * ALIGN // itemsize
+    pl.scratch_per_thread = pl.scratch_b + pl.scratch_c + pl.scratch_z
 
 
 cdef int plan_phases(DirectPlan* pl) noexcept nogil:
@@ -894,7 +1117,7 @@ cdef int plan_phases(DirectPlan* pl) noexcept nogil:
     pl.k_offset = <Py_ssize_t*> malloc(pl.k_len * sizeof(Py_ssize_t))
     if pl.k_offset == NULL:
         return -1
-    if pl.a_in_place:
+    if pl.a_in_place or pl.a_rows_in_place:
         # tap (ci, r, s) of the pixel whose window starts at p: p + this, in the input
         if khw == 1:   # (no divisions: they took ~1.3 us of a 384->64 1x1 layer on 14x14)
             for k in range(pl.k_len):
@@ -991,7 +1214,41 @@ cdef void init_plan(DirectPlan* pl, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
                        and out_planes_contiguous and h_out * w_out >= nr // 2)
     pl.b_in_place = (method == METHOD_PANELS and one_by_one) or pl.b_from_phase
     pl.a_in_place = method == METHOD_INDIRECT and channels_last and unpadded
+    pl.a_rows_in_place = False   # (plan_rows_in_place, once the strides are known)
     pl.direct_out = False
+
+
+cdef inline Py_ssize_t interior_end(Py_ssize_t n_in, Py_ssize_t n_out, Py_ssize_t k,
+                                    Py_ssize_t stride, Py_ssize_t pad,
+                                    Py_ssize_t dil) noexcept nogil:
+    """One past the last output position (along one axis) whose window ends inside the input."""
+    cdef Py_ssize_t span = n_in - 1 - (k - 1) * dil + pad
+    return 0 if span < 0 else min(n_out, span // stride + 1)
+
+
+cdef void plan_rows_in_place(DirectPlan* pl, Py_ssize_t images) noexcept nogil:
+    """Whether INDIRECT reads an input with contiguous rows in place (a_rows_in_place), and its
+    interior. Not when the border (the output pixels whose windows reach into the padding) has
+    more than 1/border_cost of the input's pixels in its windows: they are copied pixel by
+    pixel, K values each (the phase image it replaces is one pass over the input). Not for
+    fewer output pixels than output channels, where a task's tiles go round the weight panels
+    for each tile (task_indirect's panels_outer order is the better one). The input's strides
+    must be ordered (rows, then planes, then images, each past the last), so that every read
+    of a tile lies between the first element and x_last."""
+    pl.a_rows_in_place = False
+    if (pl.method != METHOD_INDIRECT or pl.a_in_place or pl.direct_out or pl.sx_w != 1
+            or pl.sx_h < pl.w_in or pl.sx_c < pl.h * pl.sx_h
+            or (images > 1 and pl.sx_n < pl.c_in * pl.sx_c)
+            or pl.h_out * pl.w_out < pl.c_out_g):
+        return
+    pl.oh_lo = min(pl.h_out, ceil_div(pl.pad_top, pl.stride_h))
+    pl.oh_hi = max(pl.oh_lo, interior_end(pl.h, pl.h_out, pl.kh, pl.stride_h, pl.pad_top,
+                                          pl.dil_h))
+    pl.ow_lo = min(pl.w_out, ceil_div(pl.pad_left, pl.stride_w))
+    pl.ow_hi = max(pl.ow_lo, interior_end(pl.w_in, pl.w_out, pl.kw, pl.stride_w, pl.pad_left,
+                                          pl.dil_w))
+    cdef Py_ssize_t border = pl.h_out * pl.w_out - (pl.oh_hi - pl.oh_lo) * (pl.ow_hi - pl.ow_lo)
+    pl.a_rows_in_place = border * pl.kh * pl.kw * border_cost <= pl.h * pl.w_in
 
 
 cdef double tile_efficiency(Py_ssize_t n, Py_ssize_t unit, Py_ssize_t tail_unit) noexcept nogil:
@@ -1144,6 +1401,9 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
         pl.row_shift = (ALIGN - <uintptr_t> pl.o.out % ALIGN) % ALIGN // itemsize
     pl.direct_out = (pl.method == METHOD_INDIRECT and pl.o.sc == 1
                      and pl.o.sh == pl.w_out * pl.o.sw and act_in_registers(&pl.o))
+    plan_rows_in_place(&pl, images)
+    pl.x_last = (<const floating*> pl.x + (images - 1) * pl.sx_n + (pl.c_in - 1) * pl.sx_c
+                 + (pl.h - 1) * pl.sx_h + (pl.w_in - 1) * pl.sx_w)
     if pl.b_in_place and not pl.b_from_phase:
         pl.grid_w = pl.w_out
         pl.grid_pixels = pl.task_pixels = pl.h_out * pl.w_out
@@ -1153,7 +1413,7 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
             free_plan(&pl)
             raise MemoryError("cconv: cannot allocate the convolution plan")
         chunk = images
-        if not pl.a_in_place:
+        if not (pl.a_in_place or pl.a_rows_in_place):
             chunk = min(max(1, PHASE_BUDGET // (pl.ph_image * itemsize)), images)
     if images * pl.c_out * pl.h_out * pl.w_out * pl.k_len < SERIAL_MACS:
         num_threads = 1
@@ -1184,7 +1444,8 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
         if pack:
             packed_count = n_blocks * pl.k_len * CC_MR
     # one allocation: the threads' buffers, the packed weights, the phase image (+ slack)
-    cdef bint phase_image = not ((pl.b_in_place and not pl.b_from_phase) or pl.a_in_place)
+    cdef bint phase_image = not ((pl.b_in_place and not pl.b_from_phase) or pl.a_in_place
+                                 or pl.a_rows_in_place)
     if phase_image:
         ph_bytes = (chunk * pl.ph_image + pl.nr + pl.grid_w) * itemsize + ALIGN
     scratch_bytes = ((threads * pl.scratch_per_thread + packed_count) * itemsize + ALIGN
@@ -1277,6 +1538,11 @@ def plan_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
               pad_left, dil_h, dil_w, h_out, w_out,
               CC_NR_F32 if itemsize == 4 else CC_NR_F64, method, True, True, False, False,
               images, weights_packed)
+    pl.sx_w, pl.sx_h = 1, w_in
+    pl.sx_c = h * w_in
+    pl.sx_n = c_in * pl.sx_c
+    pl.direct_out = False
+    plan_rows_in_place(&pl, images)
     if pl.b_in_place and not pl.b_from_phase:
         pl.grid_w, pl.grid_pixels, pl.task_pixels = w_out, h_out * w_out, h_out * w_out
     elif plan_phases(&pl) < 0:
@@ -1286,6 +1552,7 @@ def plan_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t h, Py_ssize_t w_
     plan_blocks(&pl, images, itemsize, max(num_threads, 1))
     return dict(method="indirect" if pl.method == METHOD_INDIRECT else "panels",
                 b_in_place=bool(pl.b_in_place), b_from_phase=bool(pl.b_from_phase),
+                a_rows_in_place=bool(pl.a_rows_in_place),
                 c_in_place=bool(pl.c_in_place),
                 grid_w=pl.grid_w, kc=pl.kc, nr=pl.nr,
                 mr=CC_MR, pixel_units=pl.p_units, pixel_units_per_task=pl.p_per_task,

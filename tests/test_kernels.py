@@ -59,6 +59,51 @@ def test_direct_methods(rng, case, method, packed, threads, dtype):
     assert (err <= error_bound(x, w, b, dtype, **params)).all(), np.nanmax(err)
 
 
+# INDIRECT reading input rows in place (a_rows_in_place): interior tiles from the input itself
+# (one base at stride 1 and 2, gathered across rows or at stride 3), border pixels from copies of
+# their windows. border_cost 0 takes the path for any border.
+ROWS_IN_PLACE_CASES = [
+    ((2, 16, 17, 14), (40, 16, 3, 3), 2, 1, 1, 1),
+    ((1, 8, 12, 23), (7, 8, 5, 2), (1, 3), (2, 0), (2, 1), 1),   # stride 3 along rows: gathered
+    ((3, 6, 10, 10), (9, 2, 3, 3), 1, 2, 2, 3),                   # groups, dilation
+    ((1, 3, 31, 29), (16, 3, 7, 7), 2, 3, 1, 1),                  # stem
+    ((1, 5, 9, 30), (13, 5, 3, 3), 1, 0, 1, 1),     # unpadded: tiles across rows, the last one
+    ((2, 3, 8, 8), (6, 3, 3, 3), 2, 0, 1, 1),       # at the input's end
+    ((1, 4, 20, 21), (8, 4, 3, 3), 2, ((0, 3), (2, 1)), 1, 1),   # bottom and right borders
+    ((1, 2, 6, 40), (20, 2, 3, 3), 1, ((3, 3), (0, 0)), 1, 1),   # more border than interior
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("case", ROWS_IN_PLACE_CASES,
+                         ids=[str(c[0]) + str(c[1]) for c in ROWS_IN_PLACE_CASES])
+def test_indirect_reads_input_rows_in_place(rng, case, threads, dtype):
+    xs, ws, stride, padding, dilation, groups = case
+    kernels = _dispatch.direct
+    params = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    # contiguous; and a view whose rows, planes and images lie further apart than their length
+    big = rng.standard_normal((xs[0] + 1, xs[1] + 2, xs[2] + 3, xs[3] + 5)).astype(dtype)
+    for x in (np.ascontiguousarray(big[:xs[0], :xs[1], :xs[2], :xs[3]]),
+              big[1:, 2:, 1:xs[2] + 1, 3:xs[3] + 3]):
+        x4, _, _, g, _ = _args.parse_conv2d(x, w, b, stride, padding, dilation, groups)
+        kernels.set_border_cost(0)
+        try:
+            plan = kernels.plan_summary(
+                g.n, g.c_in, g.h, g.w, g.c_out, g.groups, g.kh, g.kw, g.stride_h, g.stride_w,
+                g.pad_top, g.pad_left, g.dil_h, g.dil_w, g.h_out, g.w_out, x.dtype.itemsize,
+                threads, INDIRECT)
+            assert plan["a_rows_in_place"], plan
+            y = _run_direct(x, w, b, stride, padding, dilation, groups, INDIRECT, threads,
+                            False)
+        finally:
+            kernels.set_border_cost(6)
+        err = np.abs(y - conv2d_reference(x, w, b, **params))
+        assert (err <= error_bound(x, w, b, dtype, **params)).all(), np.nanmax(err)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("case", [

@@ -101,6 +101,10 @@ static inline void CC_FN(cc_uk_store)(CC_T *restrict c, CC_V v, int n, int accum
     CC_FN(cc_uk_store_lanes)(c, v, n, stream);
 }
 
+/* Row i of C: ldc apart from c, or crows[i] (a tile's pixels scattered over a block:
+ * cc_gemm_ukernel_indirect_rows); crows is a constant NULL in the other kernels */
+#define CC_UK_C_ROW(i) (crows ? crows[i] : c + (i) * ldc)
+
 /* Store NV vectors of every row of the accumulators, the last one's first LAST lanes
  * (constant indices: acc stays in registers). Each part of the output pass (sum, bias,
  * residual, activation: cc_uk_store's order) is one test and a sweep over the tile, not a
@@ -115,7 +119,7 @@ static inline void CC_FN(cc_uk_store)(CC_T *restrict c, CC_V v, int n, int accum
             if (accumulate) {                                                             \
                 _Pragma("GCC unroll 32")                                                  \
                 for (int i = 0; i < CC_MR; ++i)                                           \
-                    acc[i][j] = CC_FN(cc_uk_load_lanes)(c + i * ldc + j * CC_VL, lanes)   \
+                    acc[i][j] = CC_FN(cc_uk_load_lanes)(CC_UK_C_ROW(i) + j * CC_VL, lanes) \
                                 + acc[i][j];                                              \
             }                                                                             \
             if (bias_cols) {                                                              \
@@ -139,7 +143,7 @@ static inline void CC_FN(cc_uk_store)(CC_T *restrict c, CC_V v, int n, int accum
             }                                                                             \
             _Pragma("GCC unroll 32")                                                      \
             for (int i = 0; i < CC_MR; ++i)                                               \
-                CC_FN(cc_uk_store_lanes)(c + i * ldc + j * CC_VL, acc[i][j], lanes, stream); \
+                CC_FN(cc_uk_store_lanes)(CC_UK_C_ROW(i) + j * CC_VL, acc[i][j], lanes, stream); \
         }                                                                                 \
     } while (0)
 
@@ -161,7 +165,7 @@ static inline void CC_FN(cc_uk_store)(CC_T *restrict c, CC_V v, int n, int accum
             for (int i = 0; i < mr; ++i)                                                  \
                 for (int j = 0; j * CC_VL < nr; ++j) {                                    \
                     const int n = nr - j * CC_VL < CC_VL ? nr - j * CC_VL : CC_VL;        \
-                    CC_FN(cc_uk_store)(c + i * ldc + j * CC_VL, tile[i][j], n,            \
+                    CC_FN(cc_uk_store)(CC_UK_C_ROW(i) + j * CC_VL, tile[i][j], n,          \
                                        accumulate, bias_cols ? bias_cols + j * CC_VL : 0, \
                                        bias_rows ? bias_rows + i : 0,                     \
                                        res ? res + i * ldc + j * CC_VL : 0, act, stream); \
@@ -182,6 +186,7 @@ static inline void CC_FN(cc_gemm_ukernel_cols)(
     const CC_T *restrict bias_rows, int act)
 {
     const CC_T *const bias_cols = 0, *const res = 0;
+    CC_T *const *const crows = 0;
     const int stream = CC_UK_HAVE_STREAM && (act & CC_UK_STREAM);
     CC_V acc[CC_MR][CC_UK_NV];
     act &= ~(CC_UK_STREAM | CC_UK_B_CACHED);
@@ -241,6 +246,7 @@ static inline void CC_FN(cc_gemm_ukernel)(
     const CC_T *restrict bias_rows, int act)
 {
     const CC_T *const bias_cols = 0, *const res = 0;
+    CC_T *const *const crows = 0;
     const int stream = CC_UK_HAVE_STREAM && (act & CC_UK_STREAM);
     const int b_cached = act & CC_UK_B_CACHED;
     CC_V acc[CC_MR][CC_UK_NV];
@@ -305,11 +311,14 @@ static inline void CC_FN(cc_gemm_ukernel)(
  * (output channels) after the sum; res: NULL, or a residual laid out like C, added next;
  * act: CC_UK_RELU/RELU6 or 0, then (all three for the last block of K of a tile written
  * straight into a channels-last output: no second pass over it). offs NULL: step p's
- * values are rows[i][p] (taps contiguous from each row's base). */
-static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
+ * values are rows[i][p] (taps contiguous from each row's base). crows: NULL (a constant of
+ * the callers below), or row i of C at crows[i], not c + i * ldc (res then NULL): the
+ * pixels of a tile scattered over a block. */
+static inline __attribute__((always_inline)) void CC_FN(cc_gemm_ukernel_indirect_rows_body)(
     ptrdiff_t kc, const CC_T *const *restrict rows, const ptrdiff_t *restrict offs,
-    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
-    const CC_T *restrict bias_cols, const CC_T *restrict res, int act)
+    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, CC_T *const *restrict crows,
+    int mr, int nr, int accumulate, const CC_T *restrict bias_cols, const CC_T *restrict res,
+    int act)
 {
     const ptrdiff_t ldb = CC_NR;
     const CC_T *const bias_rows = 0;
@@ -347,18 +356,39 @@ static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
     CC_UK_STORE_TILE();
 }
 
-/* The same, for MR consecutive pixels: step p's values are abase[offs[p] + i], i < MR, read
- * through one pointer (abase + offs[p], the row's index a constant displacement): twelve
- * row pointers and the loop's own had spilled GPRs, reloaded in every step. Rows past mr
- * read the values after the tile's last pixel (the caller leaves them readable; their
- * results are not stored). */
-static inline void CC_FN(cc_gemm_ukernel_indirect)(
-    ptrdiff_t kc, const CC_T *restrict abase, const ptrdiff_t *restrict offs,
+static inline void CC_FN(cc_gemm_ukernel_indirect_rows)(
+    ptrdiff_t kc, const CC_T *const *restrict rows, const ptrdiff_t *restrict offs,
     const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
     const CC_T *restrict bias_cols, const CC_T *restrict res, int act)
 {
+    CC_FN(cc_gemm_ukernel_indirect_rows_body)(kc, rows, offs, b, c, ldc, 0, mr, nr,
+                                              accumulate, bias_cols, res, act);
+}
+
+/* cc_gemm_ukernel_indirect_rows with row i of C at crows[i] (no bias, residual) */
+static inline void CC_FN(cc_gemm_ukernel_indirect_scatter)(
+    ptrdiff_t kc, const CC_T *const *restrict rows, const ptrdiff_t *restrict offs,
+    const CC_T *restrict b, CC_T *const *restrict crows, int mr, int nr, int accumulate,
+    int act)
+{
+    CC_FN(cc_gemm_ukernel_indirect_rows_body)(kc, rows, offs, b, crows[0], 0, crows, mr, nr,
+                                              accumulate, 0, 0, act);
+}
+
+/* The same, for MR pixels px values apart: step p's values are abase[offs[p] + px * i],
+ * i < MR, read through one pointer (abase + offs[p], the row's index a constant
+ * displacement): twelve row pointers and the loop's own had spilled GPRs, reloaded in every
+ * step. px is a constant of each caller below: consecutive pixels of a phase image (1), or
+ * of an input read in place at stride 2. Rows past mr read on, after the tile's last pixel
+ * (the caller leaves them readable; their results are not stored). */
+static inline __attribute__((always_inline)) void CC_FN(cc_gemm_ukernel_indirect_px)(
+    ptrdiff_t kc, const CC_T *restrict abase, const ptrdiff_t *restrict offs,
+    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
+    const CC_T *restrict bias_cols, const CC_T *restrict res, int act, const int px)
+{
     const ptrdiff_t ldb = CC_NR;
     const CC_T *const bias_rows = 0;
+    CC_T *const *const crows = 0;
     const int stream = 0;
     const int b_fetch = act & CC_UK_B_FETCH;
     CC_V acc[CC_MR][CC_UK_NV];
@@ -371,11 +401,29 @@ static inline void CC_FN(cc_gemm_ukernel_indirect)(
     for (ptrdiff_t p = 0; p < kc; ++p) {                                                  \
         const CC_T *ap = abase + offs[p];                                                 \
         if (b_fetch) CC_UK_FETCH_B();                                                     \
-        CC_UK_STEP(ap[i], M, NV, H);                                                      \
+        CC_UK_STEP(ap[px * i], M, NV, H);                                                 \
     }
     CC_UK_TAILS(CC_UK_LOOP);
 #undef CC_UK_LOOP
     CC_UK_STORE_TILE();
+}
+
+static inline void CC_FN(cc_gemm_ukernel_indirect)(
+    ptrdiff_t kc, const CC_T *restrict abase, const ptrdiff_t *restrict offs,
+    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
+    const CC_T *restrict bias_cols, const CC_T *restrict res, int act)
+{
+    CC_FN(cc_gemm_ukernel_indirect_px)(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
+                                       bias_cols, res, act, 1);
+}
+
+static inline void CC_FN(cc_gemm_ukernel_indirect_s2)(
+    ptrdiff_t kc, const CC_T *restrict abase, const ptrdiff_t *restrict offs,
+    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
+    const CC_T *restrict bias_cols, const CC_T *restrict res, int act)
+{
+    CC_FN(cc_gemm_ukernel_indirect_px)(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
+                                       bias_cols, res, act, 2);
 }
 
 #undef CC_UK_STEP
