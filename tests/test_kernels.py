@@ -167,6 +167,37 @@ def test_depthwise_kernel(rng, case, threads, dtype):
     assert (err <= error_bound(x, w, b, dtype, **params)).all(), np.nanmax(err)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("hw,act", [((7, 7), 2), ((5, 9), 1), ((14, 14), 0), ((4, 4), 2),
+                                    ((31, 33), 1)])
+def test_depthwise_small_planes_written_in_place(rng, hw, act, threads, dtype):
+    """A small plane's stride-1 result goes straight into output planes that lie apart, bias
+    and relu (1) / relu6 (2) applied as it is written: every value right, nothing written
+    between or after the planes (the last vector of a plane is lane-masked)."""
+    c = 9
+    x = rng.standard_normal((2, c) + hw).astype(dtype) * 4
+    w = rng.standard_normal((c, 1, 3, 3)).astype(dtype)
+    b = rng.standard_normal(c).astype(dtype)
+    plane = hw[0] * hw[1]
+    gap = plane + 37   # elements from one output plane to the next
+    buf = np.full(2 * c * gap + 64, 7.5, dtype)
+    out = np.lib.stride_tricks.as_strided(
+        buf, (2, c) + hw, (c * gap * buf.itemsize, gap * buf.itemsize, hw[1] * buf.itemsize,
+                           buf.itemsize))
+    _dispatch.depthwise.conv2d_depthwise_nchw(x, w.reshape(-1), b, out, 3, 3, 1, 1, 1, 1, 1, 1,
+                                              threads, None, act)
+    ref = conv2d_reference(x, w, b, padding=1, groups=c)
+    expect = {0: ref, 1: np.maximum(ref, 0), 2: np.clip(ref, 0, 6)}[act]
+    bound = error_bound(x, w, b, dtype, padding=1, groups=c)
+    assert (np.abs(out - expect) <= bound).all(), np.abs(out - expect).max()
+    written = np.zeros(buf.size, bool)
+    for n in range(2):
+        for ch in range(c):
+            written[(n * c + ch) * gap:(n * c + ch) * gap + plane] = True
+    assert (buf[~written] == 7.5).all()
+
+
 def test_kernel_modules_match_the_chosen_level():
     assert _dispatch.direct.ISA == _dispatch.LEVEL
 

@@ -378,11 +378,26 @@ CC_DEFINE_DW3X3_NCHW_ROW(double, cc_vf64, cc_vi64, CC_IOTA_I64, CC_VL_F64, f64, 
 /* CC_DW_PLANE_ILP vectors at a time: independent accumulators, so that the FMA latency (4
  * cycles) does not set the pace of a 9-tap chain. */
 #define CC_DW_PLANE_ILP 4
+/* Chunk q of the result, acc (+ bias already): into tmp (out NULL), or finished (relu/relu6:
+ * act) into the output plane out, whose n values end inside chunk q or later (lane-masked:
+ * nothing past out[n - 1] is written) */
 #define CC_DEFINE_DW_PLANE(T, V, VL, SFX)                                                     \
+static inline void cc_dw_plane_put_##SFX(T *restrict tmp, T *restrict out, ptrdiff_t n,      \
+                                         ptrdiff_t q, V acc, int act)                      \
+{                                                                                          \
+    if (!out) {                                                                            \
+        memcpy(tmp + q * VL, &acc, sizeof(V));                                             \
+        return;                                                                            \
+    }                                                                                      \
+    if (act) acc = cc_uk_act_##SFX(acc, act);                                              \
+    if ((q + 1) * VL <= n) memcpy(out + q * VL, &acc, sizeof(V));                          \
+    else if (q * VL < n) cc_store_tail_##SFX(out + q * VL, acc, n - q * VL);              \
+}                                                                                          \
 static inline void cc_dw_plane_##SFX(T *restrict tmp, const T *restrict in,                 \
                                      const ptrdiff_t *restrict off,                        \
                                      const unsigned *restrict lanes, const T *restrict w,  \
-                                     ptrdiff_t taps, ptrdiff_t chunks, T bias)             \
+                                     ptrdiff_t taps, ptrdiff_t chunks, T bias,             \
+                                     T *restrict out, ptrdiff_t n_out, int act)            \
 {                                                                                          \
     ptrdiff_t q = 0;                                                                       \
     for (; q + CC_DW_PLANE_ILP <= chunks; q += CC_DW_PLANE_ILP) {                          \
@@ -397,10 +412,8 @@ static inline void cc_dw_plane_##SFX(T *restrict tmp, const T *restrict in,     
                 acc[u] += w[t] * cc_load_lanes_##SFX(src + u * VL, m[u]);                  \
         }                                                                                  \
         _Pragma("GCC unroll 8")                                                            \
-        for (int u = 0; u < CC_DW_PLANE_ILP; ++u) {                                        \
-            acc[u] += bias;                  /* after the sum, as the GEMM paths do */     \
-            memcpy(tmp + (q + u) * VL, &acc[u], sizeof(V));                                \
-        }                                                                                  \
+        for (int u = 0; u < CC_DW_PLANE_ILP; ++u) /* bias after the sum, as the GEMMs */   \
+            cc_dw_plane_put_##SFX(tmp, out, n_out, q + u, acc[u] + bias, act);            \
     }                                                                                      \
     for (; q < chunks; ++q) {                                                              \
         V acc = (V){0};                                                                    \
@@ -408,8 +421,7 @@ static inline void cc_dw_plane_##SFX(T *restrict tmp, const T *restrict in,     
             unsigned m = lanes[t * chunks + q];                                            \
             if (m) acc += w[t] * cc_load_lanes_##SFX(in + q * VL + off[t], m);             \
         }                                                                                  \
-        acc += bias;                                                                       \
-        memcpy(tmp + q * VL, &acc, sizeof acc);                                            \
+        cc_dw_plane_put_##SFX(tmp, out, n_out, q, acc + bias, act);                       \
     }                                                                                      \
 }
 
