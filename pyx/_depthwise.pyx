@@ -247,8 +247,9 @@ cdef void flat_plane_task(const DepthwisePlan* dp, const floating* plane, const 
     cdef floating* res = tmp
     cdef Py_ssize_t half_plane = pp.h * dp.grid_w, col_step = pp.stride_w
     # the result is the output plane itself (stride 1, same size), contiguous, and at most
-    # bias and relu/relu6 to apply: the kernel writes it there (960 channels of 7x7: 0.90x
-    # the time of the copy through tmp)
+    # bias and relu/relu6 to apply: the kernel writes it there, not through tmp and the
+    # output pass (with depthwise_task's divisions gone, 1 thread: 960 channels of 7x7 and
+    # 576 of 14x14 0.83-0.87x the time)
     cdef bint direct = (pp.stride_h == 1 and pp.stride_w == 1 and pp.w_out == dp.grid_w
                         and pp.h_out == pp.h and o.sw == 1 and o.sh == pp.w_out
                         and epilogue_in_registers(o))
@@ -629,7 +630,8 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
                 # the split plane, then a guard as long as the kernel's masked loads reach
                 # past it (their lanes off, their lines still touched): without it they
                 # touched the next thread's buffer as it was written, and 2 threads took as
-                # long as 1 (576 channels of 14x14 at stride 2: 60-92 us against 59-74)
+                # long as 1 (576 channels of 14x14 at stride 2: 2 threads 60-92 us, 1 thread
+                # 59-74; with the guard 50 against 62)
                 max_off = 0
                 for t in range(dp.taps):
                     max_off = max(max_off, dp.flat_off[t])

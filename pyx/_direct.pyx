@@ -215,27 +215,23 @@ cdef inline void gemm_ukernel(Py_ssize_t kc, const floating* a, Py_ssize_t lda,
 cdef inline void gemm_ukernel_indirect(Py_ssize_t kc, const floating* abase,
                                        const Py_ssize_t* offs, const floating* b, floating* c,
                                        Py_ssize_t ldc, int mr, int nr, int accumulate,
-                                       const floating* bias_cols, const floating* res,
-                                       int act) noexcept nogil:
+                                       const floating* bias_cols, const floating* res, int act,
+                                       int px) noexcept nogil:
+    """MR pixels px = 1 or 2 values apart (2: an input read in place at stride 2)."""
     if floating is float:
-        cc_gemm_ukernel_indirect_f32(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
-                                     bias_cols, res, act)
+        if px == 2:
+            cc_gemm_ukernel_indirect_s2_f32(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
+                                            bias_cols, res, act)
+        else:
+            cc_gemm_ukernel_indirect_f32(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
+                                         bias_cols, res, act)
     else:
-        cc_gemm_ukernel_indirect_f64(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
-                                     bias_cols, res, act)
-
-
-cdef inline void gemm_ukernel_indirect_s2(Py_ssize_t kc, const floating* abase,
-                                          const Py_ssize_t* offs, const floating* b,
-                                          floating* c, Py_ssize_t ldc, int mr, int nr,
-                                          int accumulate, int act) noexcept nogil:
-    """gemm_ukernel_indirect for pixels two values apart (stride 2, read in place)."""
-    if floating is float:
-        cc_gemm_ukernel_indirect_s2_f32(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
-                                        NULL, NULL, act)
-    else:
-        cc_gemm_ukernel_indirect_s2_f64(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
-                                        NULL, NULL, act)
+        if px == 2:
+            cc_gemm_ukernel_indirect_s2_f64(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
+                                            bias_cols, res, act)
+        else:
+            cc_gemm_ukernel_indirect_f64(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
+                                         bias_cols, res, act)
 
 
 cdef inline void gemm_ukernel_indirect_rows(Py_ssize_t kc, const floating* const* rows,
@@ -851,7 +847,7 @@ cdef void task_indirect(const DirectPlan* pl, Py_ssize_t n, Py_ssize_t g, Py_ssi
                 if base != NULL:
                     gemm_ukernel_indirect(kc, base, pl.k_offset + k0, wk + cp * kc * nr, c,
                                           ldcc, mr, <int> min(nr, co_end - cp * nr), k0 > 0,
-                                          bias, res, act)
+                                          bias, res, act, 1)
                 else:
                     gemm_ukernel_indirect_rows(kc, rows,
                                                NULL if pl.k_contiguous else pl.k_offset + k0,
@@ -1010,12 +1006,10 @@ cdef void task_indirect_rows_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssi
                     for t in range(nt):
                         c = crows[t][0] + (cp - cp0) * nr
                         act = CC_UK_B_FETCH if first and t == 0 else 0   # the panel, cold
-                        if one_base[t] and pl.stride_w == 2:
-                            gemm_ukernel_indirect_s2(kc, base[t], pl.k_offset + k0, b, c, ldc,
-                                                     mt[t], nrv, k0 > 0, act)
-                        elif one_base[t]:
+                        if one_base[t]:
                             gemm_ukernel_indirect(kc, base[t], pl.k_offset + k0, b, c, ldc,
-                                                  mt[t], nrv, k0 > 0, NULL, NULL, act)
+                                                  mt[t], nrv, k0 > 0, NULL, NULL, act,
+                                                  <int> pl.stride_w)
                         else:
                             if cp > cp0:
                                 for i in range(CC_MR):
@@ -1416,8 +1410,9 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
     pl.direct_out = (pl.method == METHOD_INDIRECT and pl.o.sc == 1
                      and pl.o.sh == pl.w_out * pl.o.sw and act_in_registers(&pl.o))
     plan_rows_in_place(&pl, images)
-    pl.x_last = (<const floating*> pl.x + (images - 1) * pl.sx_n + (pl.c_in - 1) * pl.sx_c
-                 + (pl.h - 1) * pl.sx_h + (pl.w_in - 1) * pl.sx_w)
+    if pl.a_rows_in_place:
+        pl.x_last = (<const floating*> pl.x + (images - 1) * pl.sx_n + (pl.c_in - 1) * pl.sx_c
+                     + (pl.h - 1) * pl.sx_h + (pl.w_in - 1) * pl.sx_w)
     if pl.b_in_place and not pl.b_from_phase:
         pl.grid_w = pl.w_out
         pl.grid_pixels = pl.task_pixels = pl.h_out * pl.w_out
