@@ -65,6 +65,10 @@ cdef extern from "cc_depthwise.h" nogil:
                          const unsigned* lanes, const double* w, Py_ssize_t taps,
                          Py_ssize_t chunks, double bias, double* out, Py_ssize_t n_out,
                          int act)
+    void cc_dw_split_phases_f32(float* dst, const float* src, Py_ssize_t ldx, Py_ssize_t h,
+                                Py_ssize_t w)
+    void cc_dw_split_phases_f64(double* dst, const double* src, Py_ssize_t ldx, Py_ssize_t h,
+                                Py_ssize_t w)
 
     void cc_dw_pixel_f32(float* dst, const float* inp, const Py_ssize_t* off,
                          const float* const* wrow, Py_ssize_t ntaps, Py_ssize_t c,
@@ -89,6 +93,9 @@ cdef enum:
     # Planes up to this many values run straight from the input (cc_dw_plane): no phase
     # plane. Its lane masks (taps x plane / VL) are made per call.
     FLAT_MAX_ELEMS = 1024
+    # Planes per task on the flat path with row phases: all their splits, then their outputs
+    # (DepthwisePlan.plane_group)
+    PLANE_GROUP = 4
 
 
 cdef ScratchCache scratch_cache  # see _scratch.pxd
@@ -124,12 +131,40 @@ cdef struct DepthwisePlan:
     # the result computed on that half-width grid (each column a kept one): half the work
     bint flat
     bint col_phases
+    # ... and at stride 2 along both axes of an even-sized plane (row_phases), into the four
+    # planes of its even and odd rows and columns: the grid is then the output's own, every
+    # value computed is kept, and the kernel writes the output plane itself
+    bint row_phases
     Py_ssize_t grid_w            # the grid's width: W, or W / 2 with col_phases
+    Py_ssize_t grid_h            # the grid's height: H, or H / 2 with row_phases
+    Py_ssize_t grid_row_step     # from one output row (column) to the next on the grid
+    Py_ssize_t grid_col_step
+    # the grid is the output plane itself, contiguous, and at most bias and relu/relu6 to
+    # apply: the kernel writes it there, not through tmp and the output pass (with
+    # depthwise_task's divisions gone, 1 thread: 960 channels of 7x7 and 576 of 14x14
+    # 0.83-0.87x the time)
+    bint flat_direct
+    Py_ssize_t planes            # images * c_in
+    # planes per task (flat): every plane's split is made before any plane is computed. The
+    # kernel's first reads of a split plane it had just written waited for those stores to
+    # complete (a third of the kernel's samples, 576 channels of 14x14 at stride 2)
+    Py_ssize_t plane_group
+    Py_ssize_t split_elems       # from one plane's split to the next's
     Py_ssize_t chunks            # vectors per plane
     Py_ssize_t flat_out          # where the strided result is compacted (stride > 1)
     Py_ssize_t flat_split        # col_phases: where the even, then the odd columns go
     Py_ssize_t* flat_off         # [taps] input offset of each tap
     unsigned* flat_lanes         # [taps][chunks] the lanes that read the input
+
+
+cdef inline void run_task(const DepthwisePlan* dp, const floating* x, const floating* w,
+                         Py_ssize_t task, floating* buf) noexcept nogil:
+    # (one call a task, to either: with the flat path's behind a second call, 960 channels
+    # of 7x7 took 1.08x the time)
+    if dp.flat:
+        flat_planes(dp, x, w, task, buf)
+    else:
+        depthwise_task(dp, x, w, task, buf)
 
 
 cdef void depthwise_task(const DepthwisePlan* dp, const floating* x, const floating* w,
@@ -153,9 +188,6 @@ cdef void depthwise_task(const DepthwisePlan* dp, const floating* x, const float
     zeros[0] = zeros[1] = zeros[2] = zeros[3] = 0
     if dp.rows3x3:
         rows3x3_task(dp, x + n * dp.sx_n + c * dp.sx_c, w, n, c, oh0, oh1)
-        return
-    if dp.flat:
-        flat_plane_task(dp, x + n * dp.sx_n + c * dp.sx_c, w, n, c, buf)
         return
     build_phase_plane(pp, x + n * dp.sx_n + c * dp.sx_c, dp.sx_h, dp.sx_w, buf)
     j0 = 0
@@ -229,7 +261,56 @@ cdef void rows3x3_task(const DepthwisePlan* dp, const floating* plane, const flo
             oh = b
 
 
-cdef void flat_plane_task(const DepthwisePlan* dp, const floating* plane, const floating* w,
+cdef void flat_planes(const DepthwisePlan* dp, const floating* x, const floating* w,
+                      Py_ssize_t task, floating* buf) noexcept nogil:
+    """Planes [task * G, task * G + G) of the flat path, G = plane_group: each one's split,
+    then each one's outputs."""
+    cdef Py_ssize_t p = task * dp.plane_group
+    cdef Py_ssize_t count = min(dp.plane_group, dp.planes - p), n = 0, c = p, n0, c0, i
+    cdef const floating* src[<int> PLANE_GROUP]
+    if p >= dp.c_in:
+        n, c = p // dp.c_in, p % dp.c_in
+    if count == 1:
+        flat_plane_task(dp, split_plane(dp, x + n * dp.sx_n + c * dp.sx_c,
+                                        buf + dp.flat_split), w, n, c, buf)
+        return
+    n0, c0 = n, c
+    for i in range(count):
+        src[i] = split_plane(dp, x + n * dp.sx_n + c * dp.sx_c,
+                             buf + dp.flat_split + i * dp.split_elems)
+        c += 1
+        if c == dp.c_in:
+            n, c = n + 1, 0
+    n, c = n0, c0
+    for i in range(count):
+        flat_plane_task(dp, src[i], w, n, c, buf)
+        c += 1
+        if c == dp.c_in:
+            n, c = n + 1, 0
+
+
+cdef inline const floating* split_plane(const DepthwisePlan* dp, const floating* plane,
+                                 floating* split) noexcept nogil:
+    """The plane the flat kernel reads: the input plane itself, or its column phases
+    (col_phases) or row and column phases (row_phases), made in split."""
+    cdef const PhasePlan* pp = &dp.pp
+    cdef Py_ssize_t half_plane = pp.h * dp.grid_w
+    if dp.row_phases:
+        # [even rows: even columns | odd columns][odd rows: ...], each H/2 x W/2
+        if floating is float:
+            cc_dw_split_phases_f32(split, plane, pp.w, pp.h, pp.w)
+        else:
+            cc_dw_split_phases_f64(split, plane, pp.w, pp.h, pp.w)
+        return split
+    if dp.col_phases:
+        # [even columns | odd columns], each h x W/2: one strided run each (W even)
+        copy_run(split, plane, half_plane, 2, True)
+        copy_run(split + half_plane, plane + 1, half_plane, 2, True)
+        return split
+    return plane
+
+
+cdef inline void flat_plane_task(const DepthwisePlan* dp, const floating* plane, const floating* w,
                           Py_ssize_t n, Py_ssize_t c, floating* tmp) noexcept nogil:
     """Every output channel of input plane (n, c), straight from the plane (cc_dw_plane): the
     stride-1 result on the input's grid; at a larger stride (or a smaller output), every
@@ -245,21 +326,9 @@ cdef void flat_plane_task(const DepthwisePlan* dp, const floating* plane, const 
     cdef floating bias
     cdef floating* dst
     cdef floating* res = tmp
-    cdef Py_ssize_t half_plane = pp.h * dp.grid_w, col_step = pp.stride_w
-    # the result is the output plane itself (stride 1, same size), contiguous, and at most
-    # bias and relu/relu6 to apply: the kernel writes it there, not through tmp and the
-    # output pass (with depthwise_task's divisions gone, 1 thread: 960 channels of 7x7 and
-    # 576 of 14x14 0.83-0.87x the time)
-    cdef bint direct = (pp.stride_h == 1 and pp.stride_w == 1 and pp.w_out == dp.grid_w
-                        and pp.h_out == pp.h and o.sw == 1 and o.sh == pp.w_out
-                        and epilogue_in_registers(o))
+    cdef Py_ssize_t col_step = dp.grid_col_step, row_step = dp.grid_row_step
+    cdef bint direct = dp.flat_direct
     cdef Py_ssize_t n_out = pp.h_out * pp.w_out
-    if dp.col_phases:
-        # [even columns | odd columns], each h x W/2: one strided run each (W even)
-        copy_run(tmp + dp.flat_split, plane, half_plane, 2, True)
-        copy_run(tmp + dp.flat_split + half_plane, plane + 1, half_plane, 2, True)
-        plane = tmp + dp.flat_split
-        col_step = 1
     for j in range(dp.multiplier):
         oc = c * dp.multiplier + j
         bias = 0
@@ -274,10 +343,10 @@ cdef void flat_plane_task(const DepthwisePlan* dp, const floating* plane, const 
                             dp.chunks, bias, dst if direct else NULL, n_out, o.act)
         if direct:
             continue
-        if pp.stride_h > 1 or col_step > 1 or pp.w_out != dp.grid_w:
+        if row_step > 1 or col_step > 1 or pp.w_out != dp.grid_w:
             res = tmp + dp.flat_out
             for oh in range(pp.h_out):   # whole-vector writes (the buffer has a vector of slack)
-                copy_run(res + oh * pp.w_out, tmp + oh * pp.stride_h * dp.grid_w, pp.w_out,
+                copy_run(res + oh * pp.w_out, tmp + oh * row_step * dp.grid_w, pp.w_out,
                          col_step, False)
         if o.sw == 1 and o.sh == pp.w_out:
             # a contiguous output plane: one run
@@ -290,12 +359,14 @@ cdef void flat_plane_task(const DepthwisePlan* dp, const floating* plane, const 
 
 cdef int plan_flat(DepthwisePlan* dp, Py_ssize_t vl) noexcept nogil:
     """The taps' offsets and lane masks of the flat-plane kernel. -1 when out of memory.
-    Output q of the grid (grid_w wide, one row per input row) reads input q + flat_off[t]
-    for tap t; with col_phases the input is the split plane, and a tap's column offset ds
-    falls in phase ds & 1, (ds - (ds & 1)) / 2 columns along."""
+    Output q of the grid (grid_w wide, grid_h rows) reads input q + flat_off[t] for tap t;
+    with col_phases the input is the split plane, and a tap's column offset ds falls in
+    phase ds & 1, (ds - (ds & 1)) / 2 columns along; with row_phases its row offset dr
+    likewise (phase planes in the order (row phase, column phase))."""
     cdef const PhasePlan* pp = &dp.pp
-    cdef Py_ssize_t gw = dp.grid_w, t, r, s, q, i, p, ih, iw, dr, ds, lo, hi, base
-    dp.chunks = (pp.h * gw + vl - 1) // vl
+    cdef Py_ssize_t gw = dp.grid_w, gh = dp.grid_h, t, r, s, q, i, p, ih, iw, dr, ds, lo, hi
+    cdef Py_ssize_t base
+    dp.chunks = (gh * gw + vl - 1) // vl
     dp.flat_off = <Py_ssize_t*> malloc(dp.taps * sizeof(Py_ssize_t))
     dp.flat_lanes = <unsigned*> malloc(dp.taps * dp.chunks * sizeof(unsigned))
     if dp.flat_off == NULL or dp.flat_lanes == NULL:
@@ -306,13 +377,16 @@ cdef int plan_flat(DepthwisePlan* dp, Py_ssize_t vl) noexcept nogil:
         r, s = t // pp.kw, t % pp.kw
         dr, ds = r * pp.dil_h - pp.pad_top, s * pp.dil_w - pp.pad_left
         base = 0
+        if dp.row_phases:
+            base = (dr & 1) * 2
+            dr = (dr - (dr & 1)) // 2
         if dp.col_phases:
-            base = (ds & 1) * pp.h * gw
+            base += ds & 1
             ds = (ds - (ds & 1)) // 2
-        dp.flat_off[t] = base + dr * gw + ds
+        dp.flat_off[t] = base * gh * gw + dr * gw + ds
         # grid (ih - dr, iw - ds) reads input (ih, iw): the rows and columns inside the input
         lo, hi = max(0, -ds), min(gw, gw - ds)
-        for ih in range(max(0, dr), min(pp.h, pp.h + dr)):
+        for ih in range(max(0, dr), min(gh, gh + dr)):
             p = (ih - dr) * gw + lo
             q, i = p // vl, p % vl
             for iw in range(lo, hi):
@@ -606,7 +680,17 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
     # it took 0.216 ms against 0.075 (batch 1, 1 thread; 2 threads 0.141 / 0.063; batch 8
     # 1.71 / 0.56 ms), the forward 1.00-1.03x the time of this way.
     dp.col_phases = dp.flat and stride_w == 2 and dp.pp.w % 2 == 0
+    dp.row_phases = dp.col_phases and stride_h == 2 and dp.pp.h % 2 == 0
     dp.grid_w = dp.pp.w // 2 if dp.col_phases else dp.pp.w
+    dp.grid_h = dp.pp.h // 2 if dp.row_phases else dp.pp.h
+    dp.plane_group = PLANE_GROUP if dp.row_phases else 1
+    dp.grid_row_step = 1 if dp.row_phases else stride_h
+    dp.grid_col_step = 1 if dp.col_phases else stride_w
+    dp.flat_direct = (dp.grid_row_step == 1 and dp.grid_col_step == 1
+                      and dp.pp.w_out == dp.grid_w and dp.pp.h_out == dp.grid_h
+                      and dp.o.sw == 1 and dp.o.sh == dp.pp.w_out
+                      and epilogue_in_registers(&dp.o))
+    dp.split_elems = 0
     try:
         if dp.flat and plan_flat(&dp, vl) < 0:
             raise MemoryError("cconv: cannot allocate the convolution plan")
@@ -635,9 +719,11 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
                 max_off = 0
                 for t in range(dp.taps):
                     max_off = max(max_off, dp.flat_off[t])
-                dp.per_thread += round_up(max(dp.pp.h * dp.pp.w, dp.chunks * vl + max_off)
-                                          + ALIGN // itemsize, ALIGN // itemsize)
-        planes = images * dp.c_in
+                dp.split_elems = round_up(dp.pp.h * dp.pp.w, ALIGN // itemsize)
+                dp.per_thread += ((dp.plane_group - 1) * dp.split_elems
+                                  + round_up(max(dp.pp.h * dp.pp.w, dp.chunks * vl + max_off)
+                                             + ALIGN // itemsize, ALIGN // itemsize))
+        planes = dp.planes = images * dp.c_in
         if planes * dp.multiplier * dp.pp.h_out * dp.pp.w_out * dp.taps < SERIAL_MACS:
             threads = 1
         # Split output rows into bands only when there are too few planes to share out;
@@ -648,6 +734,8 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
         dp.rows_per_band = (dp.pp.h_out + dp.bands - 1) // dp.bands
         dp.bands = (dp.pp.h_out + dp.rows_per_band - 1) // dp.rows_per_band
         ntasks = planes * dp.bands
+        if dp.flat:
+            ntasks = (planes + dp.plane_group - 1) // dp.plane_group
         threads = <int> min(<Py_ssize_t> threads, ntasks)
         chunk = max(1, ntasks // (16 * threads))
         if dp.rows3x3:
@@ -665,7 +753,7 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
                           dp.plane_elems)
             if threads == 1:
                 for t in range(ntasks):
-                    depthwise_task(&dp, &x[0, 0, 0, 0], &w[0], t, buf0)
+                    run_task(&dp, &x[0, 0, 0, 0], &w[0], t, buf0)
             elif images == 1:
                 # one image: each thread its equal share of the planes, no scheduling at all
                 # (2 threads, against the dynamic chunks below: 256 channels of 8x8 0.64-0.68x
@@ -674,7 +762,7 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
                 caller_cpu = cconv_current_cpu()   # see cconv_leave_cpu
                 for t in prange(ntasks, num_threads=threads, schedule='static'):
                     leave_caller_cpu(caller_cpu)
-                    depthwise_task(&dp, &x[0, 0, 0, 0], &w[0], t,
+                    run_task(&dp, &x[0, 0, 0, 0], &w[0], t,
                                    buf0 + threadid() * dp.per_thread)
             else:
                 # chunks of tasks, about 16 a thread: one 7x7 plane is ~50 ns of work, and
@@ -684,7 +772,7 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
                 for t in prange(ntasks, num_threads=threads, schedule='dynamic',
                                 chunksize=chunk):
                     leave_caller_cpu(caller_cpu)
-                    depthwise_task(&dp, &x[0, 0, 0, 0], &w[0], t,
+                    run_task(&dp, &x[0, 0, 0, 0], &w[0], t,
                                    buf0 + threadid() * dp.per_thread)
     finally:
         free(scratch)

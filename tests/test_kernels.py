@@ -292,6 +292,11 @@ def test_depthwise_channels_last(rng, case, threads, dtype):
     (1, 24, 16, 16, 2, 2),                        # dilation 2
     (3, 17, 5, 6, 0, 1),                          # valid; output rows of two pixels
     (1, 256, 8, 8, 1, 1),                         # pixels 1 KiB apart in the copy
+    # even sizes: the plane split into its four phases, four planes a task, here across
+    # images (15 planes) and with the planes' count not a multiple of four
+    (3, 5, 10, 6, 1, 1),
+    (2, 7, 6, 4, ((1, 0), (0, 1)), 1),
+    (1, 3, 2, 2, 1, 1),                           # one output pixel from each phase
 ])
 def test_depthwise_small_planes_stride_2(rng, case, threads, dtype):
     n, c, h, w_, padding, dilation = case
@@ -316,6 +321,25 @@ def test_depthwise_small_planes_stride_2(rng, case, threads, dtype):
     ref_nb = ref - b[:, None, None]
     assert (np.abs(y3 - ref_nb) <= bound + 1e-6 * np.abs(ref_nb)).all()
     assert np.isnan(wide[..., 0]).all() and np.isnan(wide[..., -2:]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("kernel, padding", [(3, 1), (5, 2), (2, 0), (3, 0)])
+def test_depthwise_phase_split_planes_with_a_channel_multiplier(rng, kernel, padding, threads,
+                                                                dtype):
+    # stride 2 on even-sized small planes (the four-phase split), two output channels per
+    # input plane, planes of several images in one task: each output channel its own
+    # weights and bias
+    n, c, h, w_ = 3, 5, 12, 8
+    x = rng.standard_normal((n, c, h, w_)).astype(dtype)
+    w = rng.standard_normal((2 * c, 1, kernel, kernel)).astype(dtype)
+    b = rng.standard_normal(2 * c).astype(dtype)
+    params = dict(stride=2, padding=padding, groups=c)
+    ref = conv2d_reference(x, w, b, **params)
+    with cconv.threads(threads):
+        y = cconv.conv2d(x, w, b, activation="relu", **params)
+    assert (np.abs(y - np.maximum(ref, 0)) <= error_bound(x, w, b, dtype, **params)).all()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
