@@ -158,23 +158,41 @@ def fold(conv, bn, **kwargs):
                                  padding=conv.padding, groups=conv.groups, **kwargs)
 
 
-def maxpool3x3s2(x, axes=(2, 3)):
+def _max_pool_axis(a, axis, out):
+    """out[i] = max(a[2i-1], a[2i], a[2i+1]) along `axis` (those that exist): 3-wide, stride 2,
+    padding 1; out has a's shape but (n - 1) // 2 + 1 along axis."""
+    n, no = a.shape[axis], out.shape[axis]
+    at = lambda start, stop, step=1: (slice(None),) * axis + (slice(start, stop, step),)
+    pairs = n // 2                                   # outputs whose 2i + 1 exists
+    np.maximum(a[at(0, 2 * pairs, 2)], a[at(1, 2 * pairs, 2)], out=out[at(0, pairs)])
+    if no > pairs:                                   # n odd: the last one has 2i (and 2i - 1)
+        out[at(pairs, no)] = a[at(2 * pairs, n)]
+    np.maximum(out[at(1, no)], a[at(1, 2 * no - 2, 2)], out=out[at(1, no)])
+    return out
+
+
+def maxpool3x3s2(x, axes=(2, 3), out=None, channel_block=16):
     """3x3, stride 2, padding 1 max pooling of x over its two image axes (NCHW: (2, 3), NHWC:
-    (1, 2)), separably, without a padded copy: output i takes inputs 2i-1, 2i, 2i+1 of each
-    axis, where they exist."""
-    def pool(a, axis):
-        n = a.shape[axis]
-        no = (n - 1) // 2 + 1
-        take = lambda start, stop: a[(slice(None),) * axis + (slice(start, stop, 2),)]
-        out = take(0, 2 * no - 1).copy()                       # 2i
-        right = take(1, 2 * no)                                # 2i + 1, i < n // 2
-        head = (slice(None),) * axis
-        np.maximum(out[head + (slice(0, right.shape[axis]),)], right,
-                   out=out[head + (slice(0, right.shape[axis]),)])
-        left = take(1, 2 * no - 2)                             # 2i - 1, i >= 1
-        np.maximum(out[head + (slice(1, no),)], left, out=out[head + (slice(1, no),)])
-        return out
-    return pool(pool(x, axes[0]), axes[1])
+    (1, 2)), separably, without a padded copy, into out (None: a new array). NCHW runs
+    channel_block channels at a time, the row-pooled block between the two passes in L2 (the
+    whole 64 x 112 x 112 stem at once took 1.13 ms, 0.69 ms this way; 1.43 / 1.10 ms with
+    the input not in cache)."""
+    shape = list(x.shape)
+    for ax in axes:
+        shape[ax] = (shape[ax] - 1) // 2 + 1
+    if out is None:
+        out = np.empty(shape, x.dtype)
+    if axes != (2, 3):
+        rows = np.empty(shape[:axes[1]] + list(x.shape[axes[1]:]), x.dtype)
+        return _max_pool_axis(_max_pool_axis(x, axes[0], rows), axes[1], out)
+    c = x.shape[1]
+    block = min(c, channel_block)
+    rows = np.empty((x.shape[0], block, shape[2], x.shape[3]), x.dtype)
+    for c0 in range(0, c, block):
+        c1 = min(c, c0 + block)
+        r = rows[:, :c1 - c0]
+        _max_pool_axis(_max_pool_axis(x[:, c0:c1], 2, r), 3, out[:, c0:c1])
+    return out
 
 
 class Arena:
@@ -206,7 +224,14 @@ class Arena:
                 shape = (shape[0], shape[2], shape[3], shape[1])
             planned = self.shapes[(id(conv), x.shape)] = (
                 shape, int(np.prod(shape)) * x.dtype.itemsize)
-        shape, nbytes = planned
+        out = self.take(*planned, x.dtype)
+        if channels_last_out:
+            conv(x, out=out.transpose(0, 3, 1, 2), residual=residual)
+            return out
+        return conv(x, out=out, residual=residual)
+
+    def take(self, shape, nbytes, dtype):
+        """An array of shape (nbytes of dtype) on a free block, or a new one."""
         free = self.free
         for i in range(len(free) - 1, -1, -1):
             if free[i].nbytes >= nbytes:
@@ -216,15 +241,12 @@ class Arena:
             raw = np.empty(nbytes + self.ALIGN, np.uint8)
             start = -raw.ctypes.data % self.ALIGN
             block = raw[start:start + nbytes]
-        key = (id(block), shape, x.dtype)
+        key = (id(block), shape, dtype)
         out = self.views.get(key)
         if out is None:
-            out = self.views[key] = block[:nbytes].view(x.dtype).reshape(shape)
+            out = self.views[key] = block[:nbytes].view(dtype).reshape(shape)
         self.block_of[id(out)] = block
-        if channels_last_out:
-            conv(x, out=out.transpose(0, 3, 1, 2), residual=residual)
-            return out
-        return conv(x, out=out, residual=residual)
+        return out
 
     def give(self, *arrays):
         for a in arrays:
@@ -265,11 +287,19 @@ class ResNet18Cconv(ChannelsLast):
         self.fc_w = tm.fc.weight.detach().numpy().T.copy()
         self.fc_b = tm.fc.bias.detach().numpy().copy()
         self.arena = Arena()
+        self.pooled_shapes = {}
 
     def __call__(self, x):
         run, give = self.arena.call, self.arena.give
         stem = self._first(self.stem, x)
-        x = maxpool3x3s2(stem, self.image_axes)
+        pooled = self.pooled_shapes.get(stem.shape)
+        if pooled is None:
+            shape = list(stem.shape)
+            for ax in self.image_axes:
+                shape[ax] = (shape[ax] - 1) // 2 + 1
+            pooled = self.pooled_shapes[stem.shape] = (tuple(shape),
+                                                       int(np.prod(shape)) * stem.itemsize)
+        x = maxpool3x3s2(stem, self.image_axes, out=self.arena.take(*pooled, stem.dtype))
         give(stem)
         for conv1, conv2, down in self.blocks:
             identity = x if down is None else run(down, x)
