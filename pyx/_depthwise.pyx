@@ -659,20 +659,26 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
     # flat: the kept outputs lie on the input's grid (rows and columns (o*stride))
     dp.flat = (stride_h * (dp.pp.h_out - 1) < dp.pp.h and stride_w * (dp.pp.w_out - 1) < dp.pp.w
                and dp.sx_w == 1 and dp.sx_h == dp.pp.w and dp.pp.h * dp.pp.w <= FLAT_MAX_ELEMS)
+    # the flat kernel on the plane's four phases (stride 2, even sizes: row_phases below)
+    cdef bint four_phases = (stride_h == 2 and stride_w == 2 and dp.pp.h % 2 == 0
+                             and dp.pp.w % 2 == 0)
     # rows3x3 also takes small planes whose output rows fill 7/8 of their vectors, when they
     # are two vectors or more, or at stride 2 (where the flat kernel computes twice the
-    # outputs it keeps). 1 thread, AVX-512, flat -> rows: 192 channels of 28x28 0.089 ->
-    # 0.073 ms, 32 x 64 of 28x28 0.82 -> 0.77, 144 of 28x28 at stride 2 0.047 -> 0.033;
-    # but 576 of 14x14 0.070 -> 0.091, 960 of 7x7 0.044 -> 0.099, 576 of 14x14 at stride 2
-    # 0.058 -> 0.071, 96 of 28x20 0.052 -> 0.072: those stay flat. Only with 64-byte vectors
-    # (a shifted tap is one valignd; on AVX2 two or three shuffles, and the flat kernel was
-    # faster on every small plane tried: 192 of 28x28 0.12 -> 0.145 ms if taken)
+    # outputs it keeps) unless on the four phases. 1 thread, AVX-512, flat -> rows: 192
+    # channels of 28x28 0.089 -> 0.073 ms, 32 x 64 of 28x28 0.82 -> 0.77, 144 of 28x28 at
+    # stride 2 0.047 -> 0.033 (with four phases rows -> flat: 0.045 -> 0.032, 192 of 28x28
+    # 0.059 -> 0.040; 32x32 the same; past FLAT_MAX_ELEMS four phases lost: 144 of 56x56
+    # 0.166 -> 0.198, 32 of 64x64 0.036 -> 0.051); but 576 of 14x14 0.070 -> 0.091, 960 of
+    # 7x7 0.044 -> 0.099, 576 of 14x14 at stride 2 0.058 -> 0.071, 96 of 28x20 0.052 ->
+    # 0.072: those stay flat. Only with 64-byte vectors (a shifted tap is one valignd; on
+    # AVX2 two or three shuffles, and the flat kernel was faster on every small plane tried:
+    # 192 of 28x28 0.12 -> 0.145 ms if taken)
     cdef Py_ssize_t nvec = (dp.pp.w_out + vl - 1) // vl
     dp.rows3x3 = (kh == 3 and kw == 3 and stride_w <= 2 and dil_h == 1
                   and dil_w == 1 and dp.sx_w == 1 and dp.o.sw == 1
                   and (not dp.flat
                        or (CC_VECTOR_BYTES == 64 and 8 * dp.pp.w_out >= 7 * nvec * vl
-                           and (nvec >= 2 or stride_w == 2))))
+                           and (nvec >= 2 or (stride_w == 2 and not four_phases)))))
     dp.flat = dp.flat and not dp.rows3x3
     # Small planes at stride 2 stay here, not through channels-last copies of the planes and
     # the channels-last kernel: alone and in cache that detour was faster (1 thread, 576
@@ -680,7 +686,7 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
     # it took 0.216 ms against 0.075 (batch 1, 1 thread; 2 threads 0.141 / 0.063; batch 8
     # 1.71 / 0.56 ms), the forward 1.00-1.03x the time of this way.
     dp.col_phases = dp.flat and stride_w == 2 and dp.pp.w % 2 == 0
-    dp.row_phases = dp.col_phases and stride_h == 2 and dp.pp.h % 2 == 0
+    dp.row_phases = dp.col_phases and four_phases
     dp.grid_w = dp.pp.w // 2 if dp.col_phases else dp.pp.w
     dp.grid_h = dp.pp.h // 2 if dp.row_phases else dp.pp.h
     dp.plane_group = PLANE_GROUP if dp.row_phases else 1

@@ -297,6 +297,8 @@ def test_depthwise_channels_last(rng, case, threads, dtype):
     (3, 5, 10, 6, 1, 1),
     (2, 7, 6, 4, ((1, 0), (0, 1)), 1),
     (1, 3, 2, 2, 1, 1),                           # one output pixel from each phase
+    (2, 20, 28, 28, 1, 1),                        # output rows 14 wide (with AVX-512 once
+    (1, 9, 32, 30, 1, 1),                         # rows3x3's)
 ])
 def test_depthwise_small_planes_stride_2(rng, case, threads, dtype):
     n, c, h, w_, padding, dilation = case
