@@ -8,6 +8,7 @@
 
 cdef struct Split:
     Py_ssize_t a_per_task, b_per_task, a_tasks, b_tasks
+    double cost     # its estimated makespan, in the caller's cost units
 
 
 cdef inline Py_ssize_t split_ceil(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
@@ -61,6 +62,7 @@ cdef inline Split balanced_split(Py_ssize_t a_units, Py_ssize_t b_units, Py_ssiz
                            * (unit_cost * a * b + a_cost * a + task_cost))
             if best < 0 or cost < best * 0.999:
                 best, best_split.a_per_task, best_split.b_per_task = cost, a, b
+    best_split.cost = best
     best_split.a_tasks = split_ceil(a_units, best_split.a_per_task)
     best_split.b_tasks = split_ceil(b_units, best_split.b_per_task)
     return best_split

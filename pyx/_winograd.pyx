@@ -98,22 +98,16 @@ cdef inline Py_ssize_t skew(Py_ssize_t n, Py_ssize_t vl) noexcept nogil:
     return ceil_div(n, vl) * vl + vl
 
 
-cdef inline Py_ssize_t tile_panel_width(Py_ssize_t tiles, Py_ssize_t itemsize) noexcept nogil:
-    """Tiles per GEMM panel: the microkernel's NR, or one vector (its narrow variant). A
-    panel's last part costs its tiles rounded up to a vector, or to half a vector where the
-    microkernel has half vectors (AVX-512); the narrow kernel is chosen whenever it wastes no
-    more: with AVX-512 always, and measured faster there (1 thread, prepared: 256x256 on
-    56x56 17.8 -> 16.25 ms, on 14x14 1.53 -> 1.41, 64x64 on 57x57 1.40 -> 1.33; its V and M
-    blocks are half the size, so a task takes twice the output channels and repeats its input
-    transform half as often). It keeps MR accumulators of one vector; with fewer than 8
-    (AVX2: 6) the FMA latency is not hidden, hence the MR/8 discount."""
-    cdef Py_ssize_t nr = CC_NR_F32 if itemsize == 4 else CC_NR_F64
-    cdef Py_ssize_t vl = CC_VL_F32 if itemsize == 4 else CC_VL_F64
-    cdef Py_ssize_t unit = vl // 2 if CC_UK_HALF else vl
-    cdef double wide = <double> tiles / (tiles // nr * nr + ceil_div(tiles % nr, unit) * unit)
-    cdef double narrow = (<double> tiles / (tiles // vl * vl + ceil_div(tiles % vl, unit) * unit)
-                          * min(1.0, CC_MR / 8.0))
-    return vl if narrow >= wide else nr
+# The narrow (one-vector) microkernel's FMA rate against the NR-wide one's. A and B in L1 (1
+# thread, kc = 64): on AVX-512 12 x 16 against 12 x 32, 153 against 175 GFLOP/s (0.87: a
+# broadcast load per FMA, the two load ports are its limit); on AVX2 6 x 8 against 6 x 16, 78
+# against 107 (0.73: six accumulators do not hide the FMA latency). In the layers (1 thread,
+# AVX-512, same splits) the wide panels took 0.88-0.97x the time: 0.90.
+cdef double NARROW_SPEED = 0.90 if CC_MR >= 8 else 0.73
+# NR-wide panels are taken when their estimate is this much below the narrow ones': on 2
+# threads the estimates of the two splits missed by up to 20% (128x128 on 28x28: 0.998
+# estimated, 1.18x the time measured; 64x64 on 56x56: 0.94, 1.06x).
+cdef double WIDE_MARGIN = 0.97
 
 
 cdef inline void gemm_ukernel(bint narrow, Py_ssize_t kc, const floating* a, const floating* b,
@@ -337,11 +331,12 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
     while ci0 < pl.c_in_g:
         kc = min(pl.kc, pl.c_in_g - ci0)
         vs = skew(kc * NT, vl)
-        if ntl % nr:
-            # lanes of the last panel past the last tile: defined (their M is dropped)
+        if ntl % vl:
+            # lanes of the last vector past the last tile, which the microkernel may load:
+            # defined (their M is not stored)
             for xi in range(16):
                 for ci in range(kc):
-                    for t in range(ntl, npanels * nr):
+                    for t in range(ntl, ceil_div(ntl, vl) * vl):
                         V[xi * vs + ci * NT + t] = 0
         # input transform: row runs of the tile block, VL tiles at a time, from a
         # zero-padded band of the 4 input rows the run's tiles read
@@ -388,10 +383,11 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
         for mb in range(mb0, mb1):
             for xi in range(16):
                 for j in range(npanels):
+                    # the last panel's tiles only (its FMAs rounded up to half a vector)
                     gemm_ukernel(nr != pl.nr_full, kc, u, V + xi * vs + j * nr, NT,
                                  M + xi * ms + (mb - mb0) * CC_MR * NT + j * nr, NT,
                                  <int> min(<Py_ssize_t> CC_MR, pl.c_out_g - mb * CC_MR),
-                                 <int> nr, ci0 > 0)
+                                 <int> min(nr, ntl - j * nr), ci0 > 0)
                 u += kc * CC_MR
         ci0 += kc
     # output transform, clipped at the edges, through the output pass
@@ -494,15 +490,14 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
     output_spec(&pl.o, out, residual, bias, act, alpha, False)
     pl.exact_nonfinite = exact_nonfinite
     pl.nr_full = CC_NR_F32 if floating is float else CC_NR_F64
-    pl.nr = tile_panel_width(pl.all_tiles, itemsize)
     pl.vl = CC_VL_F32 if floating is float else CC_VL_F64
     pl.mblocks = ceil_div(pl.c_out_g, CC_MR)
-    pl.panels = ceil_div(pl.all_tiles, pl.nr)
     pl.kc = k_block(pl.c_in_g)
     if images * pl.c_out * pl.h_out * pl.w_out * pl.c_in_g * 9 < SERIAL_MACS:
         threads = 1
-    sp = winograd_split(groups, pl.all_tiles, pl.tiles_w, pl.nr, pl.c_in_g, pl.c_out_g,
-                        pl.kc, itemsize, threads)
+    sp = tile_panels_split(groups, pl.all_tiles, pl.tiles_w, pl.c_in_g, pl.c_out_g, pl.kc,
+                           itemsize, threads, &pl.nr)
+    pl.panels = ceil_div(pl.all_tiles, pl.nr)
     pl.panels_per_task, pl.mblocks_per_task = sp.a_per_task, sp.b_per_task
     pl.pixel_tasks, pl.m_tasks = sp.a_tasks, sp.b_tasks
     pl.nt = pl.panels_per_task * pl.nr
@@ -545,7 +540,7 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
 
 cdef Split winograd_split(Py_ssize_t instances, Py_ssize_t tiles, Py_ssize_t tiles_w,
                           Py_ssize_t nr, Py_ssize_t c_in_g, Py_ssize_t c_out_g, Py_ssize_t kc,
-                          Py_ssize_t itemsize, int threads) noexcept nogil:
+                          Py_ssize_t itemsize, int threads, double step_cost) noexcept nogil:
     """Tasks of a panels x b blocks: 16 GEMM k-steps per input channel and tile panel x block
     (+ the output transform), plus the input transform of its panels, repeated by every
     channel task: per input channel ~3 k-steps and ~6 per run of tiles along a tile row (a
@@ -553,12 +548,39 @@ cdef Split winograd_split(Py_ssize_t instances, Py_ssize_t tiles, Py_ssize_t til
     output's 16 tiles are 4 runs of 4). A task costs ~2000 k-steps besides (scheduling, its
     output rows shared with the neighbouring task at the edges, V and M refilled): on 2
     threads, 25 one-panel tasks of a 32-channel 56x56 layer took 0.30 ms, 2 tasks 0.22 ms.
-    V (16 x kc x NT), its band of input rows and M (16 x MR*b x NT) stay in L2."""
+    V (16 x kc x NT), its band of input rows and M (16 x MR*b x NT) stay in L2. Costs in
+    k-steps of the narrow kernel; step_cost: the time of one of this panel width's."""
     cdef double runs = <double> min(nr, tiles) / tiles_w + 1
+    cdef Py_ssize_t vl = CC_VL_F32 if itemsize == 4 else CC_VL_F64
     return balanced_split(ceil_div(tiles, nr), ceil_div(c_out_g, CC_MR), instances, threads,
-                          16.0 * c_in_g + 12, c_in_g * (3.0 + 6.0 * runs), 2000.0,
+                          16.0 * c_in_g * step_cost + 12,
+                          c_in_g * (8.0 * nr / vl + 12.0 * runs), 2000.0,
                           16.0 * kc * nr * itemsize, 0, 16.0 * CC_MR * nr * itemsize,
                           L2_BUDGET)
+
+
+cdef Split tile_panels_split(Py_ssize_t instances, Py_ssize_t tiles, Py_ssize_t tiles_w,
+                             Py_ssize_t c_in_g, Py_ssize_t c_out_g, Py_ssize_t kc,
+                             Py_ssize_t itemsize, int threads, Py_ssize_t* nr) noexcept nogil:
+    """The task split, and in nr the tiles per GEMM panel: the microkernel's NR or one vector
+    (its narrow variant), whichever split has the smaller estimated makespan. The wide kernel
+    is faster per FMA (NARROW_SPEED); the narrow one wastes fewer lanes on a short last panel
+    (16 tiles of a 7x7 image: 512x512, 1 thread, 1.31 ms against 1.94 on NR-wide panels when
+    they were computed whole) and its V and M blocks are half the size (more output channels
+    per task, the input transform repeated less often). 1 thread, prepared, AVX-512, against
+    narrow panels everywhere: 256x256 on 56x56 0.90x the time, 512x512 on 28x28 0.90x, 64x64 on
+    224x224 0.88x, 256x256 on 14x14 0.87x."""
+    cdef Py_ssize_t wide_nr = CC_NR_F32 if itemsize == 4 else CC_NR_F64
+    cdef Py_ssize_t vl = CC_VL_F32 if itemsize == 4 else CC_VL_F64
+    cdef Split narrow = winograd_split(instances, tiles, tiles_w, vl, c_in_g, c_out_g, kc,
+                                       itemsize, threads, 1.0)
+    cdef Split wide = winograd_split(instances, tiles, tiles_w, wide_nr, c_in_g, c_out_g, kc,
+                                     itemsize, threads, <double> wide_nr / vl * NARROW_SPEED)
+    if narrow.cost * WIDE_MARGIN <= wide.cost:
+        nr[0] = vl
+        return narrow
+    nr[0] = wide_nr
+    return wide
 
 
 def split_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t c_out, Py_ssize_t groups,
@@ -566,9 +588,10 @@ def split_summary(Py_ssize_t images, Py_ssize_t c_in, Py_ssize_t c_out, Py_ssize
     """The task split conv2d_winograd_nchw would choose (for explain() and tests)."""
     cdef Py_ssize_t c_in_g = c_in // groups
     cdef Py_ssize_t tiles = images * ceil_div(h_out, 2) * ceil_div(w_out, 2)
-    cdef Py_ssize_t nr = tile_panel_width(tiles, itemsize)
+    cdef Py_ssize_t nr
     cdef Py_ssize_t kc = k_block(c_in_g)
-    cdef Split sp = winograd_split(groups, tiles, ceil_div(w_out, 2), nr, c_in_g,
-                                   c_out // groups, kc, itemsize, threads)
+    cdef Split sp = tile_panels_split(groups, tiles, ceil_div(w_out, 2), c_in_g,
+                                      c_out // groups, kc, itemsize, threads, &nr)
     return dict(kc=kc, tiles_per_panel=nr, panels_per_task=sp.a_per_task,
                 mblocks_per_task=sp.b_per_task, pixel_tasks=sp.a_tasks, m_tasks=sp.b_tasks)
+

@@ -248,16 +248,33 @@ def test_explain():
         cconv.explain(None, (8, 8, 3, 3))
 
 
-def test_tile_panels_are_one_vector_wide_with_avx512():
-    # AVX-512 (MR = 12, half-vector tails): one-vector panels never pad more than NR-wide
-    # ones and measured faster, at every image size; with MR = 6 accumulators (AVX2, SSE) one
-    # vector would not hide the FMA latency: NR-wide panels
+def test_tile_panel_width_follows_the_estimated_makespan():
+    # a 7x7 image's 16 tiles fill one vector: with AVX-512 (MR = 12, its narrow kernel
+    # hides the FMA latency) one-vector panels, as cheap as NR-wide ones there and with half
+    # the V and M blocks; larger images take the NR-wide kernel, faster per FMA. With MR = 6
+    # (AVX2, SSE) the narrow kernel does not hide the latency: NR-wide panels throughout.
     from cconv import _dispatch
     nr = _dispatch.direct.NR_F32
-    expected = nr // 2 if _dispatch.direct.MR >= 8 else nr
-    for hw in [(7, 7), (14, 14), (28, 28), (57, 57)]:
-        assert _dispatch.winograd.split_summary(1, 64, 64, 1, *hw, 4, 1)["tiles_per_panel"] \
-            == expected, hw
+    summary = _dispatch.winograd.split_summary
+    for threads in (1, 2):
+        small = summary(1, 512, 512, 1, 7, 7, 4, threads)["tiles_per_panel"]
+        assert small == (nr // 2 if _dispatch.direct.MR >= 8 else nr)
+        for hw in [(28, 28), (56, 56), (57, 57)]:
+            assert summary(1, 256, 256, 1, *hw, 4, threads)["tiles_per_panel"] == nr, hw
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_partial_last_tile_panel_against_reference(rng, dtype, threads):
+    # the last panel of a task holds 1 to NR-1 tiles: only those are computed (the kernel's
+    # FMAs and stores cover them, rounded up to half a vector) and their outputs must be the
+    # only ones that land. Tile counts of every residue class of interest modulo 8, 16 and 32,
+    # over images of a batch and 40 output channels (a partial 12-row block too).
+    for images, hw in [(1, (2, 2)), (1, (16, 18)), (1, (34, 34)), (2, (17, 15)), (3, (12, 11)),
+                       (1, (30, 64)), (2, (23, 9))]:
+        x, w, b = make(rng, (images, 24) + hw, 40, dtype=dtype)
+        with cconv.threads(threads):
+            winograd_error_ok(x, w, b, padding=1)
 
 
 @pytest.mark.parametrize("hw", [(7, 7), (5, 9), (8, 8)])
