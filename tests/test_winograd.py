@@ -277,6 +277,34 @@ def test_partial_last_tile_panel_against_reference(rng, dtype, threads):
             winograd_error_ok(x, w, b, padding=1)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_short_tile_rows_sharing_a_vector(rng, dtype, threads):
+    # images up to 14 wide (7 tiles a row): several tile rows, of one image or the next, share
+    # one vector of the transforms, one unused slot between rows (its patch straddles two
+    # rows); each result is compacted into tile order. Every width of tile row, every padding
+    # kind, against the reference; then NaN and Inf on the columns next to a row boundary land
+    # exactly where a direct convolution puts them.
+    for hw, padding in [((1, 1), 1), ((3, 2), 1), ((5, 6), 1), ((9, 7), 1), ((12, 11), 1),
+                        ((14, 14), 1), ((10, 13), ((0, 1), (2, 0))), ((6, 16), 0)]:
+        x, w, b = make(rng, (3, 20) + hw, 24, dtype=dtype)
+        with cconv.threads(threads):
+            winograd_error_ok(x, w, b, padding=padding)
+    x, w, b = make(rng, (3, 64, 11, 12), 64, dtype=dtype)
+    x[0, 1, 3, 11] = np.nan       # last column: the patch beside the unused slot
+    x[1, 2, 6, 0] = np.inf        # first column of a later row
+    x[2, 3, 10, 11] = -np.inf     # the last tile of the batch
+    with cconv.threads(threads):
+        assert cconv.explain(x.shape, w.shape, padding=1)["algorithm"] == "winograd"
+        auto = cconv.conv2d(x, w, b, padding=1)
+        direct = cconv.conv2d(x, w, b, padding=1, algorithm="direct")
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(test(auto), test(direct))
+    finite = np.isfinite(direct)
+    bound = error_bound(np.nan_to_num(x, nan=0, posinf=0, neginf=0), w, b, x.dtype, padding=1)
+    assert (np.abs(auto[finite] - direct[finite]) <= 8 * bound[finite]).all()
+
+
 @pytest.mark.parametrize("hw", [(7, 7), (5, 9), (8, 8)])
 def test_narrow_tile_panels_against_reference(rng, hw):
     # few tiles per image, several images and channel blocks: the narrow microkernel path

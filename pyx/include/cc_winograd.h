@@ -21,10 +21,16 @@
 /* Lanes 2t (even), 2t + 1 (odd) of two concatenated vectors; and the interleave back. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define CC_SHUF(a, b, m) __builtin_shuffle((a), (b), (m))
+#define CC_PICK(a, m) __builtin_shuffle((a), (m))
 #define CC_WINO_SHUFFLE 1
 #else
+#define CC_PICK(a, m) (a)
 #define CC_WINO_SHUFFLE 0
 #endif
+/* Several tile rows share a vector (cc_wino_input's slots) only with shuffles, and where a
+ * vector holds 8 lanes or more: with 4, two rows of one tile are all that would fit. */
+#define CC_WINO_PACK_ROWS_F32 (CC_WINO_SHUFFLE && CC_VL_F32 >= 8)
+#define CC_WINO_PACK_ROWS_F64 (CC_WINO_SHUFFLE && CC_VL_F64 >= 8)
 
 #define CC_DEFINE_WINOGRAD(T, V, VI, VL, SFX)                                                 \
                                                                                             \
@@ -87,16 +93,24 @@ static inline void cc_wino_row_##SFX(const T *seg, V d[4])                      
     }                                                                                      \
 }                                                                                           \
                                                                                             \
-/* V = B^T d B for `ntiles` (<= VL) tiles of one tile row: tile t's patch is rows 0..3 of a   \
- * band (rows bs apart, zero-padded, at least 2*VL + 2 readable values from c0), columns      \
- * c0+2t..c0+2t+3. Writes all VL lanes of v[xi * v_stride + t]: the caller's lanes past     \
- * ntiles must be written again later or never read (a masked store costs ~5x a whole one on \
- * AMD Zen, and a 28-tile row ends every fourth vector short). Returns a bit mask of the     \
- * tiles whose transform is not finite (a NaN or Inf in the patch, or an overflow). */       \
-static inline unsigned long long cc_wino_input_##SFX(                                      \
-    T *v, ptrdiff_t v_stride, const T *band, ptrdiff_t bs, ptrdiff_t c0, int ntiles)       \
+/* V = B^T d B for `ntiles` (<= VL) tiles: tile t's patch is rows 0..3 of a band (rows bs     \
+ * apart, zero-padded, at least 2*VL + 2 readable values from c0), columns c0+2s..c0+2s+3 for \
+ * s = slot[t], or s = t (slot NULL: the tiles of one tile row, side by side). With slot, the \
+ * band holds several short tile rows, one unused slot between them (its patch straddles     \
+ * two rows); each result vector is compacted (lane t from lane slot[t]) before it is stored. \
+ * Writes all VL lanes of v[xi * v_stride + t]: the caller's lanes past ntiles must be       \
+ * written again later or never read (a masked store costs ~5x a whole one on AMD Zen, and a \
+ * 28-tile row ends every fourth vector short); with slot, slot[t] for t >= ntiles names any \
+ * slot. Returns a bit mask of the tiles whose transform is not finite (a NaN or Inf in the   \
+ * patch, or an overflow). */                                                               \
+static inline __attribute__((always_inline)) unsigned long long cc_wino_input_body_##SFX(   \
+    T *v, ptrdiff_t v_stride, const T *band, ptrdiff_t bs, ptrdiff_t c0, int ntiles,        \
+    const int *slot)                                                                        \
 {                                                                                           \
     V d[4][4], e[4][4];                                                                    \
+    VI pick;                                                                               \
+    if (slot)                                                                              \
+        for (int t = 0; t < VL; ++t) pick[t] = slot[t];                                    \
     for (int i = 0; i < 4; ++i) cc_wino_row_##SFX(band + i * bs + c0, d[i]);              \
     for (int i = 0; i < 4; ++i) {            /* d B, per patch row */                       \
         e[i][0] = d[i][0] - d[i][2];                                                       \
@@ -113,6 +127,10 @@ static inline unsigned long long cc_wino_input_##SFX(                           
         /* NaN or Inf: x - x is not 0 */                                                   \
         bad |= (VI)((c0 - c0) != 0) | (VI)((c1 - c1) != 0)                                 \
              | (VI)((c2 - c2) != 0) | (VI)((c3 - c3) != 0);                                \
+        if (slot) {                                                                        \
+            c0 = CC_PICK(c0, pick); c1 = CC_PICK(c1, pick);                                \
+            c2 = CC_PICK(c2, pick); c3 = CC_PICK(c3, pick);                                \
+        }                                                                                  \
         memcpy(v + l * v_stride, &c0, sizeof c0);                                          \
         memcpy(v + (4 + l) * v_stride, &c1, sizeof c1);                                    \
         memcpy(v + (8 + l) * v_stride, &c2, sizeof c2);                                    \
@@ -123,16 +141,30 @@ static inline unsigned long long cc_wino_input_##SFX(                           
     if (!any) return 0;                                                                    \
     unsigned long long mask = 0;                                                           \
     for (int t = 0; t < ntiles; ++t)                                                       \
-        if (b[t]) mask |= 1ULL << t;                                                       \
+        if (b[slot ? slot[t] : t]) mask |= 1ULL << t;                                      \
     return mask;                                                                           \
 }                                                                                           \
+/* one copy without slots: with the slots' vector live beside the 32 of d and e, the rows'  \
+ * transform spilled (64 -> 64 on 224x224, 1 thread: 1.05x the time) */                     \
+static inline unsigned long long cc_wino_input_##SFX(                                      \
+    T *v, ptrdiff_t v_stride, const T *band, ptrdiff_t bs, ptrdiff_t c0, int ntiles,        \
+    const int *slot)                                                                        \
+{                                                                                           \
+    if (slot) return cc_wino_input_body_##SFX(v, v_stride, band, bs, c0, ntiles, slot);    \
+    return cc_wino_input_body_##SFX(v, v_stride, band, bs, c0, ntiles, 0);                 \
+}                                                                                           \
                                                                                             \
-/* Y = A^T M A for `ntiles` (<= VL) tiles of one tile row: M from m[xi * m_stride + t]. Tile t \
- * gives columns 2t, 2t+1 of rows 0 and 1 of y (rows 2*VL apart, 2*ntiles columns each); the \
- * caller clips them to the output and passes them through the output pass. */             \
-static inline void cc_wino_output_##SFX(T *y, const T *m, ptrdiff_t m_stride)              \
+/* Y = A^T M A for up to VL tiles: M from m[xi * m_stride + t]. The tile in slot s (tile s, or \
+ * with tile_in_slot the tile tile_in_slot[s], for the slots of cc_wino_input) gives columns \
+ * 2s, 2s+1 of rows 0 and 1 of y (rows 2*VL apart); the caller clips them to the output and  \
+ * passes them through the output pass. */                                                  \
+static inline __attribute__((always_inline)) void cc_wino_output_body_##SFX(               \
+    T *y, const T *m, ptrdiff_t m_stride, const int *tile_in_slot)                          \
 {                                                                                           \
     V s[4][2], r[2][2];                                                                    \
+    VI pick;                                                                               \
+    if (tile_in_slot)                                                                      \
+        for (int t = 0; t < VL; ++t) pick[t] = tile_in_slot[t];                            \
     for (int k = 0; k < 4; ++k) {            /* M A: 4 x 2 */                               \
         /* one whole-vector load each (copied into an array in a loop, GCC 12 moved them as \
          * 16-byte halves through the stack and read them back whole: a store-forwarding   \
@@ -141,6 +173,10 @@ static inline void cc_wino_output_##SFX(T *y, const T *m, ptrdiff_t m_stride)   
         V m0 = cc_wino_lanes_##SFX(mk), m1 = cc_wino_lanes_##SFX(mk + m_stride);           \
         V m2 = cc_wino_lanes_##SFX(mk + 2 * m_stride);                                     \
         V m3 = cc_wino_lanes_##SFX(mk + 3 * m_stride);                                     \
+        if (tile_in_slot) {                                                                \
+            m0 = CC_PICK(m0, pick); m1 = CC_PICK(m1, pick);                                \
+            m2 = CC_PICK(m2, pick); m3 = CC_PICK(m3, pick);                                \
+        }                                                                                  \
         s[k][0] = m0 + m1 + m2;                                                            \
         s[k][1] = m1 - m2 - m3;                                                            \
     }                                                                                      \
@@ -162,6 +198,12 @@ static inline void cc_wino_output_##SFX(T *y, const T *m, ptrdiff_t m_stride)   
             for (int c = 0; c < 2 * VL; ++c) row[c] = (c & 1) ? l1[c >> 1] : l0[c >> 1];   \
         }                                                                                  \
     }                                                                                      \
+}                                                                                           \
+static inline void cc_wino_output_##SFX(T *y, const T *m, ptrdiff_t m_stride,               \
+                                        const int *tile_in_slot)                           \
+{                                                                                           \
+    if (tile_in_slot) cc_wino_output_body_##SFX(y, m, m_stride, tile_in_slot);             \
+    else cc_wino_output_body_##SFX(y, m, m_stride, 0);                                     \
 }
 
 /* shuffle masks: even/odd lanes of a concatenated pair, and the zip (interleave) back */
