@@ -35,6 +35,14 @@ ALGORITHMS = ("auto", "direct", "winograd")
 # 14x14 at 2 threads, 1.07-1.18x; 8 channels on 112x112 at 2 threads, 1.08-1.14x) and
 # prepared 32 channels on 8 x 7x7 at 1 thread (chosen, 0.81-0.86x: the 4x4 tiles of a 7x7
 # image are 31% padding).
+# Re-measured 2026-12-01 on an Intel Xeon with AVX-512 (bench/crossover_intel_avx512.txt,
+# three runs; Winograd's panels now NR-wide and short tile rows sharing a vector, the direct
+# kernel single-threaded below 1M multiply-adds): the rule unchanged. Winograd won unchosen
+# by more than 5% with 8-24 channels on 2 threads (1.06-1.52x, the direct kernel scaling
+# worse on few channels), 64 channels on 7x7 prepared on 2 threads (1.21-1.25x: the rows
+# sharing a vector need 16 lanes, so not on AVX2, where it lost), 64 on 14x14 with conv2d on
+# 2 threads (1.15-1.19x) and 16 channels on 112x112 at 1 thread (1.10-1.15x); chosen, it
+# lost on prepared 32 channels on 8 x 7x7 at 1 thread (0.82x), as before.
 WINOGRAD_MIN_CHANNELS = 24        # input and output channels per group
 WINOGRAD_MIN_PIXELS_WIDE = 350    # N * H_out * W_out, with >= 64 channels per group
 WINOGRAD_MIN_PIXELS_WIDE_1T = 150 # the same, on 1 thread

@@ -130,7 +130,10 @@ cdef enum:
     L1_BUDGET = 24 * 1024
     ALIGN = 64
     # Below this many multiply-adds a call runs on one thread: waking the team costs more.
-    SERIAL_MACS = 1 << 16
+    # 1 thread against 2, AVX-512: 0.44-0.8M multiply-adds (3x3 and 1x1 layers on 7x7 to
+    # 32x32) took 1.14-1.70x the time on 2 threads (13-17 us on one), 1.8M 0.82-1.03x.
+    # (Winograd's tasks divide better: 2 threads win there from 0.44M.)
+    SERIAL_MACS = 1 << 20
     # Outputs larger than this are written with stores that bypass the caches.
     STREAM_BYTES = 8 * 1024 * 1024
     # A 1x1 task copies its block of X into panels from this many channel blocks and this K
