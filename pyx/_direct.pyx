@@ -1095,9 +1095,15 @@ cdef void plan_blocks(DirectPlan* pl, Py_ssize_t images, Py_ssize_t itemsize,
         # the task's block of X copied 4 times, 16% of the layer's time)
         if not pl.b_in_place or K >= COPY_MIN_K:
             gather = 0.5 * K
+    # the last pixel unit's share (row panels: every row ends in a partial one, uncounted) and
+    # the last channel unit's
+    cdef double p_last = 1.0, m_last
+    if not pl.c_in_place:
+        p_last = <double> (pl.task_pixels - (pl.p_units - 1) * pl.unit_px) / pl.unit_px
+    m_last = <double> (pl.c_out_g - (pl.m_units - 1) * pl.unit_co) / pl.unit_co
     cdef Split sp = balanced_split(pl.p_units, pl.m_units, images * pl.groups, threads, K,
                                    gather, 200.0, fp_a * itemsize, fp_b * itemsize,
-                                   fp_ab * itemsize, L2_BUDGET)
+                                   fp_ab * itemsize, L2_BUDGET, p_last, m_last)
     cdef Py_ssize_t best_ppt = sp.a_per_task, best_mpt = sp.b_per_task
     pl.p_per_task = best_ppt
     pl.m_per_task = best_mpt

@@ -668,11 +668,13 @@ cdef Split winograd_split(Py_ssize_t instances, Py_ssize_t tiles, Py_ssize_t til
     k-steps of the narrow kernel; step_cost: the time of one of this panel width's."""
     cdef double runs = <double> min(nr, tiles) / tiles_w + 1
     cdef Py_ssize_t vl = CC_VL_F32 if itemsize == 4 else CC_VL_F64
+    # (the last panel and block counted whole: with their real shares the estimate chose
+    # one-vector panels for 256x256 on 28x28 on 2 threads, 1.21x the time)
     return balanced_split(ceil_div(tiles, nr), ceil_div(c_out_g, CC_MR), instances, threads,
                           16.0 * c_in_g * step_cost + 12,
                           c_in_g * (8.0 * nr / vl + 12.0 * runs), 2000.0,
                           16.0 * kc * nr * itemsize, 0, 16.0 * CC_MR * nr * itemsize,
-                          L2_BUDGET)
+                          L2_BUDGET, 1.0, 1.0)
 
 
 cdef Split tile_panels_split(Py_ssize_t instances, Py_ssize_t tiles, Py_ssize_t tiles_w,
@@ -692,7 +694,8 @@ cdef Split tile_panels_split(Py_ssize_t instances, Py_ssize_t tiles, Py_ssize_t 
                                        itemsize, threads, 1.0)
     cdef Split wide = winograd_split(instances, tiles, tiles_w, wide_nr, c_in_g, c_out_g, kc,
                                      itemsize, threads, <double> wide_nr / vl * NARROW_SPEED)
-    if narrow.cost * WIDE_MARGIN <= wide.cost:
+    if tiles <= vl or narrow.cost * WIDE_MARGIN <= wide.cost:
+        # (at most one vector of tiles: the same FMAs either way, and half the V and M)
         nr[0] = vl
         return narrow
     nr[0] = wide_nr
