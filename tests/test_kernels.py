@@ -644,3 +644,26 @@ def test_strided_and_padded_1x1_read_their_phase_image_in_place(rng, dtype, thre
             xv = np.repeat(x, 2, axis=3)[:, :, :, ::2]
             got = cconv.conv2d(xv, w, b, algorithm="direct", **params)
             assert (np.abs(got - ref) <= error_bound(x, w, b, dtype, **params)).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_two_thread_split_weighs_the_partial_last_panel(rng, dtype):
+    # 49 pixels are a whole panel and a partial one (NR = 32 with AVX-512 float32): split
+    # across two threads they leave one thread idle two thirds of the time, so the output
+    # channels are split instead; the result is the same as on one thread and right
+    x = rng.standard_normal((1, 960, 7, 7)).astype(dtype)
+    w = rng.standard_normal((160, 960, 1, 1)).astype(dtype)
+    b = rng.standard_normal(160).astype(dtype)
+    plan = _dispatch.direct.plan_summary(1, 960, 7, 7, 160, 1, 1, 1, 1, 1, 0, 0, 1, 1, 7, 7,
+                                         x.dtype.itemsize, 2, 0, True)
+    if plan["pixel_units"] > 1 and 49 % (plan["nr"] if plan["method"] == "panels"
+                                         else plan["mr"]):
+        assert plan["pixel_units_per_task"] == plan["pixel_units"], plan
+        assert plan["tasks"] == 2, plan
+    conv = cconv.Conv2d(w, b)
+    with cconv.threads(1):
+        one = conv(x)
+    with cconv.threads(2):
+        two = conv(x)
+    np.testing.assert_array_equal(one, two)
+    assert (np.abs(two - conv2d_reference(x, w, b)) <= error_bound(x, w, b, dtype)).all()
