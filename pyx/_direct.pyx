@@ -41,6 +41,7 @@ from _phase cimport (PhasePlan, phase_plan_init, phase_plan_free, build_phase_pl
 from _split cimport Split, balanced_split
 from _openmp_helpers cimport cconv_current_cpu, leave_caller_cpu
 from _scratch cimport ScratchCache, take_scratch, give_scratch
+from _copy cimport copy, copy_strided, zero
 from _epilogue cimport (OutputSpec, output_spec, store_run, store_pixel_major, has_epilogue,
                         epilogue_in_registers, act_in_registers, STORE_RUN, STORE_RUN_CHANNELS)
 
@@ -103,12 +104,6 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
                                               int accumulate, int act)
 
 cdef extern from "cc_copy.h" nogil:
-    void cc_copy_f32(float* dst, const float* src, Py_ssize_t n)
-    void cc_copy_f64(double* dst, const double* src, Py_ssize_t n)
-    void cc_copy_strided_f32(float* dst, const float* src, Py_ssize_t n, Py_ssize_t stride)
-    void cc_copy_strided_f64(double* dst, const double* src, Py_ssize_t n, Py_ssize_t stride)
-    void cc_zero_f32(float* dst, Py_ssize_t n)
-    void cc_zero_f64(double* dst, Py_ssize_t n)
     void cc_prefetch_run(const void* p, Py_ssize_t nbytes)
 
 cdef extern from "cc_pack.h" nogil:
@@ -259,28 +254,6 @@ cdef inline void gemm_ukernel_indirect_scatter(Py_ssize_t kc, const floating* co
         cc_gemm_ukernel_indirect_scatter_f32(kc, rows, offs, b, crows, mr, nr, accumulate, act)
     else:
         cc_gemm_ukernel_indirect_scatter_f64(kc, rows, offs, b, crows, mr, nr, accumulate, act)
-
-
-cdef inline void copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        cc_copy_f32(dst, src, n)
-    else:
-        cc_copy_f64(dst, src, n)
-
-
-cdef inline void copy_strided(floating* dst, const floating* src, Py_ssize_t n,
-                              Py_ssize_t stride) noexcept nogil:
-    if floating is float:
-        cc_copy_strided_f32(dst, src, n, stride)
-    else:
-        cc_copy_strided_f64(dst, src, n, stride)
-
-
-cdef inline void zero(floating* dst, Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        cc_zero_f32(dst, n)
-    else:
-        cc_zero_f64(dst, n)
 
 
 cdef inline Py_ssize_t ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:

@@ -33,6 +33,7 @@ from _split cimport Split, balanced_split
 from _openmp_helpers cimport cconv_current_cpu, leave_caller_cpu
 from _scratch cimport ScratchCache, take_scratch, give_scratch
 from _epilogue cimport OutputSpec, output_spec, store_run
+from _copy cimport copy_strided, zero_over, copy_over
 
 cdef extern from "cc_gemm_ukernel.h" nogil:
     const int CC_MR
@@ -72,15 +73,7 @@ cdef extern from "cc_winograd.h" nogil:
                                          const int* slot)
 
 cdef extern from "cc_copy.h" nogil:
-    void cc_copy_strided_f32(float* dst, const float* src, Py_ssize_t n, Py_ssize_t stride)
-    void cc_copy_strided_f64(double* dst, const double* src, Py_ssize_t n, Py_ssize_t stride)
-    void cc_zero_f32(float* dst, Py_ssize_t n)
-    void cc_zero_f64(double* dst, Py_ssize_t n)
     void cc_prefetch_rows(const void* base, Py_ssize_t stride, int rows, Py_ssize_t nbytes)
-    void cc_zero_over_f32(float* dst, Py_ssize_t n)
-    void cc_zero_over_f64(double* dst, Py_ssize_t n)
-    void cc_copy_over_f32(float* dst, const float* src, Py_ssize_t n)
-    void cc_copy_over_f64(double* dst, const double* src, Py_ssize_t n)
     void cc_wino_output_f32(float* y, const float* m, Py_ssize_t m_stride,
                             const int* tile_in_slot)
     void cc_wino_output_f64(double* y, const double* m, Py_ssize_t m_stride,
@@ -259,27 +252,15 @@ cdef void build_band_row(const WinoPlan* pl, const floating* plane, Py_ssize_t r
     after the band)."""
     cdef Py_ssize_t lo = max(pl.pad_left, j0), hi = min(pl.pad_left + pl.w_in, j1)
     if r < 0 or r >= pl.h or hi <= lo:
-        if floating is float:
-            cc_zero_over_f32(dst, j1 - j0)
-        else:
-            cc_zero_over_f64(dst, j1 - j0)
+        zero_over(dst, j1 - j0)
         return
-    if floating is float:
-        cc_zero_over_f32(dst, lo - j0)
-        if pl.sx_w == 1:
-            cc_copy_over_f32(dst + lo - j0, plane + r * pl.sx_h + lo - pl.pad_left, hi - lo)
-        else:
-            cc_copy_strided_f32(dst + lo - j0, plane + r * pl.sx_h
-                                + (lo - pl.pad_left) * pl.sx_w, hi - lo, pl.sx_w)
-        cc_zero_over_f32(dst + hi - j0, j1 - hi)
+    zero_over(dst, lo - j0)
+    if pl.sx_w == 1:
+        copy_over(dst + lo - j0, plane + r * pl.sx_h + lo - pl.pad_left, hi - lo)
     else:
-        cc_zero_over_f64(dst, lo - j0)
-        if pl.sx_w == 1:
-            cc_copy_over_f64(dst + lo - j0, plane + r * pl.sx_h + lo - pl.pad_left, hi - lo)
-        else:
-            cc_copy_strided_f64(dst + lo - j0, plane + r * pl.sx_h
-                                + (lo - pl.pad_left) * pl.sx_w, hi - lo, pl.sx_w)
-        cc_zero_over_f64(dst + hi - j0, j1 - hi)
+        copy_strided(dst + lo - j0, plane + r * pl.sx_h + (lo - pl.pad_left) * pl.sx_w, hi - lo,
+                     pl.sx_w)
+    zero_over(dst + hi - j0, j1 - hi)
 
 
 cdef inline void tile_position(const WinoPlan* pl, Py_ssize_t gt, Py_ssize_t* n,
