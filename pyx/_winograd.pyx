@@ -374,8 +374,9 @@ cdef void direct_tile(const WinoPlan* pl, const floating* x0, Py_ssize_t gt, Py_
                       bias + g * pl.c_out_g + co if bias != NULL else NULL, 0)
 
 
-cdef inline void output_chunk(const WinoPlan* pl, floating* y, const floating* m,
-                              Py_ssize_t m_stride, const int* tile_in_slot) noexcept nogil:
+cdef inline void output_chunk(floating* y, const floating* m, Py_ssize_t m_stride,
+                              const int* tile_in_slot) noexcept nogil:
+    """The output transform of up to VL tiles (see cc_wino_output)"""
     if floating is float:
         cc_wino_output_f32(y, m, m_stride, tile_in_slot)
     else:
@@ -502,21 +503,22 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
         if pl.pack_rows:
             for i in range(nchunks):
                 ch = &chunks[i]
-                output_chunk(pl, y, M + (co - mb0 * CC_MR) * NT + ch.first, ms,
+                output_chunk(y, M + (co - mb0 * CC_MR) * NT + ch.first, ms,
                              ch.tile_in_slot if ch.packed else NULL)
                 for seg in range(ch.segments):
                     store_tile_rows(pl, y + 2 * ch.first_slot[seg], ch.n[seg], ch.th[seg],
                                     ch.tw[seg], ch.length[seg], g * pl.c_out_g + co, bias_co)
         else:
-            # runs of tile rows, as the chunks cut them (the positions computed here: through
-            # the chunks' fields, 64 -> 64 on 224x224 took 1.02-1.03x the time)
+            # runs of tile rows, as the chunks cut them, the positions computed here (through
+            # the chunks' fields 64 -> 64 on 224x224 took 1.02-1.04x the time in two runs,
+            # near this host's noise, the run form 1.00-1.01x)
             t = 0
             while t < ntl:
                 tile_position(pl, t0 + t, &n, &th, &tw)
                 run = min(pl.tiles_w - tw, ntl - t)
                 while run > 0:
                     chunk = <int> min(run, vl)
-                    output_chunk(pl, y, M + (co - mb0 * CC_MR) * NT + t, ms, NULL)
+                    output_chunk(y, M + (co - mb0 * CC_MR) * NT + t, ms, NULL)
                     store_tile_rows(pl, y, n, th, tw, chunk, g * pl.c_out_g + co, bias_co)
                     t += chunk
                     tw += chunk
