@@ -510,8 +510,8 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
                                     ch.tw[seg], ch.length[seg], g * pl.c_out_g + co, bias_co)
         else:
             # runs of tile rows, as the chunks cut them, the positions computed here (through
-            # the chunks' fields 64 -> 64 on 224x224 took 1.02-1.04x the time in two runs,
-            # near this host's noise, the run form 1.00-1.01x)
+            # the chunks' fields, 1 thread, in two runs of this form and that alternating:
+            # 64 -> 64 on 224x224 1.014-1.017x the time, 256 on 56x56 1.009-1.012x)
             t = 0
             while t < ntl:
                 tile_position(pl, t0 + t, &n, &th, &tw)
