@@ -85,6 +85,14 @@ cdef extern from "cc_gemm_ukernel.h" nogil:
                                          const Py_ssize_t* offs, const double* b, double* c,
                                          Py_ssize_t ldc, int mr, int nr, int accumulate,
                                          const double* bias_cols, const double* res, int act)
+    void cc_gemm_ukernel_indirect_s4_f32(Py_ssize_t kc, const float* abase,
+                                         const Py_ssize_t* offs, const float* b, float* c,
+                                         Py_ssize_t ldc, int mr, int nr, int accumulate,
+                                         const float* bias_cols, const float* res, int act)
+    void cc_gemm_ukernel_indirect_s4_f64(Py_ssize_t kc, const double* abase,
+                                         const Py_ssize_t* offs, const double* b, double* c,
+                                         Py_ssize_t ldc, int mr, int nr, int accumulate,
+                                         const double* bias_cols, const double* res, int act)
     void cc_gemm_ukernel_indirect_rows_f32(Py_ssize_t kc, const float* const* rows,
                                            const Py_ssize_t* offs, const float* b, float* c,
                                            Py_ssize_t ldc, int mr, int nr, int accumulate,
@@ -171,6 +179,14 @@ def set_l2_budget(Py_ssize_t nbytes):
 # pixels) 0.92x the time, 64 -> 128 on 56x56 0.97x, on 57x57 (85 of 841) 1.04-1.12x; 32 -> 64
 # on 224x224 0.62x (2 threads 0.67x, AVX2 0.73x).
 cdef Py_ssize_t border_cost = 6
+# Strides above 2 build their phase images value by value (cc_copy_strided_over: no vector
+# deinterleave), ~4x the cost per input value of strides 1 and 2: there the border's copies
+# may be this many times larger. 1 thread, AVX-512, prepared, read in place against the phase
+# image: 3 -> 96 11x11 stride 4 padding 2 on 227x227 (border 216 of 3025 output pixels)
+# 0.90x the time; a 7x7 stride-2 stem with that border ratio lost (1.06x), so strides 1 and 2
+# keep border_cost.
+cdef enum:
+    SCALAR_PHASE_BORDER_FACTOR = 4
 
 
 def set_border_cost(Py_ssize_t cost):
@@ -215,10 +231,13 @@ cdef inline void gemm_ukernel_indirect(Py_ssize_t kc, const floating* abase,
                                        Py_ssize_t ldc, int mr, int nr, int accumulate,
                                        const floating* bias_cols, const floating* res, int act,
                                        int px) noexcept nogil:
-    """MR pixels px = 1 or 2 values apart (2: an input read in place at stride 2)."""
+    """MR pixels px = 1, 2 or 4 values apart (2, 4: an input read in place at that stride)."""
     if floating is float:
         if px == 2:
             cc_gemm_ukernel_indirect_s2_f32(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
+                                            bias_cols, res, act)
+        elif px == 4:
+            cc_gemm_ukernel_indirect_s4_f32(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
                                             bias_cols, res, act)
         else:
             cc_gemm_ukernel_indirect_f32(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
@@ -226,6 +245,9 @@ cdef inline void gemm_ukernel_indirect(Py_ssize_t kc, const floating* abase,
     else:
         if px == 2:
             cc_gemm_ukernel_indirect_s2_f64(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
+                                            bias_cols, res, act)
+        elif px == 4:
+            cc_gemm_ukernel_indirect_s4_f64(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
                                             bias_cols, res, act)
         else:
             cc_gemm_ukernel_indirect_f64(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
@@ -960,11 +982,11 @@ cdef void task_indirect_rows_in_place(const DirectPlan* pl, Py_ssize_t n, Py_ssi
                     if interior:
                         for i in range(m):
                             rows[nt][i] = img + ih0[i] * pl.sx_h + iw0[i]
-                        # one base: MR pixels in one row, 1 or 2 apart, and the kernel's
+                        # one base: MR pixels in one row, 1, 2 or 4 apart, and the kernel's
                         # reads past the m-th (a whole tile's rows) inside the input
                         base[nt] = rows[nt][0]
                         one_base[nt] = (qs[m - 1] - qs[0] == m - 1 and ih0[m - 1] == ih0[0]
-                                        and pl.stride_w <= 2
+                                        and (pl.stride_w <= 2 or pl.stride_w == 4)
                                         and base[nt] + (CC_MR - 1) * pl.stride_w
                                         + pl.k_offset[k0 + kc - 1] <= x_last)
                     else:
@@ -1231,14 +1253,29 @@ cdef void plan_rows_in_place(DirectPlan* pl, Py_ssize_t images) noexcept nogil:
             or (images > 1 and pl.sx_n < pl.c_in * pl.sx_c)
             or pl.h_out * pl.w_out < pl.c_out_g):
         return
+    set_interior(pl)
+    pl.a_rows_in_place = border_in_place_pays(pl)
+
+
+cdef void set_interior(DirectPlan* pl) noexcept nogil:
+    """The output pixels whose windows lie inside the input: [oh_lo, oh_hi) x [ow_lo, ow_hi)."""
     pl.oh_lo = min(pl.h_out, ceil_div(pl.pad_top, pl.stride_h))
     pl.oh_hi = max(pl.oh_lo, interior_end(pl.h, pl.h_out, pl.kh, pl.stride_h, pl.pad_top,
                                           pl.dil_h))
     pl.ow_lo = min(pl.w_out, ceil_div(pl.pad_left, pl.stride_w))
     pl.ow_hi = max(pl.ow_lo, interior_end(pl.w_in, pl.w_out, pl.kw, pl.stride_w, pl.pad_left,
                                           pl.dil_w))
+
+
+cdef bint border_in_place_pays(const DirectPlan* pl) noexcept nogil:
+    """With the interior set (oh_lo .. ow_hi): whether copying the border's windows costs
+    less than a phase image (border_cost, less strict for the value-by-value phase images of
+    strides above 2)."""
     cdef Py_ssize_t border = pl.h_out * pl.w_out - (pl.oh_hi - pl.oh_lo) * (pl.ow_hi - pl.ow_lo)
-    pl.a_rows_in_place = border * pl.kh * pl.kw * border_cost <= pl.h * pl.w_in
+    cdef Py_ssize_t limit = pl.h * pl.w_in
+    if pl.stride_w > 2:
+        limit *= SCALAR_PHASE_BORDER_FACTOR
+    return border * pl.kh * pl.kw * border_cost <= limit
 
 
 cdef double tile_efficiency(Py_ssize_t n, Py_ssize_t unit, Py_ssize_t tail_unit) noexcept nogil:
@@ -1289,6 +1326,20 @@ cdef int choose_method(const DirectPlan* pl, Py_ssize_t images,
         + 0.5 * pl.c_out_g * pixels
         + 30.0 * ceil_div(pixels, CC_MR) * ceil_div(pl.c_out_g, pl.nr) * ceil_div(pl.k_len, 128)
     ) + (0 if weights_packed else 1.5 * pl.c_out_g * pl.k_len)
+    # A phase image with a stride above 2 is built value by value (~2 cycles each: 19% of a
+    # 3 -> 96 4x4 stride-4 layer's time); INDIRECT reads such an input in place where its
+    # border is small (plan_rows_in_place), PANELS never does. 1 thread, AVX-512, prepared:
+    # INDIRECT took 0.83x PANELS's time on 3 -> 96 4x4 stride 4 on 224x224 (ConvNeXt's stem),
+    # 0.76x at batch 2, 0.40x at batch 8.
+    cdef DirectPlan interior
+    cdef double phase_image = 0
+    if pl.stride_w > 2:
+        phase_image = 1.5 * images * pl.c_in_g * pl.h * pl.w_in
+        panels += phase_image
+        interior = pl[0]
+        set_interior(&interior)
+        if pl.h_out * pl.w_out < pl.c_out_g or not border_in_place_pays(&interior):
+            indirect += phase_image
     return METHOD_INDIRECT if indirect < panels else METHOD_PANELS
 
 

@@ -60,8 +60,8 @@ def test_direct_methods(rng, case, method, packed, threads, dtype):
 
 
 # INDIRECT reading input rows in place (a_rows_in_place): interior tiles from the input itself
-# (one base at stride 1 and 2, gathered across rows or at stride 3), border pixels from copies of
-# their windows. border_cost 0 takes the path for any border.
+# (one base at stride 1, 2 and 4, gathered across rows or at stride 3), border pixels from
+# copies of their windows. border_cost 0 takes the path for any border.
 ROWS_IN_PLACE_CASES = [
     ((2, 16, 17, 14), (40, 16, 3, 3), 2, 1, 1, 1),
     ((1, 8, 12, 23), (7, 8, 5, 2), (1, 3), (2, 0), (2, 1), 1),   # stride 3 along rows: gathered
@@ -71,6 +71,12 @@ ROWS_IN_PLACE_CASES = [
     ((2, 3, 8, 8), (6, 3, 3, 3), 2, 0, 1, 1),       # at the input's end
     ((1, 4, 20, 21), (8, 4, 3, 3), 2, ((0, 3), (2, 1)), 1, 1),   # bottom and right borders
     ((1, 2, 6, 40), (20, 2, 3, 3), 1, ((3, 3), (0, 0)), 1, 1),   # more border than interior
+    # stride 4, one base: patchify (ConvNeXt's stem), the last tile's reads past its pixels
+    # ending at the input's last value, and a padded 11x11 stem
+    ((2, 3, 28, 60), (20, 3, 4, 4), 4, 0, 1, 1),
+    ((1, 2, 9, 51), (5, 2, 3, 3), 4, 0, 1, 1),
+    ((1, 3, 45, 47), (35, 3, 11, 11), 4, 2, 1, 1),
+    ((1, 4, 13, 70), (6, 2, 5, 3), (3, 4), (1, 2), (1, 2), 2),
 ]
 
 
@@ -667,3 +673,27 @@ def test_two_thread_split_weighs_the_partial_last_panel(rng, dtype):
         two = conv(x)
     np.testing.assert_array_equal(one, two)
     assert (np.abs(two - conv2d_reference(x, w, b)) <= error_bound(x, w, b, dtype)).all()
+
+
+@pytest.mark.parametrize("itemsize", [4, 8])
+@pytest.mark.parametrize("packed", [True, False])
+def test_stride_four_stems_read_their_input_in_place(itemsize, packed):
+    """A stride above 2 builds its phase image value by value: ConvNeXt's 4x4 stride-4 stem
+    (no padding) and AlexNet's 11x11 stride-4 stem (padding 2, 216 of 3025 output pixels in
+    the border) run INDIRECT on the input itself (PANELS, or the phase image, took 1.2-2.5x
+    the time on AVX-512)."""
+    m = _dispatch.direct
+    for args in [(1, 3, 224, 224, 96, 1, 4, 4, 4, 4, 0, 0, 1, 1, 56, 56),
+                 (2, 3, 227, 227, 96, 1, 11, 11, 4, 4, 2, 2, 1, 1, 55, 55)]:
+        # the border rule (INDIRECT given) ...
+        plan = m.plan_summary(*args, itemsize, 1, INDIRECT, weights_packed=packed)
+        assert plan["a_rows_in_place"], (args, plan)
+        # ... and the method chosen for float32 (float64 on SSE2 has 2 lanes a vector: there
+        # PANELS's GEMM is estimated to pay for the phase image)
+        if itemsize == 4:
+            plan = m.plan_summary(*args, itemsize, 1, weights_packed=packed)
+            assert plan["method"] == "indirect" and plan["a_rows_in_place"], (args, plan)
+    # a stride-2 stem with a border as large keeps its phase image (7x7, padding 3, 60x60)
+    plan = m.plan_summary(1, 3, 60, 60, 64, 1, 7, 7, 2, 2, 3, 3, 1, 1, 30, 30, itemsize, 1,
+                          INDIRECT, weights_packed=packed)
+    assert not plan["a_rows_in_place"], plan

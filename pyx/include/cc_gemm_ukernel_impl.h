@@ -426,6 +426,15 @@ static inline void CC_FN(cc_gemm_ukernel_indirect_s2)(
                                        bias_cols, res, act, 2);
 }
 
+static inline void CC_FN(cc_gemm_ukernel_indirect_s4)(
+    ptrdiff_t kc, const CC_T *restrict abase, const ptrdiff_t *restrict offs,
+    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
+    const CC_T *restrict bias_cols, const CC_T *restrict res, int act)
+{
+    CC_FN(cc_gemm_ukernel_indirect_px)(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
+                                       bias_cols, res, act, 4);
+}
+
 #undef CC_UK_STEP
 #undef CC_UK_FETCH_B
 #undef CC_UK_RUN
