@@ -59,8 +59,17 @@ WINOGRAD_PREPARED_MANY_CHANNELS = 128
 # 2026-11-29 (AMD EPYC, 1 thread, prepared, winograd vs direct): 64 channels won with 196
 # (1.07x) and 256 (1.22x) per phase, lost with 144 (0.92x); 128 won with 144 (1.20x) and 256
 # (1.71x); 256 won with 49 (1.46x) and lost with 36 (0.86x).
+# Re-measured 2026-12-01 (Intel Xeon, AVX-512, prepared, winograd / direct time, dilation 2
+# and 4 on 28x28 to 65x65): with 81 pixels per phase 128 channels lost at 1 thread (1.10x)
+# and at 2 (1.46x), 256 won at 1 (0.91x) and lost at 2 (1.07x), 512 won at both (0.86x,
+# 0.92x); 512 with 49 won at 1 (0.86x), even at 2 (0.99x); 128 with 196 won (0.88x, 0.96x).
+# Two threads share out Winograd's small per-phase calls less well than the direct kernel's
+# one call (1 -> 2 threads 1.69x against 1.96x on 256 with 81 per phase).
 WINOGRAD_MIN_PHASE_PIXELS = 150
-WINOGRAD_MIN_PHASE_PIXELS_MANY = 45   # >= WINOGRAD_PREPARED_MANY_CHANNELS channels
+WINOGRAD_MIN_PHASE_PIXELS_WIDE = 100    # >= WINOGRAD_PREPARED_MANY_CHANNELS channels
+WINOGRAD_MIN_PHASE_PIXELS_MANY = 45     # >= 256 channels on 1 thread, >= 512 on more
+WINOGRAD_PHASE_MANY_CHANNELS_1T = 256
+WINOGRAD_PHASE_MANY_CHANNELS = 512
 
 # One input channel per group (depthwise; C_in = 1: grey images, spectrograms) runs the
 # depthwise kernel, except with many output channels per group: then the direct kernel's GEMM
@@ -126,9 +135,13 @@ def winograd_pixels_needed(geom, weights_prepared, threads):
         return geom.n * geom.h_out * geom.w_out, need
     # one Winograd call per phase: each must be big enough on its own
     pixels = geom.n * -(-geom.h_out // geom.dil_h) * -(-geom.w_out // geom.dil_w)
-    return pixels, max(need, WINOGRAD_MIN_PHASE_PIXELS_MANY
-                       if min(c_in_g, c_out_g) >= WINOGRAD_PREPARED_MANY_CHANNELS
-                       else WINOGRAD_MIN_PHASE_PIXELS)
+    c_min = min(c_in_g, c_out_g)
+    if c_min >= (WINOGRAD_PHASE_MANY_CHANNELS_1T if threads == 1
+                 else WINOGRAD_PHASE_MANY_CHANNELS):
+        return pixels, max(need, WINOGRAD_MIN_PHASE_PIXELS_MANY)
+    if c_min >= WINOGRAD_PREPARED_MANY_CHANNELS:
+        return pixels, max(need, WINOGRAD_MIN_PHASE_PIXELS_WIDE)
+    return pixels, max(need, WINOGRAD_MIN_PHASE_PIXELS)
 
 
 def winograd_ineligible(geom):

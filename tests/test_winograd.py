@@ -213,6 +213,20 @@ def test_dilated_choice_per_phase():
     assert small["algorithm"] == "direct" and "36 dense convolutions" in small["reason"]
 
 
+def test_dilated_phase_threshold_depends_on_channels_and_threads():
+    # 81 pixels per phase (33x33, dilation 4): Winograd's 16 small calls won with 256 channels
+    # at 1 thread only (0.91x the direct time; 1.07x at 2), with 512 at both (0.86x, 0.92x),
+    # never with 128 (1.10x, 1.46x)
+    def chosen(channels, threads):
+        layer = cconv.Conv2d(np.zeros((channels, channels, 3, 3), np.float32), padding=4,
+                             dilation=4)
+        with cconv.threads(threads):
+            return layer.explain((1, channels, 33, 33))["algorithm"]
+    assert [chosen(256, 1), chosen(256, 2)] == ["winograd", "direct"]
+    assert [chosen(512, 1), chosen(512, 2)] == ["winograd", "winograd"]
+    assert [chosen(128, 1), chosen(128, 2)] == ["direct", "direct"]
+
+
 def test_prepared_layer_counts_dilated_pixels_per_phase():
     # a prepared layer built for Winograd falls back to the direct kernel per call when the
     # input is too small: by the same per-phase count as the choice itself (it once counted
