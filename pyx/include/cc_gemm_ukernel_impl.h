@@ -408,32 +408,21 @@ static inline __attribute__((always_inline)) void CC_FN(cc_gemm_ukernel_indirect
     CC_UK_STORE_TILE();
 }
 
-static inline void CC_FN(cc_gemm_ukernel_indirect)(
-    ptrdiff_t kc, const CC_T *restrict abase, const ptrdiff_t *restrict offs,
-    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
-    const CC_T *restrict bias_cols, const CC_T *restrict res, int act)
-{
-    CC_FN(cc_gemm_ukernel_indirect_px)(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
-                                       bias_cols, res, act, 1);
-}
-
-static inline void CC_FN(cc_gemm_ukernel_indirect_s2)(
-    ptrdiff_t kc, const CC_T *restrict abase, const ptrdiff_t *restrict offs,
-    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
-    const CC_T *restrict bias_cols, const CC_T *restrict res, int act)
-{
-    CC_FN(cc_gemm_ukernel_indirect_px)(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
-                                       bias_cols, res, act, 2);
-}
-
-static inline void CC_FN(cc_gemm_ukernel_indirect_s4)(
-    ptrdiff_t kc, const CC_T *restrict abase, const ptrdiff_t *restrict offs,
-    const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int mr, int nr, int accumulate,
-    const CC_T *restrict bias_cols, const CC_T *restrict res, int act)
-{
-    CC_FN(cc_gemm_ukernel_indirect_px)(kc, abase, offs, b, c, ldc, mr, nr, accumulate,
-                                       bias_cols, res, act, 4);
-}
+/* cc_gemm_ukernel_indirect_px with px a constant: consecutive pixels of a phase image (1),
+ * or of an input read in place at stride 2 or 4 */
+#define CC_UK_INDIRECT_PX(NAME, PX)                                                       \
+    static inline void CC_FN(NAME)(                                                       \
+        ptrdiff_t kc, const CC_T *restrict abase, const ptrdiff_t *restrict offs,        \
+        const CC_T *restrict b, CC_T *restrict c, ptrdiff_t ldc, int mr, int nr,         \
+        int accumulate, const CC_T *restrict bias_cols, const CC_T *restrict res, int act) \
+    {                                                                                     \
+        CC_FN(cc_gemm_ukernel_indirect_px)(kc, abase, offs, b, c, ldc, mr, nr, accumulate, \
+                                           bias_cols, res, act, PX);                      \
+    }
+CC_UK_INDIRECT_PX(cc_gemm_ukernel_indirect, 1)
+CC_UK_INDIRECT_PX(cc_gemm_ukernel_indirect_s2, 2)
+CC_UK_INDIRECT_PX(cc_gemm_ukernel_indirect_s4, 4)
+#undef CC_UK_INDIRECT_PX
 
 #undef CC_UK_STEP
 #undef CC_UK_FETCH_B
