@@ -1326,11 +1326,13 @@ cdef int choose_method(const DirectPlan* pl, Py_ssize_t images,
         + 0.5 * pl.c_out_g * pixels
         + 30.0 * ceil_div(pixels, CC_MR) * ceil_div(pl.c_out_g, pl.nr) * ceil_div(pl.k_len, 128)
     ) + (0 if weights_packed else 1.5 * pl.c_out_g * pl.k_len)
-    # A phase image with a stride above 2 is built value by value (~2 cycles each: 19% of a
+    # A phase image with a stride above 2 is built value by value (~1.8 cycles each: 19% of a
     # 3 -> 96 4x4 stride-4 layer's time); INDIRECT reads such an input in place where its
     # border is small (plan_rows_in_place), PANELS never does. 1 thread, AVX-512, prepared:
-    # INDIRECT took 0.83x PANELS's time on 3 -> 96 4x4 stride 4 on 224x224 (ConvNeXt's stem),
-    # 0.76x at batch 2, 0.40x at batch 8.
+    # INDIRECT took 0.78-0.83x PANELS's time on 3 -> 96 4x4 stride 4 on 224x224 (ConvNeXt's
+    # stem), 0.84x with 128 channels, 0.76x at batch 2, 0.40x at batch 8. Charged at 1.5
+    # cycles: on AVX2 (half the lanes, the transposition weighs twice as much) 3 -> 128 keeps
+    # PANELS, 0.90x INDIRECT's time there; 3 -> 96 is even (1.02x).
     cdef DirectPlan interior
     cdef double phase_image = 0
     if pl.stride_w > 2:
