@@ -77,6 +77,8 @@ ROWS_IN_PLACE_CASES = [
     ((1, 2, 9, 51), (5, 2, 3, 3), 4, 0, 1, 1),
     ((1, 3, 45, 47), (35, 3, 11, 11), 4, 2, 1, 1),
     ((1, 4, 13, 70), (6, 2, 5, 3), (3, 4), (1, 2), (1, 2), 2),
+    # stride 16 (ViT's patches), fewer output pixels than channels: gathered, in place
+    ((2, 3, 32, 48), (40, 3, 16, 16), 16, 0, 1, 1),
 ]
 
 
@@ -693,6 +695,12 @@ def test_stride_four_stems_read_their_input_in_place(itemsize, packed):
         if itemsize == 4:
             plan = m.plan_summary(*args, itemsize, 1, weights_packed=packed)
             assert plan["method"] == "indirect" and plan["a_rows_in_place"], (args, plan)
+    # ViT-B/16's patch embedding: 196 output pixels, 768 channels, still in place
+    vit = (1, 3, 224, 224, 768, 1, 16, 16, 16, 16, 0, 0, 1, 1, 14, 14, itemsize, 1)
+    assert m.plan_summary(*vit, INDIRECT, weights_packed=packed)["a_rows_in_place"]
+    if itemsize == 4 and packed:   # (unpacked, INDIRECT would transpose 768 x 768 weights)
+        plan = m.plan_summary(*vit, weights_packed=packed)
+        assert plan["method"] == "indirect" and plan["a_rows_in_place"], plan
     # a stride-2 stem with a border as large keeps its phase image (7x7, padding 3, 60x60)
     plan = m.plan_summary(1, 3, 60, 60, 64, 1, 7, 7, 2, 2, 3, 3, 1, 1, 30, 30, itemsize, 1,
                           INDIRECT, weights_packed=packed)
