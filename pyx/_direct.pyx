@@ -1256,25 +1256,28 @@ cdef void plan_rows_in_place(DirectPlan* pl, Py_ssize_t images) noexcept nogil:
             or (images > 1 and pl.sx_n < pl.c_in * pl.sx_c)
             or (pl.h_out * pl.w_out < pl.c_out_g and pl.stride_w <= 2)):
         return
-    set_interior(pl)
+    interior(pl, &pl.oh_lo, &pl.oh_hi, &pl.ow_lo, &pl.ow_hi)
     pl.a_rows_in_place = border_in_place_pays(pl)
 
 
-cdef void set_interior(DirectPlan* pl) noexcept nogil:
+cdef void interior(const DirectPlan* pl, Py_ssize_t* oh_lo, Py_ssize_t* oh_hi,
+                   Py_ssize_t* ow_lo, Py_ssize_t* ow_hi) noexcept nogil:
     """The output pixels whose windows lie inside the input: [oh_lo, oh_hi) x [ow_lo, ow_hi)."""
-    pl.oh_lo = min(pl.h_out, ceil_div(pl.pad_top, pl.stride_h))
-    pl.oh_hi = max(pl.oh_lo, interior_end(pl.h, pl.h_out, pl.kh, pl.stride_h, pl.pad_top,
+    oh_lo[0] = min(pl.h_out, ceil_div(pl.pad_top, pl.stride_h))
+    oh_hi[0] = max(oh_lo[0], interior_end(pl.h, pl.h_out, pl.kh, pl.stride_h, pl.pad_top,
                                           pl.dil_h))
-    pl.ow_lo = min(pl.w_out, ceil_div(pl.pad_left, pl.stride_w))
-    pl.ow_hi = max(pl.ow_lo, interior_end(pl.w_in, pl.w_out, pl.kw, pl.stride_w, pl.pad_left,
+    ow_lo[0] = min(pl.w_out, ceil_div(pl.pad_left, pl.stride_w))
+    ow_hi[0] = max(ow_lo[0], interior_end(pl.w_in, pl.w_out, pl.kw, pl.stride_w, pl.pad_left,
                                           pl.dil_w))
 
 
 cdef bint border_in_place_pays(const DirectPlan* pl) noexcept nogil:
-    """With the interior set (oh_lo .. ow_hi): whether copying the border's windows costs
-    less than a phase image (border_cost, less strict for the value-by-value phase images of
-    strides above 2)."""
-    cdef Py_ssize_t border = pl.h_out * pl.w_out - (pl.oh_hi - pl.oh_lo) * (pl.ow_hi - pl.ow_lo)
+    """Whether copying the windows of the border (the output pixels outside the interior)
+    costs less than a phase image (border_cost, less strict for the value-by-value phase
+    images of strides above 2)."""
+    cdef Py_ssize_t oh_lo, oh_hi, ow_lo, ow_hi
+    interior(pl, &oh_lo, &oh_hi, &ow_lo, &ow_hi)
+    cdef Py_ssize_t border = pl.h_out * pl.w_out - (oh_hi - oh_lo) * (ow_hi - ow_lo)
     cdef Py_ssize_t limit = pl.h * pl.w_in
     if pl.stride_w > 2:
         limit *= SCALAR_PHASE_BORDER_FACTOR
@@ -1336,14 +1339,11 @@ cdef int choose_method(const DirectPlan* pl, Py_ssize_t images,
     # stem), 0.84x with 128 channels, 0.76x at batch 2, 0.40x at batch 8. Charged at 1.5
     # cycles: on AVX2 (half the lanes, the transposition weighs twice as much) 3 -> 128 keeps
     # PANELS, 0.90x INDIRECT's time there; 3 -> 96 is even (1.02x).
-    cdef DirectPlan interior
     cdef double phase_image = 0
     if pl.stride_w > 2:
         phase_image = 1.5 * images * pl.c_in_g * pl.h * pl.w_in
         panels += phase_image
-        interior = pl[0]
-        set_interior(&interior)
-        if not border_in_place_pays(&interior):
+        if not border_in_place_pays(pl):
             indirect += phase_image
     return METHOD_INDIRECT if indirect < panels else METHOD_PANELS
 
