@@ -17,6 +17,10 @@ output row from its three input rows, the shifted taps built in registers). (Sma
 at stride 2 went through channels-last copies for a while: faster alone in cache, 2.2-3x
 slower inside a network, where the copies come cold; see conv2d_depthwise_nchw.)
 
+5x5 and 7x7 kernels, in either layout, take the channel-blocked path: vectors along a block of
+channels, the rows of a band gathered zero-padded into a buffer (the layout ONNX Runtime
+reorders whole tensors into); channels-last input with other kernels, the channels-last path.
+
 The same kernel serves every convolution with one input channel per group: C_in == 1 (grey
 images, spectrograms) is a depthwise convolution with multiplier C_out.
 
@@ -28,11 +32,12 @@ from libc.stdint cimport uintptr_t
 from cython cimport floating
 
 from _phase cimport (PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane,
-                    copy_run, copy_padded_row, L1_SET_SPAN)
+                    copy_run, copy_padded_row, zero_fill, transpose, L1_SET_SPAN)
 from _scratch cimport ScratchCache, take_scratch, give_scratch
 from _openmp_helpers cimport cconv_current_cpu, leave_caller_cpu
-from _epilogue cimport (OutputSpec, output_spec, store_run, epilogue_in_registers,
-                       act_in_registers)
+from _epilogue cimport (OutputSpec, output_spec, store_run, store_pixel_major,
+                       epilogue_in_registers, act_in_registers, STORE_RUN,
+                       STORE_RUN_CHANNELS)
 
 cdef extern from "cc_depthwise.h" nogil:
     const int CC_VECTOR_BYTES
@@ -76,12 +81,20 @@ cdef extern from "cc_depthwise.h" nogil:
     void cc_dw_pixel_f64(double* dst, const double* inp, const Py_ssize_t* off,
                          const double* const* wrow, Py_ssize_t ntaps, Py_ssize_t c,
                          const double* bias, int act)
-    void cc_dw3x3_pixels_f32(float* dst, Py_ssize_t ldd, const float* inp, Py_ssize_t px,
-                             Py_ssize_t rs, Py_ssize_t ss, const float* wt, Py_ssize_t ldw,
-                             Py_ssize_t npx, Py_ssize_t c, const float* bias, int act)
-    void cc_dw3x3_pixels_f64(double* dst, Py_ssize_t ldd, const double* inp, Py_ssize_t px,
-                             Py_ssize_t rs, Py_ssize_t ss, const double* wt, Py_ssize_t ldw,
-                             Py_ssize_t npx, Py_ssize_t c, const double* bias, int act)
+    void cc_dw_square_pixels_f32(float* dst, Py_ssize_t ldd, const float* inp, Py_ssize_t px,
+                                 Py_ssize_t rs, Py_ssize_t ss, int k, const float* wt,
+                                 Py_ssize_t ldw, Py_ssize_t npx, Py_ssize_t c,
+                                 const float* bias, int act)
+    void cc_dw_square_pixels_f64(double* dst, Py_ssize_t ldd, const double* inp,
+                                 Py_ssize_t px, Py_ssize_t rs, Py_ssize_t ss, int k,
+                                 const double* wt, Py_ssize_t ldw, Py_ssize_t npx,
+                                 Py_ssize_t c, const double* bias, int act)
+    void cc_dw_gather_row_f32(float* dst, const float* src, Py_ssize_t sc, Py_ssize_t sw,
+                              Py_ssize_t w, Py_ssize_t n)
+    void cc_dw_gather_row_f64(double* dst, const double* src, Py_ssize_t sc, Py_ssize_t sw,
+                              Py_ssize_t w, Py_ssize_t n)
+    void cc_dw_scatter_pixels_f32(float* dst, Py_ssize_t ds, const float* src, Py_ssize_t w)
+    void cc_dw_scatter_pixels_f64(double* dst, Py_ssize_t ds, const double* src, Py_ssize_t w)
 
 cdef enum:
     ALIGN = 64
@@ -96,6 +109,11 @@ cdef enum:
     # Planes per task on the flat path with row phases: all their splits, then their outputs
     # (DepthwisePlan.plane_group)
     PLANE_GROUP = 4
+    # Channel-blocked path: a band of a block's padded input rows per task (DepthwiseBlocked),
+    # at most this many bytes (it stays in L2; the kernel's window of K rows, in L1)
+    BAND_BYTES = 192 * 1024
+    # ... and rows up to this wide computed as one run (BlockedPlan.flat)
+    FLAT_BLOCKED_WIDTH = 8
 
 
 cdef ScratchCache scratch_cache  # see _scratch.pxd
@@ -448,21 +466,21 @@ cdef inline Py_ssize_t list_taps(const ChannelsLastPlan* p, Py_ssize_t ih0, Py_s
     return ntaps
 
 
-cdef inline void dw3x3_pixels(floating* dst, Py_ssize_t ldd, const floating* x, Py_ssize_t px,
-                              Py_ssize_t rs, Py_ssize_t ss, const floating* wt,
-                              Py_ssize_t ldw, Py_ssize_t npx, Py_ssize_t c,
-                              const floating* bias, int act) noexcept nogil:
+cdef inline void dw_square_pixels(floating* dst, Py_ssize_t ldd, const floating* x,
+                                  Py_ssize_t px, Py_ssize_t rs, Py_ssize_t ss, int k,
+                                  const floating* wt, Py_ssize_t ldw, Py_ssize_t npx,
+                                  Py_ssize_t c, const floating* bias, int act) noexcept nogil:
     if floating is float:
-        cc_dw3x3_pixels_f32(dst, ldd, x, px, rs, ss, wt, ldw, npx, c, bias, act)
+        cc_dw_square_pixels_f32(dst, ldd, x, px, rs, ss, k, wt, ldw, npx, c, bias, act)
     else:
-        cc_dw3x3_pixels_f64(dst, ldd, x, px, rs, ss, wt, ldw, npx, c, bias, act)
+        cc_dw_square_pixels_f64(dst, ldd, x, px, rs, ss, k, wt, ldw, npx, c, bias, act)
 
 
 cdef void channels_last_row(const ChannelsLastPlan* p, Py_ssize_t row,
                             floating* tmp) noexcept nogil:
     """Output row `row` (image row // h_out, row row % h_out), with the thread's scratch at tmp
-    (ChannelsLastPlan). A 3x3 row whose taps all lie inside the input computes its interior
-    pixels with cc_dw3x3_pixels; the other pixels list the taps that land inside the input
+    (ChannelsLastPlan). A row of a 3x3, 5x5 or 7x7 kernel whose taps all lie inside the input
+    computes its interior pixels with cc_dw_square_pixels; the other pixels list the taps that land inside the input
     (once for the row's interior, per pixel at its ends). Bias and relu/relu6 are applied as
     the kernels write the output; a residual or another activation goes through tmp
     (w_out x c_pad) and the output pass."""
@@ -487,11 +505,11 @@ cdef void channels_last_row(const ChannelsLastPlan* p, Py_ssize_t row,
                                // p.stride_w + 1))
     # the interior's taps (second half of the lists), from each window's first column
     nrow = list_taps(p, ih0, 0, True, off + taps, wrow + taps)
-    if p.kh == 3 and p.kw == 3 and nrow == 9 and ow_hi > ow_lo:
-        dw3x3_pixels(y + ow_lo * ldy, ldy,
-                     x + ih0 * p.sx_h + (ow_lo * p.stride_w - p.pad_left) * p.sx_w,
-                     p.stride_w * p.sx_w, p.dil_h * p.sx_h, p.dil_w * p.sx_w,
-                     <const floating*> p.wt, p.c_pad, ow_hi - ow_lo, p.c, bias, act)
+    if p.kh == p.kw and p.kw in (3, 5, 7) and nrow == taps and ow_hi > ow_lo:
+        dw_square_pixels(y + ow_lo * ldy, ldy,
+                         x + ih0 * p.sx_h + (ow_lo * p.stride_w - p.pad_left) * p.sx_w,
+                         p.stride_w * p.sx_w, p.dil_h * p.sx_h, p.dil_w * p.sx_w, <int> p.kw,
+                         <const floating*> p.wt, p.c_pad, ow_hi - ow_lo, p.c, bias, act)
     else:
         for ow in range(ow_lo, ow_hi):
             iw0 = ow * p.stride_w - p.pad_left
@@ -604,6 +622,211 @@ cdef int depthwise_channels_last(const floating* x, const Py_ssize_t* shape,
     return 0
 
 
+# -- channel-blocked -------------------------------------------------------------------------
+# 5x5 and 7x7 kernels in either layout: each task takes a block of VL channels of one image
+# and a band of its output rows, gathers the band's input rows, zero-padded, into a buffer
+# with one vector of the block's channels per pixel (NCHW: transposed in registers), and
+# computes each output row with cc_dw_square_pixels, one FMA per tap of a vector of
+# channels. The kernel's window of K padded rows (W x 64 bytes each) stays in L1, where
+# NCHW rows read through unaligned loads along the row (most of them split across cache
+# lines) and NHWC rows of all C channels (K x 21 KiB for 96 channels of 56) did not: 7x7,
+# 96 channels of 56x56, 1 thread: NCHW 0.59 ms, NHWC 0.71 ms before (ONNX Runtime, which
+# reorders to the same kind of layout, 0.41). The output leaves a row at a time: NHWC
+# straight from the kernel (bias and relu/relu6 in registers), otherwise through
+# store_pixel_major.
+
+cdef struct BlockedPlan:
+    Py_ssize_t c, c_pad, cblocks, h, w, h_out, w_out, k
+    Py_ssize_t stride_h, stride_w, pad_top, pad_left, dil_h, dil_w
+    Py_ssize_t sx_n, sx_c, sx_h, sx_w
+    Py_ssize_t w_pad, band_rows, bands
+    # flat: at stride 1, output (oh, ow + 1) reads the pixels after those of (oh, ow), and
+    # (oh + 1, 0) those w_pad - w_out + 1 pixels after (oh, w_out - 1): a band's
+    # rows are one run of the kernel, the outputs between them computed and dropped. For
+    # narrow rows, whose blocks of pixels are otherwise few and short (a 7-wide row: blocks
+    # of 4, 2 and 1 pixels, as many FMA chains, each waiting on the FMA latency)
+    bint flat
+    # band_major: a thread's share of the tasks is a run of output rows, every channel block
+    # of them, not a run of channel blocks: with channels-last output, two threads writing
+    # blocks of the same pixels shared the cache lines that straddle two blocks (any array
+    # not 64-byte aligned; 2 threads were slower than 1 on 64 channels of 28x28: 55 us
+    # against 35, now 20). Not when each band would be shorter than the kernel, its extra
+    # k - 1 rows gathered again (768 channels of 7x7, 7x7 kernel: 38 us as blocks, 54 as
+    # bands).
+    bint band_major
+    const void* x
+    const void* wt             # [k*k][c_pad] (pack_taps_major)
+    OutputSpec o
+    # per-thread scratch: the band (rows_in x w_pad x VL), tmp (w_out x VL), runs
+    Py_ssize_t band_elems, tmp_elems, per_thread
+
+
+cdef inline void scatter_pixels(floating* dst, Py_ssize_t ds, const floating* src,
+                                Py_ssize_t w) noexcept nogil:
+    if floating is float:
+        cc_dw_scatter_pixels_f32(dst, ds, src, w)
+    else:
+        cc_dw_scatter_pixels_f64(dst, ds, src, w)
+
+
+cdef inline void gather_row(floating* dst, const floating* src, Py_ssize_t sc, Py_ssize_t sw,
+                            Py_ssize_t w, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        cc_dw_gather_row_f32(dst, src, sc, sw, w, n)
+    else:
+        cc_dw_gather_row_f64(dst, src, sc, sw, w, n)
+
+
+cdef void blocked_task(const BlockedPlan* p, Py_ssize_t task, floating* buf) noexcept nogil:
+    """Task = (image, channel block, band of output rows): image outermost, then the channel
+    blocks (or the bands: BlockedPlan.band_major)."""
+    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64
+    cdef Py_ssize_t n = task // (p.bands * p.cblocks), r = task % (p.bands * p.cblocks)
+    cdef Py_ssize_t band = r // p.cblocks if p.band_major else r % p.bands
+    cdef Py_ssize_t cb = r % p.cblocks if p.band_major else r // p.bands
+    cdef Py_ssize_t c0 = cb * vl
+    cdef Py_ssize_t nc = min(vl, p.c - c0)
+    cdef Py_ssize_t oh0 = band * p.band_rows, oh1 = min(oh0 + p.band_rows, p.h_out)
+    cdef Py_ssize_t ih0 = oh0 * p.stride_h - p.pad_top
+    cdef Py_ssize_t rows_in = (oh1 - oh0 - 1) * p.stride_h + (p.k - 1) * p.dil_h + 1
+    cdef Py_ssize_t row_elems = p.w_pad * vl, i, ih, oh, q, m
+    cdef Py_ssize_t left = p.pad_left * vl, inner = p.w * vl
+    cdef const floating* x = <const floating*> p.x + n * p.sx_n + c0 * p.sx_c
+    cdef floating* tmp = buf + p.band_elems
+    cdef floating* runs = tmp + p.tmp_elems
+    cdef floating* row
+    cdef const floating* src
+    cdef const OutputSpec* o = &p.o
+    cdef floating* dst
+    cdef const floating* bias = <const floating*> o.bias
+    cdef bint in_registers = epilogue_in_registers(o)
+    # NHWC: the kernel writes the output; NCHW rows: it writes tmp, transposed into them
+    cdef bint direct = in_registers and o.sc == 1 and nc == vl
+    cdef bint transposed = in_registers and o.sw == 1 and not direct
+    cdef bint fused = direct or transposed   # the kernel adds the bias, applies act
+    for i in range(rows_in):
+        ih = ih0 + i
+        row = buf + i * row_elems
+        if ih < 0 or ih >= p.h:
+            zero_fill(row, row_elems)
+            continue
+        zero_fill(row, left)
+        gather_row(row + left, x + ih * p.sx_h, p.sx_c, p.sx_w, p.w, nc)
+        zero_fill(row + left + inner, row_elems - left - inner)
+    if p.flat:
+        # the band's rows as one run of pixels (see BlockedPlan.flat)
+        dw_square_pixels(tmp, vl, buf, vl, p.dil_h * row_elems, p.dil_w * vl, <int> p.k,
+                         <const floating*> p.wt + c0, p.c_pad,
+                         (oh1 - oh0 - 1) * p.w_pad + p.w_out, vl,
+                         bias + c0 if fused and bias != NULL else NULL,
+                         o.act if fused else 0)
+    for oh in range(oh0, oh1):
+        dst = <floating*> o.out + n * o.sn + oh * o.sh
+        src = tmp
+        if p.flat:
+            src = tmp + (oh - oh0) * row_elems
+        else:
+            row = buf + (oh - oh0) * p.stride_h * row_elems
+            if direct:
+                dw_square_pixels(dst + c0, o.sw, row, p.stride_w * vl, p.dil_h * row_elems,
+                                 p.dil_w * vl, <int> p.k, <const floating*> p.wt + c0,
+                                 p.c_pad, p.w_out, vl, bias + c0 if bias != NULL else NULL,
+                                 o.act)
+                continue
+            dw_square_pixels(tmp, vl, row, p.stride_w * vl, p.dil_h * row_elems,
+                             p.dil_w * vl, <int> p.k, <const floating*> p.wt + c0, p.c_pad,
+                             p.w_out, vl,
+                             bias + c0 if fused and bias != NULL else NULL,
+                             o.act if fused else 0)
+        if direct:
+            scatter_pixels(dst + c0, o.sw, src, p.w_out)
+        elif transposed:
+            transpose(dst + c0 * o.sc, o.sc, src, vl, p.w_out, <int> nc)
+        else:
+            q = 0
+            while q < p.w_out:
+                m = min(<Py_ssize_t> STORE_RUN, p.w_out - q)
+                store_pixel_major(o, dst + c0 * o.sc + q * o.sw, src + q * vl, vl, m, nc,
+                                  bias + c0 if bias != NULL else NULL, runs)
+                q += m
+
+
+cdef int depthwise_blocked(const floating* x, const Py_ssize_t* shape,
+                           const Py_ssize_t* strides, const floating[::1] w,
+                           const floating* w_taps, Py_ssize_t h_out, Py_ssize_t w_out,
+                           Py_ssize_t k, Py_ssize_t stride_h, Py_ssize_t stride_w,
+                           Py_ssize_t pad_top, Py_ssize_t pad_left, Py_ssize_t dil_h,
+                           Py_ssize_t dil_w, int threads, const OutputSpec* o) except -1:
+    """A square k x k depthwise layer (one output channel per input channel) through the
+    channel-blocked path. x: shape (N, C, H, W), strides in bytes (any); output through o.
+    w_taps: the weights packed by pack_weights_taps_major, or NULL (packed here)."""
+    cdef BlockedPlan p
+    cdef Py_ssize_t itemsize = sizeof(floating)
+    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64
+    cdef Py_ssize_t taps = k * k, t, ntasks, images = shape[0], span, rows_max
+    cdef int caller_cpu
+    p.c, p.h, p.w = shape[1], shape[2], shape[3]
+    p.c_pad = round_up(p.c, vl)
+    p.cblocks = p.c_pad // vl
+    p.h_out, p.w_out, p.k = h_out, w_out, k
+    p.stride_h, p.stride_w, p.pad_top, p.pad_left = stride_h, stride_w, pad_top, pad_left
+    p.dil_h, p.dil_w = dil_h, dil_w
+    p.sx_n, p.sx_c = strides[0] // itemsize, strides[1] // itemsize
+    p.sx_h, p.sx_w = strides[2] // itemsize, strides[3] // itemsize
+    p.x = x
+    p.o = o[0]
+    # padded row: every column a window reads (the right padding included)
+    p.w_pad = max(p.w + pad_left, (w_out - 1) * stride_w + (k - 1) * dil_w + 1)
+    span = (k - 1) * dil_h + 1
+    rows_max = max(span, BAND_BYTES // (p.w_pad * vl * itemsize))
+    p.band_rows = max(1, (rows_max - span) // stride_h + 1)
+    p.bands = (h_out + p.band_rows - 1) // p.band_rows
+    p.band_major = (threads > 1 and o.sc == 1 and images < 2 * threads
+                    and h_out >= threads * k)
+    if p.band_major and images * p.bands < threads:
+        # a run of rows for each thread
+        p.bands = min(h_out, (threads + images - 1) // images)
+    elif threads > 1 and images * p.cblocks * p.bands < 2 * threads:
+        # too few blocks to share: narrower bands (each gathers its k - 1 extra rows again)
+        p.bands = min(h_out, (2 * threads + images * p.cblocks - 1) // (images * p.cblocks))
+    p.band_rows = (h_out + p.bands - 1) // p.bands
+    p.bands = (h_out + p.band_rows - 1) // p.band_rows
+    p.flat = stride_h == 1 and stride_w == 1 and w_out <= FLAT_BLOCKED_WIDTH
+    ntasks = images * p.cblocks * p.bands
+    threads = <int> min(<Py_ssize_t> threads, ntasks)
+    p.band_elems = round_up(((p.band_rows - 1) * stride_h + span) * p.w_pad * vl,
+                            ALIGN // itemsize)
+    p.tmp_elems = round_up((p.band_rows * p.w_pad if p.flat else w_out) * vl,
+                           ALIGN // itemsize)
+    p.per_thread = p.band_elems + p.tmp_elems + STORE_RUN_CHANNELS * STORE_RUN
+    cdef Py_ssize_t wt_elems = 0 if w_taps != NULL else round_up(taps * p.c_pad,
+                                                                 ALIGN // itemsize)
+    cdef size_t scratch_bytes = (wt_elems + threads * p.per_thread) * itemsize + ALIGN
+    cdef char* scratch = <char*> take_scratch(&scratch_cache, scratch_bytes)
+    if scratch == NULL:
+        raise MemoryError("cconv: cannot allocate the convolution's scratch memory")
+    cdef floating* wt = <floating*> (scratch + (ALIGN - <uintptr_t> scratch % ALIGN))
+    cdef floating* buf0 = wt + wt_elems
+    try:
+        with nogil:
+            if w_taps != NULL:
+                p.wt = w_taps
+            else:
+                pack_taps_major(&w[0], p.c, p.c_pad, taps, wt)
+                p.wt = wt
+            if threads == 1:
+                for t in range(ntasks):
+                    blocked_task(&p, t, buf0)
+            else:
+                caller_cpu = cconv_current_cpu()   # see cconv_leave_cpu
+                for t in prange(ntasks, num_threads=threads, schedule='static'):
+                    leave_caller_cpu(caller_cpu)
+                    blocked_task(&p, t, buf0 + threadid() * p.per_thread)
+    finally:
+        give_scratch(&scratch_cache, scratch, scratch_bytes)
+    return 0
+
+
 def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, bias,
                           floating[:, :, :, :] out, Py_ssize_t kh, Py_ssize_t kw,
                           Py_ssize_t stride_h, Py_ssize_t stride_w, Py_ssize_t pad_top,
@@ -648,6 +871,14 @@ def conv2d_depthwise_nchw(const floating[:, :, :, :] x, const floating[::1] w, b
         if w_taps_view.shape[0] != dp.taps * ((dp.c_in + vl - 1) // vl * vl):
             raise ValueError("w_taps: not this layer's pack_weights_taps_major output")
         w_taps_ptr = &w_taps_view[0]
+    if (dp.multiplier == 1 and kh == kw and (kw == 5 or kw == 7) and dp.c_in >= vl
+            and dp.sx_c > 0 and dp.sx_h > 0 and dp.sx_w > 0):
+        if images * dp.c_in * dp.pp.h_out * dp.pp.w_out * dp.taps < SERIAL_MACS:
+            threads = 1
+        depthwise_blocked(&x[0, 0, 0, 0], x.shape, x.strides, w, w_taps_ptr, out.shape[2],
+                          out.shape[3], kh, stride_h, stride_w, pad_top, pad_left, dil_h,
+                          dil_w, threads, &dp.o)
+        return
     if (dp.sx_c == 1 and out.strides[1] == itemsize and dp.multiplier == 1
             and dp.c_in >= vl):
         # channels last: vectors along the channels (a plane's rows are C values apart)

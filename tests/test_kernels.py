@@ -292,6 +292,58 @@ def test_depthwise_channels_last(rng, case, threads, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("case", [
+    # (N, C, H, W, kernel, stride, padding, dilation): 5x5 and 7x7 through the channel-blocked
+    # path (a band of padded rows per block of channels), either layout
+    (1, 16, 7, 7, 7, 1, 3, 1),                        # ConvNeXt's last stage, in small
+    (2, 20, 9, 11, 5, 1, 2, 1),                       # channel tail (both vector widths)
+    (1, 37, 15, 17, 5, 2, 2, 1),                      # stride 2, odd sizes
+    (1, 16, 15, 6, 5, (2, 1), 2, 1),                  # narrow rows, taller stride
+    (1, 24, 12, 13, 7, (1, 2), ((0, 3), (2, 1)), 1),  # uneven padding and strides
+    (1, 33, 13, 12, 5, 1, 4, 2),                      # dilation: the generic tap order
+    (1, 16, 20, 9, 7, 3, 0, 1),                       # stride 3, no padding
+    (1, 18, 120, 100, 5, 1, 2, 1),                    # several bands of rows per block
+    (3, 16, 3, 4, 5, 1, 2, 1),                        # image smaller than the kernel
+])
+def test_depthwise_channel_blocked(rng, case, threads, dtype):
+    n, c, h, w_, k, stride, padding, dilation = case
+    x = rng.standard_normal((n, c, h, w_)).astype(dtype)
+    w = rng.standard_normal((c, 1, k, k)).astype(dtype)
+    b = rng.standard_normal(c).astype(dtype)
+    params = dict(stride=stride, padding=padding, dilation=dilation, groups=c)
+    ref = conv2d_reference(x, w, b, **params)
+    bound = error_bound(x, w, b, dtype, **params)
+    res = rng.standard_normal(ref.shape).astype(dtype)
+    z = ref + res
+    silu = z / (1 + np.exp(-z))
+    # a view with negative and non-unit strides: gathered element by element
+    big = np.zeros((n, c, 2 * h, w_), dtype)
+    big[:, :, ::2] = x[:, :, ::-1]
+    view = big[:, :, ::2][:, :, ::-1]
+    assert np.array_equal(view, x) and view.strides[2] < 0
+    with cconv.threads(threads):
+        for layout, to, back in (("NCHW", lambda a: a, lambda a: a), ("NHWC", _nhwc, _nchw)):
+            # bias + relu6 in registers (NHWC: the kernel writes the output; NCHW: through
+            # a transposition), silu + residual through the output pass
+            y = back(cconv.conv2d(to(x), w, b, layout=layout, activation="relu6", **params))
+            assert (np.abs(y - np.clip(ref, 0, 6)) <= bound).all(), layout
+            y2 = back(cconv.Conv2d(w, b, layout=layout, activation="silu", **params)(
+                to(x), residual=to(res)))
+            assert (np.abs(y2 - silu) <= 4 * bound + 1e-6 * np.abs(silu) + 1e-7).all(), layout
+        y3 = cconv.conv2d(view, w, None, **params)
+    assert (np.abs(y3 - (ref - b[:, None, None])) <= bound).all()
+    # a NaN reaches exactly the outputs whose window holds it
+    xn = x.copy()
+    xn[0, c - 1, h // 2, w_ // 2] = np.nan
+    with cconv.threads(threads):
+        yn = cconv.conv2d(xn, w, b, **params)
+    touched = conv2d_reference(np.isnan(xn).astype(dtype), np.ones_like(w), None, **params) > 0
+    assert (np.isnan(yn) == touched).all()
+    assert (np.abs(yn[~touched] - ref[~touched]) <= bound[~touched]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", [
     # (N, C, H, W, padding, dilation): 3x3 at stride 2 on small NCHW planes, with a vector of
     # channels or more (the flat kernel, lane-masked, or rows3x3; once channels-last copies)
     (1, 16, 14, 14, 1, 1),

@@ -359,47 +359,60 @@ static inline void cc_transpose_regs_f32(cc_vf32 *v) { (void)v; }
 static inline void cc_transpose_regs_f64(cc_vf64 *v) { (void)v; }
 
 /* dst[c * ldd + r] = src[r * lds + c], r < rows, c < cols <= VL: rows of a pixel-major
- * accumulator block turned into one run per channel. Whole VL x VL blocks are transposed in
- * registers: log2(VL) rounds, each swapping the off-diagonal s x s blocks of row pairs (i,
- * i + s) with two-vector shuffles (VL log2 VL shuffles for VL^2 values, where the element
- * loop takes a load and a store each: the 7x7 RGB stem spent 17% of its time there). */
+ * accumulator block turned into one run per channel (and back). VL x VL blocks are
+ * transposed in registers: log2(VL) rounds, each swapping the off-diagonal s x s blocks of
+ * row pairs (i, i + s) with two-vector shuffles (VL log2 VL shuffles for VL^2 values, where
+ * the element loop takes a load and a store each: the 7x7 RGB stem spent 17% of its time
+ * there). Fewer than VL columns are loaded lane-masked, and the last rows' block is a
+ * partial one (missing rows zero, stores lane-masked): nothing outside the rows and columns
+ * is read or written. (The element loop for a 56-wide row's last 8 columns had been a
+ * quarter of the channel-blocked depthwise path's transpositions.) */
 #define CC_DEFINE_TRANSPOSE(T, V, VI, VL, SFX)                                             \
 static inline void cc_transpose_##SFX(T *restrict dst, ptrdiff_t ldd,                    \
                                       const T *restrict src, ptrdiff_t lds,              \
                                       ptrdiff_t rows, int cols)                          \
 {                                                                                        \
-    ptrdiff_t r = 0;                                                                     \
-    if ((CC_HAVE_SHUFFLE || CC_TRANSPOSE_REGS_##SFX) && cols == VL) {                     \
-        for (; r + VL <= rows; r += VL) {                                                \
-            V v[VL];                                                                     \
-            _Pragma("GCC unroll 16")                                                     \
-            for (int i = 0; i < VL; ++i) memcpy(&v[i], src + (r + i) * lds, sizeof(V)); \
-            if (CC_TRANSPOSE_REGS_##SFX) {                                               \
-                cc_transpose_regs_##SFX(v);                                              \
-            } else {                                                                     \
-                _Pragma("GCC unroll 4")                                                  \
-                for (int s = VL / 2; s >= 1; s /= 2) {                                   \
-                    VI lo, hi;                                                           \
-                    _Pragma("GCC unroll 16")                                             \
-                    for (int l = 0; l < VL; ++l) {                                       \
-                        lo[l] = (l & s) ? VL + l - s : l;                                \
-                        hi[l] = (l & s) ? VL + l : l + s;                                \
-                    }                                                                    \
-                    _Pragma("GCC unroll 16")                                             \
-                    for (int i = 0; i < VL; ++i) {                                       \
-                        if (i & s) continue;                                             \
-                        V a = v[i], b = v[i + s];                                        \
-                        v[i] = __builtin_shuffle(a, b, lo);                              \
-                        v[i + s] = __builtin_shuffle(a, b, hi);                          \
-                    }                                                                    \
+    if (!(CC_HAVE_SHUFFLE || CC_TRANSPOSE_REGS_##SFX)) {                                  \
+        for (ptrdiff_t r = 0; r < rows; ++r)                                             \
+            for (int c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];          \
+        return;                                                                          \
+    }                                                                                    \
+    for (ptrdiff_t r = 0; r < rows; r += VL) {                                           \
+        const ptrdiff_t nr = rows - r < VL ? rows - r : VL;                              \
+        V v[VL];                                                                         \
+        _Pragma("GCC unroll 16")                                                         \
+        for (int i = 0; i < VL; ++i) {                                                   \
+            if (i >= nr) v[i] = (V){0};                                                  \
+            else if (cols == VL) memcpy(&v[i], src + (r + i) * lds, sizeof(V));          \
+            else v[i] = cc_load_tail_##SFX(src + (r + i) * lds, cols);                   \
+        }                                                                                \
+        if (CC_TRANSPOSE_REGS_##SFX) {                                                   \
+            cc_transpose_regs_##SFX(v);                                                  \
+        } else {                                                                         \
+            _Pragma("GCC unroll 4")                                                      \
+            for (int s = VL / 2; s >= 1; s /= 2) {                                       \
+                VI lo, hi;                                                               \
+                _Pragma("GCC unroll 16")                                                 \
+                for (int l = 0; l < VL; ++l) {                                           \
+                    lo[l] = (l & s) ? VL + l - s : l;                                    \
+                    hi[l] = (l & s) ? VL + l : l + s;                                    \
+                }                                                                        \
+                _Pragma("GCC unroll 16")                                                 \
+                for (int i = 0; i < VL; ++i) {                                           \
+                    if (i & s) continue;                                                 \
+                    V a = v[i], b = v[i + s];                                            \
+                    v[i] = __builtin_shuffle(a, b, lo);                                  \
+                    v[i + s] = __builtin_shuffle(a, b, hi);                              \
                 }                                                                        \
             }                                                                            \
-            _Pragma("GCC unroll 16")                                                     \
-            for (int c = 0; c < VL; ++c) memcpy(dst + c * ldd + r, &v[c], sizeof(V));    \
+        }                                                                                \
+        _Pragma("GCC unroll 16")                                                         \
+        for (int c = 0; c < VL; ++c) {                                                   \
+            if (c >= cols) break;                                                        \
+            if (nr == VL) memcpy(dst + c * ldd + r, &v[c], sizeof(V));                   \
+            else cc_tail_##SFX(dst + c * ldd + r, (const T *)&v[c], nr);                 \
         }                                                                                \
     }                                                                                    \
-    for (; r < rows; ++r)                                                                \
-        for (int c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];              \
 }
 
 CC_DEFINE_COPIES(float, cc_vf32, CC_VL_F32, f32)

@@ -545,143 +545,223 @@ static inline void cc_dw_pixel_##SFX(T *restrict dst, const T *restrict in,     
 CC_DEFINE_DW_PIXEL(float, cc_vf32, CC_VL_F32, f32)
 CC_DEFINE_DW_PIXEL(double, cc_vf64, CC_VL_F64, f64)
 
-/* Channels last, 3x3, pixels whose nine taps all land inside the input (a row's interior):
+/* Channels last (NHWC rows, or the channel-blocked rows of _depthwise's blocked path), a
+ * square K x K kernel (K = 3, 5 or 7), pixels whose taps all land inside the input (a row's
+ * interior, or a zero-padded copy):
  *
- *   dst[p * ldd + c] = act(sum_{r,s < 3} wt[(3 r + s) * ldw + c] * in[p * px + r * rs + s * ss + c]
+ *   dst[p * ldd + c] = act(sum_{r,s < K} wt[(K r + s) * ldw + c] * in[p * px + r * rs + s * ss + c]
  *                          + bias[c])
  *
  * for p < npx, c < C (px: input elements from one output pixel's window to the next; rs, ss:
  * from one tap row, column, to the next; bias and act optional, cc_dw_finish). One vector of
- * channels at a time with its nine weight vectors in registers, CC_DW3X3_NP (stride 1) or 4
- * pixels at a time (as many FMA chains). With dilation 1 and stride 1 (or 2), pixel u's tap s
- * is the input column u + s (2u + s), so a tap row of the block loads NP + 2 (2 NP + 1)
- * vectors, not 3 NP, and uses each in up to three FMAs; its addresses are one pointer
+ * channels at a time, blocks of NP pixels (as many FMA chains), a tap row's K weight vectors
+ * in registers. With dilation 1 and stride 1 (or 2), pixel u's tap s is the input column
+ * u + s (2u + s), so a tap row of the block loads NP + K - 1 (2 NP + K - 2) vectors, not
+ * K NP, each used in up to K multiply-adds as soon as it is loaded (K = 7 keeps NP
+ * accumulators, 7 weights and one input in registers); its addresses are one pointer
  * stepped along the row (with 3 NP offsets GCC hoisted and spilled them: two loads per FMA,
- * 2x slower on 144 channels of 56x56).
- * The last partial vector of channels is read and written lane-masked, nothing past a
- * pixel's C values. */
+ * 2x slower on 144 channels of 56x56). NP: CC_DW_NP, for K >= 5 at stride 1 CC_DW_NP_WIDE
+ * (a 7x7 block of 8 pixels is 8 chains of 49 FMAs, each FMA's latency of 4 cycles exactly
+ * the 8 chains' issue time at 2 a cycle, so every hiccup stalled: 16 pixels, one block of
+ * channels in L1, AVX-512: 146 -> 163 GFLOP/s; loading each tap's input per FMA instead,
+ * with 16 chains, 133), then smaller blocks down to one pixel. The last partial vector of
+ * channels is read and written lane-masked, nothing past a pixel's C values. */
 #if CC_VECTOR_BYTES == 64
-#  define CC_DW3X3_NP 8    /* 8 accumulators + 9 weights + 10 inputs of 32 registers */
+#  define CC_DW_NP 8       /* of 32 registers at K = 3: 8 accumulators, 9 weights, inputs */
+#  define CC_DW_NP_WIDE 16  /* at K = 7: 16 accumulators, 7 weights, an input */
 #else
-#  define CC_DW3X3_NP 4
+#  define CC_DW_NP 4
+#  define CC_DW_NP_WIDE 8   /* 16 registers */
 #endif
-#define CC_DEFINE_DW3X3(T, V, VL, SFX)                                                        \
-/* np <= CC_DW3X3_NP pixels of one full vector of channels. step (px == step * ss) and np   \
+#define CC_DEFINE_DW_SQUARE(T, V, VL, SFX)                                                    \
+/* np <= CC_DW_NP pixels of one full vector of channels. K, step (px == step * ss) and np   \
  * are constants at each call: with step 1 or 2, a tap row's loads are columns j * ss,      \
- * j < step (np - 1) + 3, and pixel u's tap s is column step u + s; step 0: any px. */     \
+ * j < step (np - 1) + K, and pixel u's tap s is column step u + s; step 0: any px. */     \
 static inline __attribute__((always_inline)) void                                          \
-cc_dw3x3_block_##SFX(T *restrict dst, ptrdiff_t ldd, const T *restrict in, ptrdiff_t px,   \
-                     ptrdiff_t rs, ptrdiff_t ss, const V *w, const T *restrict bias,       \
-                     ptrdiff_t c, int act, const int np, const int step)                   \
+cc_dw_square_block_##SFX(T *restrict dst, ptrdiff_t ldd, const T *restrict in, ptrdiff_t px, \
+                         ptrdiff_t rs, ptrdiff_t ss, const T *restrict wt, ptrdiff_t ldw,  \
+                         const T *restrict bias, ptrdiff_t c, int act, const int K,        \
+                         const int np, const int step)                                     \
 {                                                                                          \
-    V a[CC_DW3X3_NP];                                                                      \
-    _Pragma("GCC unroll 8")                                                                \
+    V a[CC_DW_NP_WIDE];                                                                    \
+    _Pragma("GCC unroll 16")                                                               \
     for (int u = 0; u < np; ++u) a[u] = (V){0};                                            \
     _Pragma("GCC unroll 3")                                                                \
-    for (int r = 0; r < 3; ++r) {                                                          \
+    for (int r = 0; r < K; ++r) {                                                          \
         const T *x = in + r * rs;                                                          \
-        if (step) {                                                                        \
-            V xv[2 * CC_DW3X3_NP + 1];                                                     \
-            _Pragma("GCC unroll 17")                                                       \
-            for (int j = 0; j < step * (np - 1) + 3; ++j) {                                \
-                memcpy(&xv[j], x, sizeof(V));                                              \
+        V w[7];                                                                            \
+        _Pragma("GCC unroll 7")                                                            \
+        for (int s = 0; s < K; ++s) memcpy(&w[s], wt + (r * K + s) * ldw, sizeof(V));     \
+        if (step) {                                                                 \
+            _Pragma("GCC unroll 32")                                                       \
+            for (int j = 0; j < step * (np - 1) + K; ++j) {                                \
+                V xv;                                                                      \
+                memcpy(&xv, x, sizeof xv);                                                 \
                 x += ss;                                                                   \
                 __asm__("" : "+r"(x));  /* one pointer stepped, not hoisted offsets */     \
-            }                                                                              \
-            _Pragma("GCC unroll 8")                                                        \
-            for (int u = 0; u < np; ++u) {                                                 \
-                _Pragma("GCC unroll 3")                                                    \
-                for (int s = 0; s < 3; ++s) a[u] += w[3 * r + s] * xv[step * u + s];       \
+                _Pragma("GCC unroll 16")                                                   \
+                for (int u = 0; u < np; ++u) {                                             \
+                    const int s = j - step * u;                                            \
+                    if (s >= 0 && s < K) a[u] += w[s] * xv;                                \
+                }                                                                          \
             }                                                                              \
         } else {                                                                           \
-            _Pragma("GCC unroll 3")                                                        \
-            for (int s = 0; s < 3; ++s) {                                                  \
+            _Pragma("GCC unroll 7")                                                        \
+            for (int s = 0; s < K; ++s) {                                                  \
                 _Pragma("GCC unroll 8")                                                    \
                 for (int u = 0; u < np; ++u) {                                             \
                     V xv;                                                                  \
                     memcpy(&xv, x + u * px + s * ss, sizeof xv);                           \
-                    a[u] += w[3 * r + s] * xv;                                             \
+                    a[u] += w[s] * xv;                                                     \
                 }                                                                          \
             }                                                                              \
         }                                                                                  \
     }                                                                                      \
-    _Pragma("GCC unroll 8")                                                                \
+    _Pragma("GCC unroll 16")                                                               \
     for (int u = 0; u < np; ++u)                                                           \
         cc_dw_finish_##SFX(dst + u * ldd, a[u], bias, c, VL, act);                         \
 }                                                                                          \
 /* Blocks of np pixels from p while they fit, each through the cn channels from in, dst   \
  * and wt (whole vectors, the bias from bias[0]) before the next. Returns the next pixel. */ \
 static inline __attribute__((always_inline)) ptrdiff_t                                     \
-cc_dw3x3_blocks_##SFX(T *restrict dst, ptrdiff_t ldd, const T *restrict in, ptrdiff_t px,  \
-                      ptrdiff_t rs, ptrdiff_t ss, const T *restrict wt, ptrdiff_t ldw,     \
-                      const T *restrict bias, ptrdiff_t cn, int act, ptrdiff_t p,          \
-                      ptrdiff_t npx, const int np, const int step)                         \
+cc_dw_square_blocks_##SFX(T *restrict dst, ptrdiff_t ldd, const T *restrict in, ptrdiff_t px, \
+                          ptrdiff_t rs, ptrdiff_t ss, const T *restrict wt, ptrdiff_t ldw, \
+                          const T *restrict bias, ptrdiff_t cn, int act, ptrdiff_t p,      \
+                          ptrdiff_t npx, const int K, const int np, const int step)        \
 {                                                                                          \
     for (; p + np <= npx; p += np)                                                         \
-        for (ptrdiff_t c = 0; c < cn; c += VL) {                                           \
-            V w[9];                                                                        \
-            _Pragma("GCC unroll 9")                                                        \
-            for (int t = 0; t < 9; ++t) memcpy(&w[t], wt + t * ldw + c, sizeof(V));        \
-            cc_dw3x3_block_##SFX(dst + p * ldd + c, ldd, in + p * px + c, px, rs, ss, w,   \
-                                 bias, c, act, np, step);                                  \
-        }                                                                                  \
+        for (ptrdiff_t c = 0; c < cn; c += VL)                                             \
+            cc_dw_square_block_##SFX(dst + p * ldd + c, ldd, in + p * px + c, px, rs, ss,  \
+                                     wt + c, ldw, bias, c, act, K, np, step);              \
     return p;                                                                              \
 }                                                                                          \
 /* Pixel blocks outer, channels inner: each block goes through all the channels, a vector  \
- * at a time (its nine weight vectors reloaded from L1), so the row's input is read once,  \
- * in order. One vector of channels along the whole row at a time read each pixel's cache  \
- * lines in separate passes (384 bytes apart with 96 channels): 1 thread, AVX-512, 96       \
- * channels at stride 2 on 112x112 0.18 -> 0.14 ms, 32 of 112x112 0.16 -> 0.12, 64 of     \
+ * at a time (its weight vectors reloaded from L1), so the row's input is read once, in    \
+ * order. One vector of channels along the whole row at a time read each pixel's cache     \
+ * lines in separate passes (384 bytes apart with 96 channels): 1 thread, AVX-512, 3x3, 96 \
+ * channels at stride 2 on 112x112 0.18 -> 0.14 ms, 32 of 112x112 0.16 -> 0.12, 64 of      \
  * 56x56 0.076 -> 0.062; AVX2 0.25 -> 0.145, 0.21 -> 0.13. Rows of fewer than two blocks    \
  * (7x7 images: 960 channels 0.027 -> 0.033 ms on AVX2) go a vector of channels at a time. */ \
-static inline void cc_dw3x3_pixels_##SFX(T *restrict dst, ptrdiff_t ldd, const T *restrict in, \
-                                         ptrdiff_t px, ptrdiff_t rs, ptrdiff_t ss,         \
-                                         const T *restrict wt, ptrdiff_t ldw,              \
-                                         ptrdiff_t npx, ptrdiff_t C,                       \
-                                         const T *restrict bias, int act)                  \
+static inline __attribute__((always_inline)) void                                          \
+cc_dw_square_rows_##SFX(T *restrict dst, ptrdiff_t ldd, const T *restrict in, ptrdiff_t px, \
+                        ptrdiff_t rs, ptrdiff_t ss, const T *restrict wt, ptrdiff_t ldw,   \
+                        ptrdiff_t npx, ptrdiff_t cfull, const T *restrict bias, int act,   \
+                        const int K)                                                       \
 {                                                                                          \
-    const ptrdiff_t cfull = C - C % VL;                                                    \
-    const ptrdiff_t cstep = npx >= 2 * (px == ss ? CC_DW3X3_NP : 4) ? cfull : VL;          \
-    ptrdiff_t p = 0;                                                                       \
+    const ptrdiff_t cstep = npx >= 2 * (px == ss ? CC_DW_NP : 4) ? cfull : VL;             \
     for (ptrdiff_t c0 = 0; c0 < cfull; c0 += cstep) {                                      \
+        ptrdiff_t p = 0;                                                                   \
         T *d = dst + c0;                                                                   \
         const T *x = in + c0, *w = wt + c0, *b = bias ? bias + c0 : 0;                     \
+        /* then smaller blocks for the row's last pixels (a 7x7 image's rows have 5 inner \
+         * pixels at K 3, all 7 when padded for K 7) */                                     \
         if (px == ss) {          /* stride 1 */                                            \
-            p = cc_dw3x3_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act, 0,     \
-                                      npx, CC_DW3X3_NP, 1);                                \
-            if (CC_DW3X3_NP > 4)   /* then 4: a 7x7 image's rows have 5 inner pixels */     \
-                p = cc_dw3x3_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act, p, \
-                                          npx, 4, 1);                                      \
-        } else if (px == 2 * ss) {  /* stride 2 */                                         \
-            p = cc_dw3x3_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act, 0,     \
-                                      npx, 4, 2);                                          \
+            if (K >= 5)                                                                    \
+                p = cc_dw_square_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act,\
+                                              0, npx, K, CC_DW_NP_WIDE, 1);                \
+            p = cc_dw_square_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act, p, \
+                                          npx, K, CC_DW_NP, 1);                            \
+            if (CC_DW_NP > 4)                                                              \
+                p = cc_dw_square_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act,\
+                                              p, npx, K, 4, 1);                            \
+            p = cc_dw_square_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act, p, \
+                                          npx, K, 2, 1);                                   \
+            p = cc_dw_square_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act, p, \
+                                          npx, K, 1, 1);                                   \
         } else {                                                                           \
-            p = cc_dw3x3_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act, 0,     \
-                                      npx, 4, 0);                                          \
+            const int step = px == 2 * ss ? 2 : 0;  /* stride 2, or any */                 \
+            if (step) {                                                                    \
+                if (K >= 5)                                                                \
+                    p = cc_dw_square_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, \
+                                                  act, 0, npx, K, CC_DW_NP, 2);            \
+                p = cc_dw_square_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act,\
+                                              p, npx, K, 4, 2);                            \
+                p = cc_dw_square_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act,\
+                                              p, npx, K, 2, 2);                            \
+            } else {                                                                       \
+                p = cc_dw_square_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act,\
+                                              0, npx, K, 4, 0);                            \
+                p = cc_dw_square_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act,\
+                                              p, npx, K, 2, 0);                            \
+            }                                                                              \
+            p = cc_dw_square_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act, p, \
+                                          npx, K, 1, 0);                                   \
         }                                                                                  \
     }                                                                                      \
-    /* the rest: pixels past the blocks, and every pixel of a last partial vector */       \
-    for (ptrdiff_t c = 0; c < C; c += VL) {                                                \
-        const ptrdiff_t n = C - c < VL ? C - c : VL;                                       \
-        V w[9];                                                                            \
-        _Pragma("GCC unroll 9")                                                            \
-        for (int t = 0; t < 9; ++t) memcpy(&w[t], wt + t * ldw + c, sizeof(V));            \
-        for (ptrdiff_t q = n == VL ? p : 0; q < npx; ++q) {                                \
+}                                                                                          \
+static inline void cc_dw_square_pixels_##SFX(T *restrict dst, ptrdiff_t ldd,               \
+                                             const T *restrict in, ptrdiff_t px,           \
+                                             ptrdiff_t rs, ptrdiff_t ss, int K,            \
+                                             const T *restrict wt, ptrdiff_t ldw,          \
+                                             ptrdiff_t npx, ptrdiff_t C,                   \
+                                             const T *restrict bias, int act)              \
+{                                                                                          \
+    const ptrdiff_t cfull = C - C % VL;                                                    \
+    if (cfull && K == 3)                                                                   \
+        cc_dw_square_rows_##SFX(dst, ldd, in, px, rs, ss, wt, ldw, npx, cfull, bias, act, 3); \
+    else if (cfull && K == 5)                                                              \
+        cc_dw_square_rows_##SFX(dst, ldd, in, px, rs, ss, wt, ldw, npx, cfull, bias, act, 5); \
+    else if (cfull && K == 7)                                                              \
+        cc_dw_square_rows_##SFX(dst, ldd, in, px, rs, ss, wt, ldw, npx, cfull, bias, act, 7); \
+    /* the rest: every pixel of a last partial vector of channels */                      \
+    for (ptrdiff_t c = cfull; c < C; c += VL) {                                            \
+        const ptrdiff_t n = C - c;                                                         \
+        for (ptrdiff_t q = 0; q < npx; ++q) {                                              \
             V a = (V){0};                                                                  \
-            _Pragma("GCC unroll 9")                                                        \
-            for (int t = 0; t < 9; ++t) {                                                  \
-                const T *xt = in + q * px + (t / 3) * rs + (t % 3) * ss + c;               \
-                V xv;                                                                      \
-                if (n == VL) memcpy(&xv, xt, sizeof xv);                                   \
-                else xv = cc_load_tail_##SFX(xt, n);                                       \
-                a += w[t] * xv;                                                            \
-            }                                                                              \
+            const T *wr = wt + c;                                                          \
+            for (int r = 0; r < K; ++r)                                                    \
+                for (int s = 0; s < K; ++s, wr += ldw) {                                   \
+                    V wv, xv = cc_load_tail_##SFX(in + q * px + r * rs + s * ss + c, n);   \
+                    memcpy(&wv, wr, sizeof wv);                                            \
+                    a += wv * xv;                                                          \
+                }                                                                          \
             cc_dw_finish_##SFX(dst + q * ldd + c, a, bias, c, n, act);                     \
         }                                                                                  \
     }                                                                                      \
 }
 
-CC_DEFINE_DW3X3(float, cc_vf32, CC_VL_F32, f32)
-CC_DEFINE_DW3X3(double, cc_vf64, CC_VL_F64, f64)
+CC_DEFINE_DW_SQUARE(float, cc_vf32, CC_VL_F32, f32)
+CC_DEFINE_DW_SQUARE(double, cc_vf64, CC_VL_F64, f64)
+
+/* One input row of a block of n <= VL channels in the channel-blocked layout (one vector
+ * of the block's channels per pixel, zero past n):
+ *
+ *   dst[iw * VL + j] = src[j * sc + iw * sw],  iw < w, j < n;  0 for n <= j < VL
+ *
+ * Channels contiguous (sc == 1, NHWC): a vector per pixel. Pixels contiguous (sw == 1,
+ * NCHW): VL pixels of the n channel rows at a time, transposed in registers (cc_transpose);
+ * any other strides element by element. */
+#define CC_DEFINE_DW_GATHER(T, V, VL, SFX)                                                    \
+static inline void cc_dw_gather_row_##SFX(T *restrict dst, const T *restrict src,           \
+                                          ptrdiff_t sc, ptrdiff_t sw, ptrdiff_t w,          \
+                                          ptrdiff_t n)                                      \
+{                                                                                          \
+    if (sc == 1) {                                                                         \
+        for (ptrdiff_t iw = 0; iw < w; ++iw) {                                             \
+            V v;                                                                           \
+            if (n == VL) memcpy(&v, src + iw * sw, sizeof v);                              \
+            else v = cc_load_tail_##SFX(src + iw * sw, n);                                 \
+            memcpy(dst + iw * VL, &v, sizeof v);                                           \
+        }                                                                                  \
+        return;                                                                            \
+    }                                                                                      \
+    if (n < VL) memset(dst, 0, (size_t)(w * VL) * sizeof(T));                              \
+    if (sw == 1) {                                                                         \
+        for (ptrdiff_t iw = 0; iw < w; iw += VL)                                           \
+            cc_transpose_##SFX(dst + iw * VL, VL, src + iw, sc, n,                         \
+                               (int)(w - iw < VL ? w - iw : VL));                          \
+        return;                                                                            \
+    }                                                                                      \
+    for (ptrdiff_t iw = 0; iw < w; ++iw)                                                   \
+        for (ptrdiff_t j = 0; j < n; ++j) dst[iw * VL + j] = src[j * sc + iw * sw];        \
+}                                                                                          \
+/* and back to channels last: dst[iw * ds + j] = src[iw * VL + j], iw < w, j < VL */        \
+static inline void cc_dw_scatter_pixels_##SFX(T *restrict dst, ptrdiff_t ds,               \
+                                              const T *restrict src, ptrdiff_t w)          \
+{                                                                                          \
+    for (ptrdiff_t iw = 0; iw < w; ++iw) memcpy(dst + iw * ds, src + iw * VL, sizeof(V));  \
+}
+CC_DEFINE_DW_GATHER(float, cc_vf32, CC_VL_F32, f32)
+CC_DEFINE_DW_GATHER(double, cc_vf64, CC_VL_F64, f64)
 
 #endif /* CC_DEPTHWISE_H */
