@@ -97,6 +97,11 @@ UNSEEN = [
     Layer("dw-small-14", 1, 576, 14, 14, 576, 3, 1, 1, 1, 576),
     Layer("dw-small-7", 1, 960, 7, 7, 960, 3, 1, 1, 1, 960),
     Layer("dw-s2-small", 1, 576, 14, 14, 576, 3, 2, 1, 1, 576),
+    # large depthwise kernels: ConvNeXt's 7x7 (first and last stage), EfficientNet's 5x5 at
+    # stride 2
+    Layer("convnext-dw7-56", 1, 96, 56, 56, 96, 7, 1, 3, 1, 96),
+    Layer("convnext-dw7-7", 1, 768, 7, 7, 768, 7, 1, 3, 1, 768),
+    Layer("effnet-dw5-s2", 1, 144, 56, 56, 144, 5, 2, 2, 1, 144),
 ]
 
 ALL = {layer.name: layer for layer in SUITE + UNSEEN}
