@@ -112,6 +112,8 @@ cdef enum:
     # Channel-blocked path: a band of a block's padded input rows per task (DepthwiseBlocked),
     # at most this many bytes (it stays in L2; the kernel's window of K rows, in L1)
     BAND_BYTES = 192 * 1024
+    # ... and rows of all channels of channels-last input, at most this many bytes a band
+    ROWS_BYTES = 1024 * 1024
     # ... and rows up to this wide computed as one run (BlockedPlan.flat)
     FLAT_BLOCKED_WIDTH = 8
 
@@ -802,6 +804,14 @@ cdef int depthwise_blocked(const floating* x, const Py_ssize_t* shape,
     p.bands = (h_out + p.band_rows - 1) // p.band_rows
     p.band_major = (threads > 1 and o.sc == 1 and images < 2 * threads
                     and h_out >= threads * k)
+    if p.sx_c == 1 and h_out >= threads * k:
+        # channels-last input: every block's gather reads the band's pixels, a cache line of
+        # each in turn; bands whose rows of all channels stay in L2 meanwhile, taken a band at
+        # a time, read the input from memory once, not once per block
+        p.band_major = True
+        rows_max = max(span, ROWS_BYTES // (p.w * p.c * itemsize))
+        p.band_rows = min(p.band_rows, max(1, (rows_max - span) // stride_h + 1))
+        p.bands = (h_out + p.band_rows - 1) // p.band_rows
     if p.band_major and images * p.bands < threads:
         # a run of rows for each thread
         p.bands = min(h_out, (threads + images - 1) // images)
