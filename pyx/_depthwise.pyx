@@ -93,8 +93,6 @@ cdef extern from "cc_depthwise.h" nogil:
                               Py_ssize_t w, Py_ssize_t n)
     void cc_dw_gather_row_f64(double* dst, const double* src, Py_ssize_t sc, Py_ssize_t sw,
                               Py_ssize_t w, Py_ssize_t n)
-    void cc_dw_scatter_pixels_f32(float* dst, Py_ssize_t ds, const float* src, Py_ssize_t w)
-    void cc_dw_scatter_pixels_f64(double* dst, Py_ssize_t ds, const double* src, Py_ssize_t w)
 
 cdef enum:
     ALIGN = 64
@@ -114,8 +112,6 @@ cdef enum:
     BAND_BYTES = 192 * 1024
     # ... and rows of all channels of channels-last input, at most this many bytes a band
     ROWS_BYTES = 1024 * 1024
-    # ... and rows up to this wide computed as one run (BlockedPlan.flat)
-    FLAT_BLOCKED_WIDTH = 8
 
 
 cdef ScratchCache scratch_cache  # see _scratch.pxd
@@ -648,12 +644,6 @@ cdef struct BlockedPlan:
     Py_ssize_t stride_h, stride_w, pad_top, pad_left, dil_h, dil_w
     Py_ssize_t sx_n, sx_c, sx_h, sx_w
     Py_ssize_t w_pad, band_rows, bands
-    # flat: at stride 1, output (oh, ow + 1) reads the pixels after those of (oh, ow), and
-    # (oh + 1, 0) those w_pad - w_out + 1 pixels after (oh, w_out - 1): a band's
-    # rows are one run of the kernel, the outputs between them computed and dropped. For
-    # narrow rows, whose blocks of pixels are otherwise few and short (a 7-wide row: blocks
-    # of 4, 2 and 1 pixels, as many FMA chains, each waiting on the FMA latency)
-    bint flat
     # band_major: a thread's share of the tasks is a run of output rows, every channel block
     # of them, not a run of channel blocks: with channels-last output, two threads writing
     # blocks of the same pixels shared the cache lines that straddle two blocks (any array
@@ -668,14 +658,6 @@ cdef struct BlockedPlan:
     OutputSpec o
     # per-thread scratch: the band (rows_in x w_pad x VL), tmp, runs, the block's weights
     Py_ssize_t band_elems, tmp_elems, per_thread
-
-
-cdef inline void scatter_pixels(floating* dst, Py_ssize_t ds, const floating* src,
-                                Py_ssize_t w) noexcept nogil:
-    if floating is float:
-        cc_dw_scatter_pixels_f32(dst, ds, src, w)
-    else:
-        cc_dw_scatter_pixels_f64(dst, ds, src, w)
 
 
 cdef inline void gather_row(floating* dst, const floating* src, Py_ssize_t sc, Py_ssize_t sw,
@@ -707,7 +689,6 @@ cdef void blocked_task(const BlockedPlan* p, Py_ssize_t task, floating* buf) noe
     cdef const floating* wt = <const floating*> p.wt + c0
     cdef Py_ssize_t ldw = p.c_pad, taps = p.k * p.k, t
     cdef floating* row
-    cdef const floating* src
     cdef const OutputSpec* o = &p.o
     cdef floating* dst
     cdef const floating* bias = <const floating*> o.bias
@@ -715,7 +696,6 @@ cdef void blocked_task(const BlockedPlan* p, Py_ssize_t task, floating* buf) noe
     # NHWC: the kernel writes the output; NCHW rows: it writes tmp, transposed into them
     cdef bint direct = in_registers and o.sc == 1 and nc == vl
     cdef bint transposed = in_registers and o.sw == 1 and not direct
-    cdef bint fused = direct or transposed   # the kernel adds the bias, applies act
     if p.wt == NULL:
         # per call: the block's weights packed here, by the thread that reads them (packed
         # for all blocks by the calling thread, the other thread's reads of them crossed
@@ -737,39 +717,27 @@ cdef void blocked_task(const BlockedPlan* p, Py_ssize_t task, floating* buf) noe
         zero_fill(row, left)
         gather_row(row + left, x + ih * p.sx_h, p.sx_c, p.sx_w, p.w, nc)
         zero_fill(row + left + inner, row_elems - left - inner)
-    if p.flat:
-        # the band's rows as one run of pixels (see BlockedPlan.flat)
-        dw_square_pixels(tmp, vl, buf, vl, p.dil_h * row_elems, p.dil_w * vl, <int> p.k,
-                         wt, ldw, (oh1 - oh0 - 1) * p.w_pad + p.w_out, vl,
-                         bias + c0 if fused and bias != NULL else NULL,
-                         o.act if fused else 0)
     for oh in range(oh0, oh1):
         dst = <floating*> o.out + n * o.sn + oh * o.sh
-        src = tmp
-        if p.flat:
-            src = tmp + (oh - oh0) * row_elems
-        else:
-            row = buf + (oh - oh0) * p.stride_h * row_elems
-            if direct:
-                dw_square_pixels(dst + c0, o.sw, row, p.stride_w * vl, p.dil_h * row_elems,
-                                 p.dil_w * vl, <int> p.k, wt, ldw, p.w_out, vl,
-                                 bias + c0 if bias != NULL else NULL, o.act)
-                continue
-            dw_square_pixels(tmp, vl, row, p.stride_w * vl, p.dil_h * row_elems,
-                             p.dil_w * vl, <int> p.k, wt, ldw, p.w_out, vl,
-                             bias + c0 if fused and bias != NULL else NULL,
-                             o.act if fused else 0)
+        row = buf + (oh - oh0) * p.stride_h * row_elems
         if direct:
-            scatter_pixels(dst + c0, o.sw, src, p.w_out)
-        elif transposed:
-            transpose(dst + c0 * o.sc, o.sc, src, vl, p.w_out, <int> nc)
-        else:
-            q = 0
-            while q < p.w_out:
-                m = min(<Py_ssize_t> STORE_RUN, p.w_out - q)
-                store_pixel_major(o, dst + c0 * o.sc + q * o.sw, src + q * vl, vl, m, nc,
-                                  bias + c0 if bias != NULL else NULL, runs)
-                q += m
+            dw_square_pixels(dst + c0, o.sw, row, p.stride_w * vl, p.dil_h * row_elems,
+                             p.dil_w * vl, <int> p.k, wt, ldw, p.w_out, vl,
+                             bias + c0 if bias != NULL else NULL, o.act)
+            continue
+        dw_square_pixels(tmp, vl, row, p.stride_w * vl, p.dil_h * row_elems, p.dil_w * vl,
+                         <int> p.k, wt, ldw, p.w_out, vl,
+                         bias + c0 if transposed and bias != NULL else NULL,
+                         o.act if transposed else 0)
+        if transposed:
+            transpose(dst + c0 * o.sc, o.sc, tmp, vl, p.w_out, <int> nc)
+            continue
+        q = 0
+        while q < p.w_out:
+            m = min(<Py_ssize_t> STORE_RUN, p.w_out - q)
+            store_pixel_major(o, dst + c0 * o.sc + q * o.sw, tmp + q * vl, vl, m, nc,
+                              bias + c0 if bias != NULL else NULL, runs)
+            q += m
 
 
 cdef int depthwise_blocked(const floating* x, const Py_ssize_t* shape,
@@ -820,13 +788,11 @@ cdef int depthwise_blocked(const floating* x, const Py_ssize_t* shape,
         p.bands = min(h_out, (2 * threads + images * p.cblocks - 1) // (images * p.cblocks))
     p.band_rows = (h_out + p.bands - 1) // p.bands
     p.bands = (h_out + p.band_rows - 1) // p.band_rows
-    p.flat = stride_h == 1 and stride_w == 1 and w_out <= FLAT_BLOCKED_WIDTH
     ntasks = images * p.cblocks * p.bands
     threads = <int> min(<Py_ssize_t> threads, ntasks)
     p.band_elems = round_up(((p.band_rows - 1) * stride_h + span) * p.w_pad * vl,
                             ALIGN // itemsize)
-    p.tmp_elems = round_up((p.band_rows * p.w_pad if p.flat else w_out) * vl,
-                           ALIGN // itemsize)
+    p.tmp_elems = round_up(w_out * vl, ALIGN // itemsize)
     p.per_thread = (p.band_elems + p.tmp_elems + STORE_RUN_CHANNELS * STORE_RUN
                     + round_up(taps * vl, ALIGN // itemsize))
     p.wt, p.weights = w_taps, &w[0]

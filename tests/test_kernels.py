@@ -298,6 +298,8 @@ def test_depthwise_channels_last(rng, case, threads, dtype):
     (2, 20, 9, 11, 5, 1, 2, 1),                       # channel tail (both vector widths)
     (1, 37, 15, 17, 5, 2, 2, 1),                      # stride 2, odd sizes
     (1, 16, 15, 6, 5, (2, 1), 2, 1),                  # narrow rows, taller stride
+    (1, 16, 5, 30, 5, 1, 2, 1),                       # rows of 16 + 14 pixels ...
+    (1, 16, 8, 23, 7, 1, 3, 1),                       # ... and 16 + 7 (AVX2: 8 + 8 + 7)
     (1, 24, 12, 13, 7, (1, 2), ((0, 3), (2, 1)), 1),  # uneven padding and strides
     (1, 33, 13, 12, 5, 1, 4, 2),                      # dilation: the generic tap order
     (1, 16, 20, 9, 7, 3, 0, 1),                       # stride 3, no padding

@@ -564,8 +564,12 @@ CC_DEFINE_DW_PIXEL(double, cc_vf64, CC_VL_F64, f64)
  * (a 7x7 block of 8 pixels is 8 chains of 49 FMAs, each FMA's latency of 4 cycles exactly
  * the 8 chains' issue time at 2 a cycle, so every hiccup stalled: 16 pixels, one block of
  * channels in L1, AVX-512: 146 -> 163 GFLOP/s; loading each tap's input per FMA instead,
- * with 16 chains, 133), then smaller blocks down to one pixel. The last partial vector of
- * channels is read and written lane-masked, nothing past a pixel's C values. */
+ * with 16 chains, 133), then smaller blocks down to one pixel; at K >= 5 also 14 and 7, so
+ * that the rows of 7x7 and 14x14 images are one block each (a 7-wide row had been blocks of
+ * 4, 2 and 1, as many chains each, waiting on the latency: 768 channels of 7x7 with a 7x7
+ * kernel, 1 thread, NCHW, 0.104 -> 0.073 ms; computing the padding columns too, as one run
+ * of pixels over all rows, 0.086). The last partial vector of channels is read and
+ * written lane-masked, nothing past a pixel's C values. */
 #if CC_VECTOR_BYTES == 64
 #  define CC_DW_NP 8       /* of 32 registers at K = 3: 8 accumulators, 9 weights, inputs */
 #  define CC_DW_NP_WIDE 16  /* at K = 7: 16 accumulators, 7 weights, an input */
@@ -654,13 +658,21 @@ cc_dw_square_rows_##SFX(T *restrict dst, ptrdiff_t ldd, const T *restrict in, pt
         T *d = dst + c0;                                                                   \
         const T *x = in + c0, *w = wt + c0, *b = bias ? bias + c0 : 0;                     \
         /* then smaller blocks for the row's last pixels (a 7x7 image's rows have 5 inner \
-         * pixels at K 3, all 7 when padded for K 7) */                                     \
+         * pixels at K 3) */                                                                \
         if (px == ss) {          /* stride 1 */                                            \
-            if (K >= 5)                                                                    \
+            if (K >= 5) {                                                                  \
                 p = cc_dw_square_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act,\
                                               0, npx, K, CC_DW_NP_WIDE, 1);                \
+                if (CC_DW_NP_WIDE >= 14)                                                   \
+                    p = cc_dw_square_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, \
+                                                  act, p, npx, K,                          \
+                                                  CC_DW_NP_WIDE >= 14 ? 14 : 1, 1);        \
+            }                                                                              \
             p = cc_dw_square_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act, p, \
                                           npx, K, CC_DW_NP, 1);                            \
+            if (K >= 5)                                                                    \
+                p = cc_dw_square_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act,\
+                                              p, npx, K, 7, 1);                            \
             if (CC_DW_NP > 4)                                                              \
                 p = cc_dw_square_blocks_##SFX(d, ldd, x, px, rs, ss, w, ldw, b, cstep, act,\
                                               p, npx, K, 4, 1);                            \
@@ -754,12 +766,6 @@ static inline void cc_dw_gather_row_##SFX(T *restrict dst, const T *restrict src
     }                                                                                      \
     for (ptrdiff_t iw = 0; iw < w; ++iw)                                                   \
         for (ptrdiff_t j = 0; j < n; ++j) dst[iw * VL + j] = src[j * sc + iw * sw];        \
-}                                                                                          \
-/* and back to channels last: dst[iw * ds + j] = src[iw * VL + j], iw < w, j < VL */        \
-static inline void cc_dw_scatter_pixels_##SFX(T *restrict dst, ptrdiff_t ds,               \
-                                              const T *restrict src, ptrdiff_t w)          \
-{                                                                                          \
-    for (ptrdiff_t iw = 0; iw < w; ++iw) memcpy(dst + iw * ds, src + iw * VL, sizeof(V));  \
 }
 CC_DEFINE_DW_GATHER(float, cc_vf32, CC_VL_F32, f32)
 CC_DEFINE_DW_GATHER(double, cc_vf64, CC_VL_F64, f64)
