@@ -293,7 +293,8 @@ def test_depthwise_channels_last(rng, case, threads, dtype):
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("case", [
     # (N, C, H, W, kernel, stride, padding, dilation): 5x5 and 7x7 through the channel-blocked
-    # path (a band of padded rows per block of channels), either layout
+    # path (a band of padded rows per block of channels), either layout; C fills >= 60% of
+    # its blocks' lanes at both vector widths, else the layer takes the planes' kernels
     (1, 16, 7, 7, 7, 1, 3, 1),                        # ConvNeXt's last stage, in small
     (2, 20, 9, 11, 5, 1, 2, 1),                       # channel tail (both vector widths)
     (1, 37, 15, 17, 5, 2, 2, 1),                      # stride 2, odd sizes
@@ -303,7 +304,7 @@ def test_depthwise_channels_last(rng, case, threads, dtype):
     (1, 24, 12, 13, 7, (1, 2), ((0, 3), (2, 1)), 1),  # uneven padding and strides
     (1, 33, 13, 12, 5, 1, 4, 2),                      # dilation: the generic tap order
     (1, 16, 20, 9, 7, 3, 0, 1),                       # stride 3, no padding
-    (1, 18, 120, 100, 5, 1, 2, 1),                    # several bands of rows per block
+    (1, 20, 120, 100, 5, 1, 2, 1),                    # several bands of rows per block
     (3, 16, 3, 4, 5, 1, 2, 1),                        # image smaller than the kernel
 ])
 def test_depthwise_channel_blocked(rng, case, threads, dtype):
