@@ -477,11 +477,11 @@ cdef inline void dw_square_pixels(floating* dst, Py_ssize_t ldd, const floating*
 cdef void channels_last_row(const ChannelsLastPlan* p, Py_ssize_t row,
                             floating* tmp) noexcept nogil:
     """Output row `row` (image row // h_out, row row % h_out), with the thread's scratch at tmp
-    (ChannelsLastPlan). A row of a 3x3, 5x5 or 7x7 kernel whose taps all lie inside the input
-    computes its interior pixels with cc_dw_square_pixels; the other pixels list the taps that land inside the input
-    (once for the row's interior, per pixel at its ends). Bias and relu/relu6 are applied as
-    the kernels write the output; a residual or another activation goes through tmp
-    (w_out x c_pad) and the output pass."""
+    (ChannelsLastPlan). A row of a 3x3, 5x5 or 7x7 kernel whose taps all lie inside the
+    input computes its interior pixels with cc_dw_square_pixels; the other pixels list the
+    taps that land inside the input (once for the row's interior, per pixel at its ends).
+    Bias and relu/relu6 are applied as the kernels write the output; a residual or another
+    activation goes through tmp (w_out x c_pad) and the output pass."""
     cdef Py_ssize_t n = row // p.h_out, oh = row % p.h_out
     cdef Py_ssize_t ih0 = oh * p.stride_h - p.pad_top, iw0, ow, ntaps, nrow
     cdef const floating* x = <const floating*> p.x + n * p.sx_n
@@ -645,12 +645,12 @@ cdef struct BlockedPlan:
     Py_ssize_t sx_n, sx_c, sx_h, sx_w
     Py_ssize_t w_pad, band_rows, bands
     # band_major: a thread's share of the tasks is a run of output rows, every channel block
-    # of them, not a run of channel blocks: with channels-last output, two threads writing
-    # blocks of the same pixels shared the cache lines that straddle two blocks (any array
-    # not 64-byte aligned; 2 threads were slower than 1 on 64 channels of 28x28: 55 us
-    # against 35, now 20). Not when each band would be shorter than the kernel, its extra
-    # k - 1 rows gathered again (768 channels of 7x7, 7x7 kernel: 38 us as blocks, 54 as
-    # bands).
+    # of them, not a run of channel blocks. With channels-last output split by blocks, 2
+    # threads were slower than 1 on 64 channels of 28x28 (55 us against 35; by rows 20).
+    # The cause is not pinned down: those arrays were not 64-byte aligned, so every vector
+    # of the output straddled two cache lines, and 768 channels of 7x7 took 36 us at 2
+    # threads aligned, 50-55 not. Not when each band would be shorter than the kernel, its
+    # extra k - 1 rows gathered again (768 channels of 7x7: 54 us as bands).
     bint band_major
     const void* x
     const void* wt             # [k*k][c_pad] (pack_taps_major), or NULL: ...
@@ -692,10 +692,16 @@ cdef void blocked_task(const BlockedPlan* p, Py_ssize_t task, floating* buf) noe
     cdef const OutputSpec* o = &p.o
     cdef floating* dst
     cdef const floating* bias = <const floating*> o.bias
+    cdef floating bias_block[16]   # >= VL: a last partial block's bias, zero-padded
     cdef bint in_registers = epilogue_in_registers(o)
     # NHWC: the kernel writes the output; NCHW rows: it writes tmp, transposed into them
     cdef bint direct = in_registers and o.sc == 1 and nc == vl
     cdef bint transposed = in_registers and o.sw == 1 and not direct
+    if bias != NULL:
+        # the kernel reads a whole vector of bias: past the array's end in a partial block
+        for i in range(vl):
+            bias_block[i] = bias[c0 + i] if i < nc else 0
+        bias = bias_block
     if p.wt == NULL:
         # per call: the block's weights packed here, by the thread that reads them (packed
         # for all blocks by the calling thread, the other thread's reads of them crossed
@@ -704,8 +710,8 @@ cdef void blocked_task(const BlockedPlan* p, Py_ssize_t task, floating* buf) noe
             zero_fill(wblock, taps * vl)
         t = 0
         while t < taps:
-            transpose(wblock + t * vl, vl, <const floating*> p.weights + c0 * taps + t, taps, nc,
-                      <int> min(vl, taps - t))
+            transpose(wblock + t * vl, vl, <const floating*> p.weights + c0 * taps + t,
+                      taps, nc, <int> min(vl, taps - t))
             t += vl
         wt, ldw = wblock, vl
     for i in range(rows_in):
@@ -722,12 +728,10 @@ cdef void blocked_task(const BlockedPlan* p, Py_ssize_t task, floating* buf) noe
         row = buf + (oh - oh0) * p.stride_h * row_elems
         if direct:
             dw_square_pixels(dst + c0, o.sw, row, p.stride_w * vl, p.dil_h * row_elems,
-                             p.dil_w * vl, <int> p.k, wt, ldw, p.w_out, vl,
-                             bias + c0 if bias != NULL else NULL, o.act)
+                             p.dil_w * vl, <int> p.k, wt, ldw, p.w_out, vl, bias, o.act)
             continue
         dw_square_pixels(tmp, vl, row, p.stride_w * vl, p.dil_h * row_elems, p.dil_w * vl,
-                         <int> p.k, wt, ldw, p.w_out, vl,
-                         bias + c0 if transposed and bias != NULL else NULL,
+                         <int> p.k, wt, ldw, p.w_out, vl, bias if transposed else NULL,
                          o.act if transposed else 0)
         if transposed:
             transpose(dst + c0 * o.sc, o.sc, tmp, vl, p.w_out, <int> nc)
@@ -735,8 +739,8 @@ cdef void blocked_task(const BlockedPlan* p, Py_ssize_t task, floating* buf) noe
         q = 0
         while q < p.w_out:
             m = min(<Py_ssize_t> STORE_RUN, p.w_out - q)
-            store_pixel_major(o, dst + c0 * o.sc + q * o.sw, tmp + q * vl, vl, m, nc,
-                              bias + c0 if bias != NULL else NULL, runs)
+            store_pixel_major(o, dst + c0 * o.sc + q * o.sw, tmp + q * vl, vl, m, nc, bias,
+                              runs)
             q += m
 
 
