@@ -687,7 +687,7 @@ cdef void blocked_task(const BlockedPlan* p, Py_ssize_t task, floating* buf) noe
     cdef floating* runs = tmp + p.tmp_elems
     cdef floating* wblock = runs + STORE_RUN_CHANNELS * STORE_RUN
     cdef const floating* wt = <const floating*> p.wt + c0
-    cdef Py_ssize_t ldw = p.c_pad, taps = p.k * p.k, t
+    cdef Py_ssize_t ldw = p.c_pad, taps = p.k * p.k
     cdef floating* row
     cdef const OutputSpec* o = &p.o
     cdef floating* dst
@@ -706,13 +706,7 @@ cdef void blocked_task(const BlockedPlan* p, Py_ssize_t task, floating* buf) noe
         # per call: the block's weights packed here, by the thread that reads them (packed
         # for all blocks by the calling thread, the other thread's reads of them crossed
         # cores: 2 threads took as long as 1 on 768 channels of 7x7)
-        if nc < vl:
-            zero_fill(wblock, taps * vl)
-        t = 0
-        while t < taps:
-            transpose(wblock + t * vl, vl, <const floating*> p.weights + c0 * taps + t,
-                      taps, nc, <int> min(vl, taps - t))
-            t += vl
+        pack_taps_major(<const floating*> p.weights + c0 * taps, nc, vl, taps, wblock)
         wt, ldw = wblock, vl
     for i in range(rows_in):
         ih = ih0 + i
