@@ -34,6 +34,7 @@ from _openmp_helpers cimport cconv_current_cpu, leave_caller_cpu
 from _scratch cimport ScratchCache, take_scratch, give_scratch
 from _epilogue cimport OutputSpec, output_spec, store_run
 from _copy cimport copy_strided, zero_over, copy_over
+from _phase cimport transpose
 
 cdef extern from "cc_gemm_ukernel.h" nogil:
     const int CC_MR
@@ -215,7 +216,11 @@ cdef struct WinoPlan:
     Py_ssize_t nr_full         # the microkernel's NR; nr (tiles per panel) is it or VL
     Py_ssize_t nr, vl, kc, mblocks, panels, panels_per_task, mblocks_per_task
     Py_ssize_t pixel_tasks, m_tasks, nt, co_rows
+    Py_ssize_t v_ld             # V's rows (one per input channel): nt apart, + VL (cl_band)
     Py_ssize_t band_w           # a zero-padded band of 4 input rows, read by whole vectors
+    bint cl_band                # channels-last input (sx_c == 1): the band of VL channels at
+    Py_ssize_t band_chan        # once, transposed (build_band_rows_cl), band_chan apart
+    bint cl_out                 # channels-last output: VL channels' tiles stored together
     bint pack_rows              # short tile rows share a vector (TileChunk)
     Py_ssize_t max_chunks       # TileChunks a task may need
     Py_ssize_t v_elems, m_elems, m_stride, band_elems, per_thread
@@ -261,6 +266,26 @@ cdef void build_band_row(const WinoPlan* pl, const floating* plane, Py_ssize_t r
         copy_strided(dst + lo - j0, plane + r * pl.sx_h + (lo - pl.pad_left) * pl.sx_w, hi - lo,
                      pl.sx_w)
     zero_over(dst + hi - j0, j1 - hi)
+
+
+cdef void build_band_rows_cl(const WinoPlan* pl, const floating* plane, Py_ssize_t r,
+                             Py_ssize_t j0, Py_ssize_t j1, floating* dst,
+                             int nch) noexcept nogil:
+    """build_band_row for nch channels of a channels-last input at once (plane: the first's;
+    channel c's row at dst + c * band_chan): its pixels' runs of channels transposed in
+    registers. Read one element at a time, a row of one channel touches a cache line per
+    pixel, and the next channel the same lines again: 64 -> 64 channels on 56x56, 1 thread,
+    channels last, spent ~20% of its time in that loop (1.84 ms against 1.10 NCHW)."""
+    cdef Py_ssize_t lo = max(pl.pad_left, j0), hi = min(pl.pad_left + pl.w_in, j1), c
+    if r < 0 or r >= pl.h or hi <= lo:
+        lo = hi = j1
+    for c in range(nch):
+        zero_over(dst + c * pl.band_chan, lo - j0)
+    if hi > lo:
+        transpose(dst + lo - j0, pl.band_chan,
+                  plane + r * pl.sx_h + (lo - pl.pad_left) * pl.sx_w, pl.sx_w, hi - lo, nch)
+        for c in range(nch):
+            zero_over(dst + c * pl.band_chan + hi - j0, j1 - hi)
 
 
 cdef inline void tile_position(const WinoPlan* pl, Py_ssize_t gt, Py_ssize_t* n,
@@ -397,6 +422,30 @@ cdef inline void store_tile_rows(const WinoPlan* pl, const floating* y, Py_ssize
                       + 2 * tw * o.sw, o.sw, y + a * 2 * pl.vl, 1, ncols, bias_c, 0)
 
 
+cdef void store_tile_rows_cl(const WinoPlan* pl, const floating* y, Py_ssize_t n,
+                             Py_ssize_t th, Py_ssize_t tw, Py_ssize_t length, Py_ssize_t c,
+                             int nc, const floating* bias_c, floating* tmp) noexcept nogil:
+    """store_tile_rows for output channels c .. c + nc - 1 (nc <= VL) of a channels-last
+    output (channel j's transform at y + j * 4 * VL): up to VL pixels of a row at a time
+    transposed into runs of nc channels (tmp: VL x VL), each then through the output pass.
+    A channel at a time, the stores go one element per pixel, C_out apart: 64 -> 64 channels
+    on 56x56, 1 thread, channels last, spent ~10% of its time there."""
+    cdef const OutputSpec* o = &pl.o
+    cdef Py_ssize_t ncols = min(2 * length, pl.w_out - 2 * tw), a, p0, p, npx
+    cdef floating* dst
+    for a in range(2):
+        if 2 * th + a >= pl.h_out:
+            continue
+        dst = <floating*> o.out + n * o.sn + c + (2 * th + a) * o.sh + 2 * tw * o.sw
+        p0 = 0
+        while p0 < ncols:
+            npx = min(pl.vl, ncols - p0)
+            transpose(tmp, pl.vl, y + a * 2 * pl.vl + p0, 4 * pl.vl, nc, <int> npx)
+            for p in range(npx):
+                store_run(o, dst + (p0 + p) * o.sw, 1, tmp + p * pl.vl, 1, nc, bias_c, 1)
+            p0 += npx
+
+
 cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noexcept nogil:
     """Tiles [t0, t0+ntl) of all images' tiles (row-major within each image, the images one
     after another: with small planes a 49-tile image would leave 7 lanes of every fourth
@@ -406,14 +455,14 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
     cdef Py_ssize_t rest = task // pl.m_tasks
     cdef Py_ssize_t pt = rest % pl.pixel_tasks
     cdef Py_ssize_t g = rest // pl.pixel_tasks
-    cdef Py_ssize_t nr = pl.nr, NT = pl.nt, vl = pl.vl
+    cdef Py_ssize_t nr = pl.nr, NT = pl.nt, vl = pl.vl, ldv = pl.v_ld
     cdef Py_ssize_t t0 = pt * pl.panels_per_task * nr
     cdef Py_ssize_t ntl = min(pl.all_tiles - t0, NT)
     cdef Py_ssize_t npanels = ceil_div(ntl, nr)
     cdef Py_ssize_t mb0 = mt * pl.mblocks_per_task
     cdef Py_ssize_t mb1 = min(mb0 + pl.mblocks_per_task, pl.mblocks)
     cdef Py_ssize_t co_rows = pl.co_rows, vs, ms = pl.m_stride
-    cdef floating* V = buf                      # [16][kc][NT], 16 blocks vs apart
+    cdef floating* V = buf                      # [16][kc][ldv], 16 blocks vs apart
     cdef floating* M = buf + pl.v_elems         # [16][co_rows][NT], 16 blocks ms apart
     cdef floating* band = M + pl.m_elems        # [4][band_w]
     cdef unsigned long long* bad = <unsigned long long*> (band + pl.band_elems)  # per chunk
@@ -421,26 +470,56 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
     cdef TileChunk* ch
     cdef const floating* xg
     cdef const floating* u
-    cdef Py_ssize_t ci0, kc, ci, t, xi, j, mb, co, i, r, seg, j0, cols, n, th, tw, run
-    cdef int chunk
+    cdef Py_ssize_t ci0, kc, ci, t, xi, j, mb, co, i, r, seg, j0, cols, n, th, tw, run, cb
+    cdef int chunk, nch
     cdef Py_ssize_t nchunks = plan_chunks(pl, t0, ntl, chunks)
     for i in range(nchunks):
         bad[i] = 0
     ci0 = 0
     while ci0 < pl.c_in_g:
         kc = min(pl.kc, pl.c_in_g - ci0)
-        vs = skew(kc * NT, vl)
+        vs = skew(kc * ldv, vl)
         if ntl % vl:
             # lanes of the last vector past the last tile, which the microkernel may load:
             # defined (their M is not stored)
             for xi in range(16):
                 for ci in range(kc):
                     for t in range(ntl, ceil_div(ntl, vl) * vl):
-                        V[xi * vs + ci * NT + t] = 0
+                        V[xi * vs + ci * ldv + t] = 0
         # input transform, a TileChunk at a time, from a zero-padded band of the 4 input
         # rows its tiles read (built by a run's first chunk; rows, then segments, front to
         # back: see build_band_row); a packed chunk's segments side by side, a slot apart
-        for ci in range(kc):
+        if pl.cl_band:
+            # channels last: the band for VL channels at once, each chunk transformed for
+            # all of them (a channel's chunks still in order: see the note on short vectors)
+            cb = 0
+            while cb < kc:
+                nch = <int> min(vl, kc - cb)
+                for i in range(nchunks):
+                    ch = &chunks[i]
+                    if ch.run_start:
+                        for r in range(4):
+                            for seg in range(ch.segments):
+                                xg = (<const floating*> pl.x + ch.n[seg] * pl.sx_n
+                                      + g * pl.c_in_g + ci0 + cb)
+                                j0 = 2 * ch.tw[seg]
+                                cols = 2 * ch.length[seg] + 2 if ch.packed else ch.band_cols
+                                build_band_rows_cl(pl, xg, 2 * ch.th[seg] - pl.pad_top + r, j0,
+                                                   j0 + cols, band + r * pl.band_w
+                                                   + 2 * ch.first_slot[seg], nch)
+                    for ci in range(cb, cb + nch):
+                        if floating is float:
+                            bad[i] |= cc_wino_input_f32(V + ci * ldv + ch.first, vs,
+                                                        band + (ci - cb) * pl.band_chan,
+                                                        pl.band_w, ch.c0, ch.tiles,
+                                                        ch.slot if ch.packed else NULL)
+                        else:
+                            bad[i] |= cc_wino_input_f64(V + ci * ldv + ch.first, vs,
+                                                        band + (ci - cb) * pl.band_chan,
+                                                        pl.band_w, ch.c0, ch.tiles,
+                                                        ch.slot if ch.packed else NULL)
+                cb += nch
+        for ci in range(kc if not pl.cl_band else 0):
             for i in range(nchunks):
                 ch = &chunks[i]
                 if ch.run_start:
@@ -470,11 +549,11 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
                 # (written after), past the task's tiles (their M is not stored), or into
                 # the vector of slack after the block (skew)
                 if floating is float:
-                    bad[i] |= cc_wino_input_f32(V + ci * NT + ch.first, vs, band, pl.band_w,
+                    bad[i] |= cc_wino_input_f32(V + ci * ldv + ch.first, vs, band, pl.band_w,
                                                 ch.c0, ch.tiles,
                                                 ch.slot if ch.packed else NULL)
                 else:
-                    bad[i] |= cc_wino_input_f64(V + ci * NT + ch.first, vs, band, pl.band_w,
+                    bad[i] |= cc_wino_input_f64(V + ci * ldv + ch.first, vs, band, pl.band_w,
                                                 ch.c0, ch.tiles,
                                                 ch.slot if ch.packed else NULL)
         # 16 GEMMs: M[xi] (+)= U[xi] V[xi], in transform_weights_winograd's order: U read
@@ -485,7 +564,7 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
             for xi in range(16):
                 for j in range(npanels):
                     # the last panel's tiles only (its FMAs rounded up to half a vector)
-                    gemm_ukernel(nr != pl.nr_full, kc, u, V + xi * vs + j * nr, NT,
+                    gemm_ukernel(nr != pl.nr_full, kc, u, V + xi * vs + j * nr, ldv,
                                  M + xi * ms + (mb - mb0) * CC_MR * NT + j * nr, NT,
                                  <int> min(<Py_ssize_t> CC_MR, pl.c_out_g - mb * CC_MR),
                                  <int> min(nr, ntl - j * nr), ci0 > 0)
@@ -496,7 +575,27 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
     cdef Py_ssize_t co_end = min(mb1 * CC_MR, pl.c_out_g)
     cdef floating* y = band   # the band is free again: 2 rows of 2*VL
     cdef const floating* bias_co
-    for co in range(mb0 * CC_MR, co_end):
+    cdef floating* ytmp = band + 4 * vl * vl   # store_tile_rows_cl's transposes
+    if pl.cl_out:
+        # channels last: VL output channels at a time, their transforms side by side
+        co = mb0 * CC_MR
+        while co < co_end:
+            nch = <int> min(vl, co_end - co)
+            bias_co = NULL
+            if o.bias != NULL:
+                bias_co = <const floating*> o.bias + g * pl.c_out_g + co
+            t = 0
+            for i in range(nchunks):
+                ch = &chunks[i]
+                for j in range(nch):
+                    output_chunk(y + j * 4 * vl, M + (co + j - mb0 * CC_MR) * NT + ch.first,
+                                 ms, ch.tile_in_slot if ch.packed else NULL)
+                for seg in range(ch.segments):
+                    store_tile_rows_cl(pl, y + 2 * ch.first_slot[seg], ch.n[seg],
+                                       ch.th[seg], ch.tw[seg], ch.length[seg],
+                                       g * pl.c_out_g + co, nch, bias_co, ytmp)
+            co += nch
+    for co in range(mb0 * CC_MR, co_end if not pl.cl_out else 0):
         bias_co = NULL
         if o.bias != NULL:
             bias_co = <const floating*> o.bias + g * pl.c_out_g + co
@@ -597,12 +696,23 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
     pl.pixel_tasks, pl.m_tasks = sp.a_tasks, sp.b_tasks
     pl.nt = pl.panels_per_task * pl.nr
     pl.co_rows = pl.mblocks_per_task * CC_MR
-    pl.v_elems = ceil_div(16 * skew(pl.kc * pl.nt, pl.vl) * itemsize, ALIGN) * ALIGN // itemsize
+    pl.cl_band = pl.sx_c == 1 and pl.sx_w != 1 and pl.c_in_g > 1
+    # channels last, a chunk's transforms go through the band's channels before the next
+    # chunk: the last chunk's short vector of a channel would spill onto the next channel's
+    # first tiles, written before it. A vector of slack per channel row takes the spill.
+    pl.v_ld = pl.nt + (pl.vl if pl.cl_band else 0)
+    pl.v_elems = ceil_div(16 * skew(pl.kc * pl.v_ld, pl.vl) * itemsize, ALIGN) * ALIGN // itemsize
     pl.m_stride = skew(pl.co_rows * pl.nt, pl.vl)
     pl.m_elems = ceil_div(16 * pl.m_stride * itemsize, ALIGN) * ALIGN // itemsize
     # columns -pad_left .. 2*tiles_w + 2 of the input, + a full vector pair of slack
     pl.band_w = 2 * pl.tiles_w + 2 + 2 * pl.vl
-    pl.band_elems = ceil_div((4 * pl.band_w + pl.vl) * itemsize, ALIGN) * ALIGN // itemsize
+    pl.band_chan = 4 * pl.band_w + pl.vl
+    pl.cl_out = pl.o.sc == 1 and pl.o.sw != 1 and pl.c_out_g > 1
+    # (the band holds the output transforms after the GEMMs: 2 rows of 2 VL a channel, VL
+    # channels with cl_out, then VL x VL for store_tile_rows_cl's transposes)
+    pl.band_elems = ceil_div(max((pl.vl if pl.cl_band else 1) * pl.band_chan,
+                                 6 * pl.vl * pl.vl if pl.cl_out else 0) * itemsize,
+                             ALIGN) * ALIGN // itemsize
     # + per TileChunk (at most VL tiles of a tile row, or packed rows: fewer) its non-finite
     # flags (a word) and the chunk itself
     pl.pack_rows = ((CC_WINO_PACK_ROWS_F32 if floating is float else CC_WINO_PACK_ROWS_F64)

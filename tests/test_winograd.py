@@ -375,3 +375,57 @@ def test_bench_accuracy_script_winograd_within_4x_of_direct(capsys):
     assert sum(line.startswith(("odd-3x3-57", "grouped-g4")) for line in lines) == 2
     ratios = [float(line.split()[-1]) for line in lines if line.startswith("largest ratio")]
     assert len(ratios) == 1 and max(ratios) <= 4, lines
+
+
+def _nhwc(a):
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_channels_last_input_and_output(rng, dtype, threads):
+    # channels-last input: each band built for a vector of channels at once (transposed);
+    # channels-last output: a vector of output channels' tiles transposed into pixels. Channel
+    # counts below, at and past a vector (tails of 1..15), packed short tile rows, groups,
+    # several images, uneven padding; bias + relu6, then residual + silu through the output
+    # pass; both mixed layouts (out= views); NaN/Inf under auto land where direct puts them.
+    cases = [((1, 64, 23, 26), 64, 1, 1), ((2, 20, 9, 13), 7, 1, 0), ((3, 17, 6, 6), 17, 1, 2),
+             ((1, 3, 10, 10), 5, 1, 1), ((2, 48, 7, 5), 32, 2, 1), ((1, 40, 12, 11), 33, 1, ((0, 1), (2, 0))),
+             ((1, 33, 30, 17), 40, 1, 1)]
+    for xshape, c_out, groups, padding in cases:
+        x, w, b = make(rng, xshape, c_out, groups, dtype)
+        params = dict(padding=padding, groups=groups)
+        ref = conv2d_reference(x, w, b, **params)
+        act = lambda r: np.minimum(np.maximum(r, 0), 6)
+        bound = winograd_error_bound(x, w, b, dtype, **params)
+        with cconv.threads(threads):
+            y = cconv.conv2d(_nhwc(x), w, b, layout="NHWC", algorithm="winograd",
+                             activation="relu6", **params).transpose(0, 3, 1, 2)
+            assert (np.abs(y - act(ref)) <= bound).all(), (xshape, np.abs(y - act(ref)).max())
+            residual = rng.standard_normal(ref.shape).astype(dtype)
+            layer = cconv.Conv2d(w, b, layout="NHWC", algorithm="winograd", activation="silu",
+                                 **params)
+            y2 = layer(_nhwc(x), residual=_nhwc(residual)).transpose(0, 3, 1, 2)
+            s = ref + residual
+            want = s / (1 + np.exp(-s))
+            assert (np.abs(y2 - want) <= bound + 4 * np.finfo(dtype).eps * np.abs(want)).all()
+            # NCHW input into channels-last memory, and channels-last input into NCHW memory
+            out_cl = np.full(ref.shape[:1] + ref.shape[2:] + ref.shape[1:2], np.nan, dtype)
+            cconv.conv2d(x, w, b, algorithm="winograd", out=out_cl.transpose(0, 3, 1, 2),
+                         **params)
+            assert (np.abs(out_cl.transpose(0, 3, 1, 2) - ref) <= bound).all()
+            out_nchw = np.full(ref.shape, np.nan, dtype)
+            cconv.conv2d(_nhwc(x), w, b, layout="NHWC", algorithm="winograd",
+                         out=out_nchw.transpose(0, 2, 3, 1), **params)
+            assert (np.abs(out_nchw - ref) <= bound).all()
+    x, w, b = make(rng, (3, 64, 11, 12), 64, dtype=dtype)
+    x[0, 1, 3, 11] = np.nan
+    x[1, 20, 6, 0] = np.inf
+    x[2, 63, 10, 11] = -np.inf
+    with cconv.threads(threads):
+        assert cconv.explain(_nhwc(x).shape, w.shape, padding=1,
+                             layout="NHWC")["algorithm"] == "winograd"
+        auto = cconv.conv2d(_nhwc(x), w, b, padding=1, layout="NHWC").transpose(0, 3, 1, 2)
+        direct = cconv.conv2d(x, w, b, padding=1, algorithm="direct")
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(test(auto), test(direct))
