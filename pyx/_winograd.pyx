@@ -25,7 +25,7 @@ Built once per instruction set, like _direct. The caller validates every argumen
 """
 from cython.parallel cimport prange, threadid
 from libc.stdlib cimport malloc, free
-from libc.string cimport memset
+from libc.string cimport memset, memcpy
 from libc.stdint cimport uintptr_t
 from cython cimport floating
 
@@ -471,6 +471,7 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
     cdef const floating* xg
     cdef const floating* u
     cdef Py_ssize_t ci0, kc, ci, t, xi, j, mb, co, i, r, seg, j0, cols, n, th, tw, run, cb
+    cdef Py_ssize_t r0, prev_n = 0, prev_th, prev_tw = 0, prev_cols = 0
     cdef int chunk, nch
     cdef Py_ssize_t nchunks = plan_chunks(pl, t0, ntl, chunks)
     for i in range(nchunks):
@@ -495,10 +496,24 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
             cb = 0
             while cb < kc:
                 nch = <int> min(vl, kc - cb)
+                prev_th = -2
                 for i in range(nchunks):
                     ch = &chunks[i]
                     if ch.run_start:
-                        for r in range(4):
+                        # the tile row below the band's last (same image and columns): its
+                        # first two input rows are the band's last two, moved up; only two
+                        # rows are transposed (64 -> 64 on 56x56: transposes ~14% -> ~8%)
+                        r0 = 0
+                        if (not ch.packed and ch.th[0] == prev_th + 1 and ch.n[0] == prev_n
+                                and ch.tw[0] == prev_tw and ch.band_cols == prev_cols):
+                            for j in range(nch):
+                                memcpy(band + j * pl.band_chan,
+                                       band + j * pl.band_chan + 2 * pl.band_w,
+                                       2 * pl.band_w * sizeof(floating))
+                            r0 = 2
+                        prev_n, prev_th, prev_tw, prev_cols = (ch.n[0], ch.th[0], ch.tw[0],
+                                                               ch.band_cols)
+                        for r in range(r0, 4):
                             for seg in range(ch.segments):
                                 xg = (<const floating*> pl.x + ch.n[seg] * pl.sx_n
                                       + g * pl.c_in_g + ci0 + cb)
