@@ -37,7 +37,7 @@ from libc.stdint cimport uintptr_t
 from cython cimport floating
 
 from _phase cimport (PhasePlan, phase_plan_init, phase_plan_free, build_phase_plane,
-                    copy_padded_row, L1_SET_SPAN)
+                    build_phase_planes_cl, copy_padded_row, L1_SET_SPAN)
 from _split cimport Split, balanced_split
 from _openmp_helpers cimport cconv_current_cpu, leave_caller_cpu
 from _scratch cimport ScratchCache, take_scratch, give_scratch
@@ -156,6 +156,7 @@ cdef enum:
     # copy in place. (Otherwise its phase image: a transposing copy, 4x slower for 3 channels.)
     PAD_COPY_BUDGET = 32 * 1024 * 1024
     PAD_COPY_MIN_PIXELS = 150
+    CL_PHASE_MIN_CHANNELS = 16
     # a_rows_in_place: tiles that go round a task's weight panels together, so that each
     # panel is read from L2 once for them all (1 thread, AVX-512, against one tile at a time:
     # 3x3 stride 2 layers on 56x56 to 224x224 0.97-0.99x the time; 3 tiles 0.97-0.99x)
@@ -1354,6 +1355,17 @@ cdef void free_plan(DirectPlan* pl) noexcept nogil:
     pl.k_offset = NULL
 
 
+cdef void build_cl_block(const DirectPlan* pl, const floating[:, :, :, :] x, Py_ssize_t n0,
+                         Py_ssize_t t, Py_ssize_t cl_blocks, floating* ph0) noexcept nogil:
+    """Phase planes of block t % cl_blocks of VL channels of image n0 + t // cl_blocks of a
+    channels-last input (build_phase_planes_cl)."""
+    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64
+    cdef Py_ssize_t n = t // cl_blocks, c0 = t % cl_blocks * vl
+    build_phase_planes_cl(&pl.pp, &x[n0 + n, c0, 0, 0], pl.sx_h, pl.sx_w,
+                          <int> min(vl, pl.c_in - c0), pl.ph_channel,
+                          ph0 + (n * pl.c_in + c0) * pl.ph_channel)
+
+
 def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_ssize_t lda,
                        bias, floating[:, :, :, :] out, Py_ssize_t groups, Py_ssize_t kh,
                        Py_ssize_t kw, Py_ssize_t stride_h, Py_ssize_t stride_w,
@@ -1410,8 +1422,17 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
     # and a tile's 12 values of one tap are one cache line of the phase image but 12 lines of
     # a channels-last copy (512x512 3x3 on 7x7: 3.1 ms against 2.4; on 56x56 and at 3
     # channels the copy wins, 5-20%).
+    # At stride 1 with 16 channels or more, the phase image (built a vector of channels at
+    # a time, transposed: build_phase_planes_cl) is faster than the copy: 1 thread, old and
+    # new alternating, 5x5 64 -> 64 on 56x56 0.92x the time, 3x3 direct 32 on 150x150 0.88x,
+    # 16 on 112x112 0.90x (2 threads 0.93x, 0.88x, 1.01x); with 12 channels or fewer it lost
+    # (12 -> 24 at stride 2 1.19x, 4 -> 16 1.04x), and at stride 2 it was mixed (256 on 28x28
+    # 0.76x, 128 on 56x56 0.96x; at 2 threads 0.85x and 1.18x): those keep the copy.
+    cdef bint cl_phases = (stride_h == 1 and stride_w == 1
+                           and c_in // groups >= CL_PHASE_MIN_CHANNELS)
     if (copyable
-            and (aliased or ((h_pad > h or w_pad > w_in or pad_top > 0 or pad_left > 0)
+            and (aliased or (not cl_phases
+                             and (h_pad > h or w_pad > w_in or pad_top > 0 or pad_left > 0)
                              and (h_out * w_out >= PAD_COPY_MIN_PIXELS or c_in // groups <= 16)))
             and images * h_pad * w_pad * px * itemsize <= PAD_COPY_BUDGET):
         pad_bytes = images * h_pad * w_pad * px * itemsize + ALIGN
@@ -1493,6 +1514,10 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
     # one allocation: the threads' buffers, the packed weights, the phase image (+ slack)
     cdef bint phase_image = not ((pl.b_in_place and not pl.b_from_phase) or pl.a_in_place
                                  or pl.a_rows_in_place)
+    cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64
+    cdef Py_ssize_t cl_blocks = 0
+    if phase_image and not pad_bytes and x.strides[1] == itemsize and pl.c_in > 1:
+        cl_blocks = ceil_div(pl.c_in, vl)
     if phase_image:
         ph_bytes = (chunk * pl.ph_image + pl.nr + pl.grid_w) * itemsize + ALIGN
     scratch_bytes = ((threads * pl.scratch_per_thread + packed_count) * itemsize + ALIGN
@@ -1538,7 +1563,17 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
                 ntasks = nimg * groups * pl.pixel_tasks * pl.m_tasks
                 if phase_image:
                     pl.ph_n0 = n0
-                    if threads == 1:
+                    if cl_blocks:
+                        # channels last: a vector of channels' planes at a time, transposed
+                        if threads == 1:
+                            for t in range(nimg * cl_blocks):
+                                build_cl_block(&pl, x, n0, t, cl_blocks, ph0)
+                        else:
+                            for t in prange(nimg * cl_blocks, num_threads=threads,
+                                            schedule='static'):
+                                leave_caller_cpu(caller_cpu)
+                                build_cl_block(&pl, x, n0, t, cl_blocks, ph0)
+                    elif threads == 1:
                         for t in range(nimg * pl.c_in):
                             build_phase_plane(&pl.pp, &x[n0 + t // pl.c_in, t % pl.c_in, 0, 0],
                                               pl.sx_h, pl.sx_w, ph0 + t * pl.ph_channel)

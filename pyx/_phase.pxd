@@ -140,6 +140,37 @@ cdef inline void build_phase_plane(const PhasePlan* pp, const floating* plane, P
             zero_run(row + jhi, pp.ph_w - jhi, exact)
 
 
+cdef inline void build_phase_planes_cl(const PhasePlan* pp, const floating* pixels,
+                                       Py_ssize_t sx_h, Py_ssize_t sx_w, int nch,
+                                       Py_ssize_t ph_channel, floating* dst) noexcept nogil:
+    """build_phase_plane for nch <= VL channels of a channels-last input at once (pixels: the
+    first one's plane; a pixel's channels contiguous; channel c's phases at dst + c *
+    ph_channel): each phase row's pixels transposed in registers into the channels' rows.
+    One channel at a time, each row touches a cache line per pixel, and every other channel
+    of the pixel the same lines again. Written exactly: nothing outside the phase planes."""
+    cdef Py_ssize_t ph, i, a, b, ih, iw0, jlo, jhi, c
+    cdef floating* row
+    for i in range(pp.ph_h):
+        for ph in range(pp.n_phases):
+            a = pp.phase_a[ph]
+            b = pp.phase_b[ph]
+            row = dst + ph * pp.ph_plane + i * pp.ph_w
+            ih = a + pp.stride_h * i - pp.pad_top
+            jlo, jhi = pp.ph_w, pp.ph_w
+            if 0 <= ih < pp.h:
+                jlo = pp.phase_cols[2 * ph]
+                jhi = pp.phase_cols[2 * ph + 1]
+            for c in range(nch):
+                zero_fill(row + c * ph_channel, jlo)
+            if jhi > jlo:
+                iw0 = b - pp.pad_left
+                transpose(row + jlo, ph_channel,
+                          pixels + ih * sx_h + (iw0 + jlo * pp.stride_w) * sx_w,
+                          pp.stride_w * sx_w, jhi - jlo, nch)
+            for c in range(nch):
+                zero_fill(row + c * ph_channel + jhi, pp.ph_w - jhi)
+
+
 cdef inline void zero_run(floating* dst, Py_ssize_t n, bint exact) noexcept nogil:
     if exact:
         zero_fill(dst, n)

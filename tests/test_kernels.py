@@ -447,6 +447,41 @@ def test_direct_channels_last_input_in_place(rng, case, threads, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", [
+    # (N, C_in, C_out, H, W, kernel, stride, padding, dilation, groups): a channels-last
+    # input through the phase image, built a vector of channels at a time (transposed):
+    # stride 1 and >= 16 channels a group, or an output that is not channels last (one
+    # channel); channel tails of 1..15 lanes, phase rows without a valid column (stride 3 on
+    # a 2-wide image), small outputs
+    (2, 16, 24, 13, 11, (5, 5), 1, 2, 1, 1),
+    (1, 37, 20, 9, 17, (3, 3), 1, 1, 1, 1),
+    (3, 48, 30, 6, 5, (3, 1), 1, ((2, 0), (1, 3)), 1, 2),
+    (1, 20, 8, 8, 9, (3, 3), 1, 3, 2, 1),
+    (2, 19, 17, 7, 7, (7, 7), 1, 3, 1, 1),
+    (1, 64, 16, 1, 2, (1, 1), 1, ((1, 1), (4, 0)), 1, 1),
+    (2, 5, 1, 3, 2, (1, 1), (1, 3), 1, 1, 1),
+    (1, 40, 1, 9, 8, (3, 3), 2, 1, 1, 1),
+])
+def test_direct_channels_last_phase_image(rng, case, threads, dtype):
+    n, ci, co, h, w_, k, stride, padding, dilation, groups = case
+    x = rng.standard_normal((n, ci, h, w_)).astype(dtype)
+    w = rng.standard_normal((co, ci // groups) + k).astype(dtype)
+    b = rng.standard_normal(co).astype(dtype)
+    params = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    ref = conv2d_reference(x, w, b, **params)
+    bound = error_bound(x, w, b, dtype, **params)
+    wide = np.zeros((n, h, w_, ci + 3), dtype)
+    wide[..., :ci] = _nhwc(x)
+    with cconv.threads(threads):
+        y = _nchw(cconv.conv2d(_nhwc(x), w, b, layout="NHWC", algorithm="direct", **params))
+        y2 = _nchw(cconv.Conv2d(w, b, layout="NHWC", algorithm="direct", activation="relu",
+                                **params)(wide[..., :ci]))
+    assert (np.abs(y - ref) <= bound).all()
+    assert (np.abs(y2 - np.maximum(ref, 0)) <= bound).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_channels_last_pixels_4k_apart_with_padding(rng, dtype):
     """A channels-last input whose pixels are 4 KiB apart, with padding: the padded copy
     spaces its pixels a cache line further (1024 float32 or 512 float64 channels), and
