@@ -451,9 +451,9 @@ def test_direct_channels_last_input_in_place(rng, case, threads, dtype):
 @pytest.mark.parametrize("case", [
     # (N, C_in, C_out, H, W, kernel, stride, padding, dilation, groups): a channels-last
     # input through the phase image, built a vector of channels at a time (transposed):
-    # stride 1 and >= 16 channels a group, or an output that is not channels last (one
-    # channel); channel tails of 1..15 lanes, phase rows without a valid column (stride 3 on
-    # a 2-wide image), small outputs
+    # stride 1 and >= 16 channels a group (>= 4 grouped), or an output that is not channels
+    # last (one channel); channel tails of 1..15 lanes, phase rows without a valid column
+    # (stride 3 on a 2-wide image), small outputs
     (2, 16, 24, 13, 11, (5, 5), 1, 2, 1, 1),
     (1, 37, 20, 9, 17, (3, 3), 1, 1, 1, 1),
     (3, 48, 30, 6, 5, (3, 1), 1, ((2, 0), (1, 3)), 1, 2),
@@ -462,6 +462,8 @@ def test_direct_channels_last_input_in_place(rng, case, threads, dtype):
     (1, 64, 16, 1, 2, (1, 1), 1, ((1, 1), (4, 0)), 1, 1),
     (2, 5, 1, 3, 2, (1, 1), (1, 3), 1, 1, 1),
     (1, 40, 1, 9, 8, (3, 3), 2, 1, 1, 1),
+    (2, 32, 16, 10, 9, (3, 3), 1, 1, 1, 8),     # grouped, 4 and 8 channels a group
+    (1, 72, 45, 7, 12, (3, 3), 1, ((0, 2), (1, 1)), 1, 9),
 ])
 def test_direct_channels_last_phase_image(rng, case, threads, dtype):
     n, ci, co, h, w_, k, stride, padding, dilation, groups = case
