@@ -1355,13 +1355,14 @@ cdef void free_plan(DirectPlan* pl) noexcept nogil:
     pl.k_offset = NULL
 
 
-cdef void build_cl_block(const DirectPlan* pl, const floating[:, :, :, :] x, Py_ssize_t n0,
-                         Py_ssize_t t, Py_ssize_t cl_blocks, floating* ph0) noexcept nogil:
+cdef void build_cl_block(const DirectPlan* pl, Py_ssize_t n0, Py_ssize_t t,
+                         Py_ssize_t cl_blocks, floating* ph0) noexcept nogil:
     """Phase planes of block t % cl_blocks of VL channels of image n0 + t // cl_blocks of a
-    channels-last input (build_phase_planes_cl)."""
+    channels-last input read in place (pl.x; build_phase_planes_cl)."""
     cdef Py_ssize_t vl = CC_VL_F32 if floating is float else CC_VL_F64
     cdef Py_ssize_t n = t // cl_blocks, c0 = t % cl_blocks * vl
-    build_phase_planes_cl(&pl.pp, &x[n0 + n, c0, 0, 0], pl.sx_h, pl.sx_w,
+    build_phase_planes_cl(&pl.pp, <const floating*> pl.x + (n0 + n) * pl.sx_n + c0 * pl.sx_c,
+                          pl.sx_h, pl.sx_w,
                           <int> min(vl, pl.c_in - c0), pl.ph_channel,
                           ph0 + (n * pl.c_in + c0) * pl.ph_channel)
 
@@ -1571,12 +1572,12 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
                         # channels last: a vector of channels' planes at a time, transposed
                         if threads == 1:
                             for t in range(nimg * cl_blocks):
-                                build_cl_block(&pl, x, n0, t, cl_blocks, ph0)
+                                build_cl_block(&pl, n0, t, cl_blocks, ph0)
                         else:
                             for t in prange(nimg * cl_blocks, num_threads=threads,
                                             schedule='static'):
                                 leave_caller_cpu(caller_cpu)
-                                build_cl_block(&pl, x, n0, t, cl_blocks, ph0)
+                                build_cl_block(&pl, n0, t, cl_blocks, ph0)
                     elif threads == 1:
                         for t in range(nimg * pl.c_in):
                             build_phase_plane(&pl.pp, &x[n0 + t // pl.c_in, t % pl.c_in, 0, 0],

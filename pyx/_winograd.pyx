@@ -599,7 +599,6 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
             bias_co = NULL
             if o.bias != NULL:
                 bias_co = <const floating*> o.bias + g * pl.c_out_g + co
-            t = 0
             for i in range(nchunks):
                 ch = &chunks[i]
                 for j in range(nch):
