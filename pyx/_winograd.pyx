@@ -399,6 +399,19 @@ cdef void direct_tile(const WinoPlan* pl, const floating* x0, Py_ssize_t gt, Py_
                       bias + g * pl.c_out_g + co if bias != NULL else NULL, 0)
 
 
+cdef inline unsigned long long input_chunk(floating* v, Py_ssize_t v_stride,
+                                           const floating* band, Py_ssize_t band_w,
+                                           const TileChunk* ch) noexcept nogil:
+    """The input transform of chunk ch's tiles from its band (see cc_wino_input): their
+    non-finite flags"""
+    if floating is float:
+        return cc_wino_input_f32(v, v_stride, band, band_w, ch.c0, ch.tiles,
+                                 ch.slot if ch.packed else NULL)
+    else:
+        return cc_wino_input_f64(v, v_stride, band, band_w, ch.c0, ch.tiles,
+                                 ch.slot if ch.packed else NULL)
+
+
 cdef inline void output_chunk(floating* y, const floating* m, Py_ssize_t m_stride,
                               const int* tile_in_slot) noexcept nogil:
     """The output transform of up to VL tiles (see cc_wino_output)"""
@@ -523,16 +536,8 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
                                                    j0 + cols, band + r * pl.band_w
                                                    + 2 * ch.first_slot[seg], nch)
                     for ci in range(cb, cb + nch):
-                        if floating is float:
-                            bad[i] |= cc_wino_input_f32(V + ci * ldv + ch.first, vs,
-                                                        band + (ci - cb) * pl.band_chan,
-                                                        pl.band_w, ch.c0, ch.tiles,
-                                                        ch.slot if ch.packed else NULL)
-                        else:
-                            bad[i] |= cc_wino_input_f64(V + ci * ldv + ch.first, vs,
-                                                        band + (ci - cb) * pl.band_chan,
-                                                        pl.band_w, ch.c0, ch.tiles,
-                                                        ch.slot if ch.packed else NULL)
+                        bad[i] |= input_chunk(V + ci * ldv + ch.first, vs,
+                                              band + (ci - cb) * pl.band_chan, pl.band_w, ch)
                 cb += nch
         for ci in range(kc if not pl.cl_band else 0):
             for i in range(nchunks):
@@ -563,14 +568,7 @@ cdef void winograd_task(const WinoPlan* pl, Py_ssize_t task, floating* buf) noex
                 # a short vector is stored whole: its extra lanes fall on later tiles of V
                 # (written after), past the task's tiles (their M is not stored), or into
                 # the vector of slack after the block (skew)
-                if floating is float:
-                    bad[i] |= cc_wino_input_f32(V + ci * ldv + ch.first, vs, band, pl.band_w,
-                                                ch.c0, ch.tiles,
-                                                ch.slot if ch.packed else NULL)
-                else:
-                    bad[i] |= cc_wino_input_f64(V + ci * ldv + ch.first, vs, band, pl.band_w,
-                                                ch.c0, ch.tiles,
-                                                ch.slot if ch.packed else NULL)
+                bad[i] |= input_chunk(V + ci * ldv + ch.first, vs, band, pl.band_w, ch)
         # 16 GEMMs: M[xi] (+)= U[xi] V[xi], in transform_weights_winograd's order: U read
         # front to back, one stream (V, 16 x kc x NT, comes from L2)
         u = (<const floating*> pl.u + (g * 16 * pl.c_in_g + ci0 * 16) * pl.mblocks * CC_MR
