@@ -145,6 +145,8 @@ def test_indirect_reads_input_rows_in_place(rng, case, threads, dtype):
     ((1, 2, 40, 40), (2, 1, 3, 3), 1, 0, 1),       # valid: rows read past the output's end
     ((1, 1, 50, 129), (3, 1, 3, 3), 1, (3, 5), 1),  # C_in 1; padding past a row of zeros
     ((1, 2, 34, 300), (2, 1, 3, 3), 1, ((0, 1), (7, 0)), 1),  # long rows, pad left only
+    # a row's first vectors wholly in the padding (their lanes found once a call: none)
+    ((1, 2, 30, 40), (2, 1, 3, 3), 1, ((1, 1), (18, 35)), 1),
     # ... and at stride 2 along the rows (each row's even and odd columns split in registers)
     ((1, 3, 40, 37), (3, 1, 3, 3), 2, 1, 1),
     ((2, 2, 33, 70), (4, 1, 3, 3), 2, 1, 1),       # multiplier 2

@@ -17,6 +17,8 @@
 
 #define CC_DW_MAX_CH 4
 #define CC_DW_ROW_VECS 4
+/* rows of fewer vectors than this (stride 1) find their vectors' lanes once a call */
+#define CC_DW_ROW_MASKS 16
 
 #define CC_DEFINE_DW(T, V, VL, SFX)                                                          \
 static inline void cc_dw_row_##SFX(T *restrict tmp, ptrdiff_t ldt, const T *restrict in,     \
@@ -112,7 +114,7 @@ CC_DEFINE_DW(double, cc_vf64, CC_VL_F64, f64)
 #endif
 /* a row group of cc_dw3x3_nchw_rows with the stride and vectors per row as constants */
 #define CC_DW_GROUP(SFX, NV)                                                               \
-    cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, rows, w, w_out, pad_left, wv, bias, act, NV)
+    cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, rows, w, w_out, pad_left, wv, bias, act, mk, NV)
 #define CC_DEFINE_DW3X3_NCHW_ROW(T, V, VI, IOTA, VL, SFX, EVEN, ODD, UNPAIR)                   \
 static inline __attribute__((always_inline)) V                                             \
 cc_dw_load_cols_##SFX(const T *row, ptrdiff_t col, ptrdiff_t w, const int checked)        \
@@ -124,13 +126,22 @@ cc_dw_load_cols_##SFX(const T *row, ptrdiff_t col, ptrdiff_t w, const int checke
     if (hi <= lo) return (V){0};                                                           \
     return cc_load_lanes_##SFX(row + col, ((1u << hi) - 1) & ~((1u << lo) - 1));           \
 }                                                                                          \
-/* stride 1: output vector j's first tap x_j; checked: lane-masked where the columns leave \
- * the row (else known to be inside it) */                                                 \
+/* stride 1: output vector j's first tap x_j; checked: 0 the columns known to be inside   \
+ * the row, 1 lane-masked where they leave it, 2 lane-masked by mk[j] (cc_dw_row_lanes) */  \
 static inline __attribute__((always_inline)) V                                             \
 cc_dw_row_vector_##SFX(const T *row, ptrdiff_t j, ptrdiff_t w, ptrdiff_t pad_left,         \
-                       const int checked)                                                  \
+                       const int checked, const unsigned *mk)                              \
 {                                                                                          \
+    if (checked == 2) return cc_load_lanes_##SFX(row + j * VL - pad_left, mk[j]);          \
     return cc_dw_load_cols_##SFX(row, j * VL - pad_left, w, checked);                      \
+}                                                                                          \
+/* the lanes of vector j of a row (stride 1) that lie inside it: bit i for column          \
+ * j VL - pad_left + i in [0, w) */                                                        \
+static inline unsigned cc_dw_row_lanes_##SFX(ptrdiff_t j, ptrdiff_t w, ptrdiff_t pad_left) \
+{                                                                                          \
+    const ptrdiff_t col = j * VL - pad_left;                                               \
+    const ptrdiff_t lo = col < 0 ? -col : 0, hi = w - col < VL ? w - col : VL;             \
+    return hi <= lo ? 0u : ((1u << hi) - 1) & ~((1u << lo) - 1);                           \
 }                                                                                          \
 /* acc + the three taps of a row for output vector j (stride 1): x = x_j, next = x_{j+1}.   \
  * One multiply-add each, into acc (w0 x0 + w1 x1 + w2 x2, then + acc, had cost a multiply \
@@ -163,7 +174,7 @@ static inline __attribute__((always_inline)) void                               
 cc_dw3x3_nchw_block_##SFX(T *restrict out, const T *restrict res, const T *const *rows,    \
                           V x[3][CC_DW_ROW_VECS + 1], const V *wv, ptrdiff_t j,            \
                           ptrdiff_t w, ptrdiff_t w_out, ptrdiff_t pad_left, T bias, int act, \
-                          const int checked)                                               \
+                          const unsigned *mk, const int checked)                           \
 {                                                                                          \
     enum { U = CC_DW_ROW_VECS };                                                           \
     V a[U];                                                                                \
@@ -173,7 +184,7 @@ cc_dw3x3_nchw_block_##SFX(T *restrict out, const T *restrict res, const T *const
     for (int r = 0; r < 3; ++r) {                                                          \
         _Pragma("GCC unroll 4")                                                            \
         for (int u = 1; u <= U; ++u)                                                       \
-            x[r][u] = cc_dw_row_vector_##SFX(rows[r], j + u, w, pad_left, checked);        \
+            x[r][u] = cc_dw_row_vector_##SFX(rows[r], j + u, w, pad_left, checked, mk);    \
         _Pragma("GCC unroll 4")                                                            \
         for (int u = 0; u < U; ++u)                                                        \
             a[u] = cc_dw_row_taps_##SFX(a[u], x[r][u], x[r][u + 1], wv + 3 * r);           \
@@ -187,29 +198,31 @@ cc_dw3x3_nchw_block_##SFX(T *restrict out, const T *restrict res, const T *const
 static inline __attribute__((always_inline)) void                                          \
 cc_dw3x3_nchw_row_body_##SFX(T *restrict out, const T *restrict res, const T *const *rows, \
                              ptrdiff_t w, ptrdiff_t w_out, ptrdiff_t pad_left,             \
-                             const V *wv, T bias, int act)                                 \
+                             const V *wv, T bias, int act, const unsigned *mk,             \
+                             const int edge)                                               \
 {                                                                                          \
     enum { U = CC_DW_ROW_VECS };                                                           \
     const ptrdiff_t nvec = (w_out + VL - 1) / VL;                                          \
     V x[3][U + 1];                                                                         \
     _Pragma("GCC unroll 3")                                                                \
-    for (int r = 0; r < 3; ++r) x[r][0] = cc_dw_row_vector_##SFX(rows[r], 0, w, pad_left, 1); \
+    for (int r = 0; r < 3; ++r)                                                            \
+        x[r][0] = cc_dw_row_vector_##SFX(rows[r], 0, w, pad_left, edge, mk);               \
     ptrdiff_t j = 0;                                                                       \
     for (; j + U <= nvec; j += U) {                                                        \
         /* the block's loads, vectors j + 1 .. j + U, inside the row: no masks, no tests   \
          * (the tests took ~15% of a row's time) */                                        \
         if ((j + 1) * VL - pad_left >= 0 && (j + U + 1) * VL - pad_left <= w)              \
             cc_dw3x3_nchw_block_##SFX(out, res, rows, x, wv, j, w, w_out, pad_left, bias,  \
-                                      act, 0);                                             \
+                                      act, mk, 0);                                         \
         else                                                                               \
             cc_dw3x3_nchw_block_##SFX(out, res, rows, x, wv, j, w, w_out, pad_left, bias,  \
-                                      act, 1);                                             \
+                                      act, mk, edge);                                      \
     }                                                                                      \
     for (; j < nvec; ++j) {          /* one vector: a chain per tap row */                 \
         V a[3];                                                                            \
         _Pragma("GCC unroll 3")                                                            \
         for (int r = 0; r < 3; ++r) {                                                      \
-            x[r][1] = cc_dw_row_vector_##SFX(rows[r], j + 1, w, pad_left, 1);              \
+            x[r][1] = cc_dw_row_vector_##SFX(rows[r], j + 1, w, pad_left, edge, mk);       \
             a[r] = cc_dw_row_taps_##SFX((V){0}, x[r][0], x[r][1], wv + 3 * r);             \
             x[r][0] = x[r][1];                                                             \
         }                                                                                  \
@@ -224,7 +237,7 @@ static inline __attribute__((always_inline)) void                               
 cc_dw3x3_nchw_row_group_##SFX(T *restrict out, ptrdiff_t ldo, const T *restrict res,       \
                               const T *(*rows)[3], ptrdiff_t w, ptrdiff_t w_out,           \
                               ptrdiff_t pad_left, const V *wv, T bias, int act,            \
-                              const int nv)                                                \
+                              const unsigned *mk, const int nv)                            \
 {                                                                                          \
     enum { U = CC_DW_ROW_VECS };                                                           \
     V a[U];                                                                                \
@@ -237,7 +250,7 @@ cc_dw3x3_nchw_row_group_##SFX(T *restrict out, ptrdiff_t ldo, const T *restrict 
             V x[U];                                                                        \
             _Pragma("GCC unroll 4")                                                        \
             for (int k = 0; k <= nv; ++k)                                                  \
-                x[k] = cc_dw_row_vector_##SFX(rows[rho][r], k, w, pad_left, 1);            \
+                x[k] = cc_dw_row_vector_##SFX(rows[rho][r], k, w, pad_left, 2, mk);        \
             _Pragma("GCC unroll 3")                                                        \
             for (int k = 0; k < nv; ++k)                                                   \
                 a[rho * nv + k] = cc_dw_row_taps_##SFX(a[rho * nv + k], x[k], x[k + 1],    \
@@ -332,6 +345,16 @@ static inline void cc_dw3x3_nchw_rows_##SFX(T *restrict out, ptrdiff_t ldo,     
     V wv[9];                                                                               \
     _Pragma("GCC unroll 9")                                                                \
     for (int t = 0; t < 9; ++t) wv[t] = (V){0} + wc[t];                                    \
+    /* each vector's lanes inside the row, the same in every row: found once, not at each  \
+     * load that may leave the row (rows of 28 to 56 are all such loads, and finding them  \
+     * took ~20% of a 28x28 plane's time). Rows of more vectors find them at each load. */  \
+    unsigned mk_rows[CC_DW_ROW_MASKS];                                                     \
+    const unsigned *mk = 0;                                                                \
+    if (stride_w == 1 && nvec < CC_DW_ROW_MASKS) {                                         \
+        for (ptrdiff_t k = 0; k <= nvec; ++k)                                              \
+            mk_rows[k] = cc_dw_row_lanes_##SFX(k, w, pad_left);                            \
+        mk = mk_rows;                                                                      \
+    }                                                                                      \
     if (stride_w == 1 && nv < U) {                                                         \
         for (; oh + group <= oh1; oh += group) {                                           \
             const T *rows[U][3];                                                           \
@@ -353,9 +376,12 @@ static inline void cc_dw3x3_nchw_rows_##SFX(T *restrict out, ptrdiff_t ldo,     
             const ptrdiff_t ih = oh * stride_h - pad_top + r;                              \
             rows[r] = ih >= 0 && ih < h ? plane + ih * ldx : zero_row;                     \
         }                                                                                  \
-        if (stride_w == 1)                                                                 \
+        if (stride_w == 1 && mk)                                                           \
             cc_dw3x3_nchw_row_body_##SFX(out + oh * ldo, res ? res + oh * ldo : 0, rows, w, \
-                                         w_out, pad_left, wv, bias, act);                  \
+                                         w_out, pad_left, wv, bias, act, mk, 2);           \
+        else if (stride_w == 1)                                                            \
+            cc_dw3x3_nchw_row_body_##SFX(out + oh * ldo, res ? res + oh * ldo : 0, rows, w, \
+                                         w_out, pad_left, wv, bias, act, 0, 1);            \
         else                                                                               \
             cc_dw3x3_s2_row_##SFX(out + oh * ldo, res ? res + oh * ldo : 0, rows, w,       \
                                   w_out, pad_left, wv, bias, act);                         \
