@@ -270,14 +270,23 @@ cc_dw3x3_nchw_row_group_##SFX(T *restrict out, ptrdiff_t ldo, const T *restrict 
  * loads, three shuffles; CC_DW_PAIRS order): the row's own chain of three multiply-adds   \
  * (the caller adds the three rows' chains) */                                             \
 static inline __attribute__((always_inline)) V                                             \
-cc_dw3x3_s2_taps_##SFX(const T *row, ptrdiff_t c, ptrdiff_t w, const V *wr, const int checked) \
+cc_dw3x3_s2_taps_##SFX(const T *row, ptrdiff_t c, ptrdiff_t w, const V *wr, const int checked, \
+                       const unsigned *mk)                                                 \
 {                                                                                          \
     const VI iota = IOTA, even = CC_DW_PAIRS ? (VI)EVEN : iota + iota,                     \
              odd = CC_DW_PAIRS ? (VI)ODD : iota + iota + 1;                                \
-    const V lo = cc_dw_load_cols_##SFX(row, c, w, checked);                                \
-    const V hi = cc_dw_load_cols_##SFX(row, c + VL, w, checked);                           \
-    const V lo2 = cc_dw_load_cols_##SFX(row, c + 2, w, checked);                           \
-    const V hi2 = cc_dw_load_cols_##SFX(row, c + 2 + VL, w, checked);                      \
+    V lo, hi, lo2, hi2;                                                                    \
+    if (checked == 2) {          /* the four loads' lanes, found once (cc_dw_s2_lanes) */   \
+        lo = cc_load_lanes_##SFX(row + c, mk[0]);                                          \
+        hi = cc_load_lanes_##SFX(row + c + VL, mk[1]);                                     \
+        lo2 = cc_load_lanes_##SFX(row + c + 2, mk[2]);                                     \
+        hi2 = cc_load_lanes_##SFX(row + c + 2 + VL, mk[3]);                                \
+    } else {                                                                               \
+        lo = cc_dw_load_cols_##SFX(row, c, w, checked);                                    \
+        hi = cc_dw_load_cols_##SFX(row, c + VL, w, checked);                               \
+        lo2 = cc_dw_load_cols_##SFX(row, c + 2, w, checked);                               \
+        hi2 = cc_dw_load_cols_##SFX(row, c + 2 + VL, w, checked);                          \
+    }                                                                                      \
     V acc = wr[0] * __builtin_shuffle(lo, hi, even);                                       \
     acc += wr[1] * __builtin_shuffle(lo, hi, odd);                                         \
     acc += wr[2] * __builtin_shuffle(lo2, hi2, even);                                      \
@@ -292,9 +301,10 @@ static inline __attribute__((always_inline)) V cc_dw_unpair_##SFX(V a)          
  * loads lie inside the rows (six chains of three multiply-adds), the others one at a time  \
  * with lane-masked loads. (The stride-1 scheme, vectors loaded once and carried to the     \
  * next output vector, took 40-60 cycles an output vector at stride 2, in L1.) */          \
-static inline void cc_dw3x3_s2_row_##SFX(T *restrict out, const T *restrict res,            \
-                                         const T *const *rows, ptrdiff_t w, ptrdiff_t w_out, \
-                                         ptrdiff_t pad_left, const V *wv, T bias, int act)   \
+static inline __attribute__((always_inline)) void                                          \
+cc_dw3x3_s2_row_##SFX(T *restrict out, const T *restrict res, const T *const *rows,         \
+                      ptrdiff_t w, ptrdiff_t w_out, ptrdiff_t pad_left, const V *wv, T bias, \
+                      int act, const unsigned *mk, const int edge)                         \
 {                                                                                          \
     const ptrdiff_t nvec = (w_out + VL - 1) / VL;                                          \
     ptrdiff_t j = 0;                                                                       \
@@ -304,8 +314,8 @@ static inline void cc_dw3x3_s2_row_##SFX(T *restrict out, const T *restrict res,
             V a[3], b[3];                                                                  \
             _Pragma("GCC unroll 3")                                                        \
             for (int r = 0; r < 3; ++r) {                                                  \
-                a[r] = cc_dw3x3_s2_taps_##SFX(rows[r], c, w, wv + 3 * r, 0);               \
-                b[r] = cc_dw3x3_s2_taps_##SFX(rows[r], c + 2 * VL, w, wv + 3 * r, 0);      \
+                a[r] = cc_dw3x3_s2_taps_##SFX(rows[r], c, w, wv + 3 * r, 0, 0);            \
+                b[r] = cc_dw3x3_s2_taps_##SFX(rows[r], c + 2 * VL, w, wv + 3 * r, 0, 0);   \
             }                                                                              \
             cc_dw3x3_nchw_finish_##SFX(out + j * VL, res ? res + j * VL : 0,               \
                                        cc_dw_unpair_##SFX(a[0] + a[1] + a[2]), bias, act,  \
@@ -318,7 +328,8 @@ static inline void cc_dw3x3_s2_row_##SFX(T *restrict out, const T *restrict res,
             V a[3];                                                                        \
             _Pragma("GCC unroll 3")                                                        \
             for (int r = 0; r < 3; ++r)                                                    \
-                a[r] = cc_dw3x3_s2_taps_##SFX(rows[r], c, w, wv + 3 * r, 1);               \
+                a[r] = cc_dw3x3_s2_taps_##SFX(rows[r], c, w, wv + 3 * r, edge,             \
+                                              mk + 4 * j);                                 \
             cc_dw3x3_nchw_finish_##SFX(out + j * VL, res ? res + j * VL : 0,               \
                                        cc_dw_unpair_##SFX(a[0] + a[1] + a[2]), bias, act,  \
                                        w_out - j * VL);                                    \
@@ -348,11 +359,18 @@ static inline void cc_dw3x3_nchw_rows_##SFX(T *restrict out, ptrdiff_t ldo,     
     /* each vector's lanes inside the row, the same in every row: found once, not at each  \
      * load that may leave the row (rows of 28 to 56 are all such loads, and finding them  \
      * took ~20% of a 28x28 plane's time). Rows of more vectors find them at each load. */  \
-    unsigned mk_rows[CC_DW_ROW_MASKS];                                                     \
+    unsigned mk_rows[4 * CC_DW_ROW_MASKS];                                                 \
     const unsigned *mk = 0;                                                                \
     if (stride_w == 1 && nvec < CC_DW_ROW_MASKS) {                                         \
         for (ptrdiff_t k = 0; k <= nvec; ++k)                                              \
             mk_rows[k] = cc_dw_row_lanes_##SFX(k, w, pad_left);                            \
+        mk = mk_rows;                                                                      \
+    } else if (stride_w == 2 && nvec < CC_DW_ROW_MASKS) {                                  \
+        /* output vector j's four loads, from columns c, c + VL, c + 2, c + 2 + VL */      \
+        for (ptrdiff_t k = 0; k < nvec; ++k)                                               \
+            for (int q = 0; q < 4; ++q)                                                    \
+                mk_rows[4 * k + q] = cc_dw_row_lanes_##SFX(                                \
+                    0, w, pad_left - 2 * k * VL - (q & 1) * VL - (q >> 1) * 2);            \
         mk = mk_rows;                                                                      \
     }                                                                                      \
     if (stride_w == 1 && nv < U) {                                                         \
@@ -382,9 +400,12 @@ static inline void cc_dw3x3_nchw_rows_##SFX(T *restrict out, ptrdiff_t ldo,     
         else if (stride_w == 1)                                                            \
             cc_dw3x3_nchw_row_body_##SFX(out + oh * ldo, res ? res + oh * ldo : 0, rows, w, \
                                          w_out, pad_left, wv, bias, act, 0, 1);            \
+        else if (mk)                                                                       \
+            cc_dw3x3_s2_row_##SFX(out + oh * ldo, res ? res + oh * ldo : 0, rows, w,       \
+                                  w_out, pad_left, wv, bias, act, mk, 2);                  \
         else                                                                               \
             cc_dw3x3_s2_row_##SFX(out + oh * ldo, res ? res + oh * ldo : 0, rows, w,       \
-                                  w_out, pad_left, wv, bias, act);                         \
+                                  w_out, pad_left, wv, bias, act, 0, 1);                   \
     }                                                                                      \
 }
 
