@@ -17,6 +17,14 @@
 
 #define CC_DW_MAX_CH 4
 #define CC_DW_ROW_VECS 4
+/* Rows of nv < CC_DW_ROW_VECS vectors: FMA chains for up to this many vectors at a time,
+ * from CC_DW_GROUP_ROWS(nv) rows. 1 thread, AVX-512, old (CC_DW_ROW_VECS / nv rows) and new
+ * builds alternating: 16-wide rows (nv 1, eight rows) 0.84-0.90x the time, 40- and 48-wide
+ * (nv 3: two rows, it had been one, three chains) 0.78-0.87x; 28- and 32-wide (nv 2) lost
+ * at four rows (1.03-1.05x) and at three (1.00-1.07x: 28 rows leave one to the one-row
+ * path), and keep two (1.00-1.04x, noise). AVX2 (nv 3: 24-wide) 0.97x. */
+#define CC_DW_GROUP_VECS 8
+#define CC_DW_GROUP_ROWS(nv) (((nv) == 2 ? CC_DW_ROW_VECS : CC_DW_GROUP_VECS) / (nv))
 /* rows of fewer vectors than this (stride 1) find their vectors' lanes once a call */
 #define CC_DW_ROW_MASKS 16
 
@@ -114,7 +122,19 @@ CC_DEFINE_DW(double, cc_vf64, CC_VL_F64, f64)
 #endif
 /* a row group of cc_dw3x3_nchw_rows with the stride and vectors per row as constants */
 #define CC_DW_GROUP(SFX, NV)                                                               \
-    cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, rows, w, w_out, pad_left, wv, bias, act, mk, NV)
+    cc_dw3x3_nchw_group##NV##_##SFX(o, ldo, rs, rows, w, w_out, pad_left, wv, bias, act, mk)
+/* cc_dw3x3_nchw_row_group for one nv, compiled on its own: each nv its own registers
+ * (inlined side by side, eight accumulators for nv 1 had slowed nv 2 by 1.11x) */
+#define CC_DW_GROUP_FN(T, V, SFX, NV)                                                      \
+static __attribute__((noinline)) void                                                      \
+cc_dw3x3_nchw_group##NV##_##SFX(T *restrict out, ptrdiff_t ldo, const T *restrict res,     \
+                                const T *(*rows)[3], ptrdiff_t w, ptrdiff_t w_out,         \
+                                ptrdiff_t pad_left, const V *wv, T bias, int act,          \
+                                const unsigned *mk)                                        \
+{                                                                                          \
+    cc_dw3x3_nchw_row_group_##SFX(out, ldo, res, rows, w, w_out, pad_left, wv, bias, act,  \
+                                  mk, NV);                                                 \
+}
 #define CC_DEFINE_DW3X3_NCHW_ROW(T, V, VI, IOTA, VL, SFX, EVEN, ODD, UNPAIR)                   \
 static inline __attribute__((always_inline)) V                                             \
 cc_dw_load_cols_##SFX(const T *row, ptrdiff_t col, ptrdiff_t w, const int checked)        \
@@ -230,21 +250,22 @@ cc_dw3x3_nchw_row_body_##SFX(T *restrict out, const T *restrict res, const T *co
                                    bias, act, w_out - j * VL);                             \
     }                                                                                      \
 }                                                                                          \
-/* Rows of nv < CC_DW_ROW_VECS vectors (small planes): CC_DW_ROW_VECS / nv output rows at a \
- * time, out + rho * ldo for rho < that, from rows[rho][0..2], so that a block still has    \
- * CC_DW_ROW_VECS FMA chains (one 14-wide row alone would wait on one chain's latency) */   \
+/* Rows of nv < CC_DW_ROW_VECS vectors (small planes): CC_DW_GROUP_ROWS(nv) output rows at \
+ * a time, out + rho * ldo for rho < that, from rows[rho][0..2], so that a block has several \
+ * FMA chains (one 14-wide row alone would wait on one chain's latency) */                  \
 static inline __attribute__((always_inline)) void                                          \
 cc_dw3x3_nchw_row_group_##SFX(T *restrict out, ptrdiff_t ldo, const T *restrict res,       \
                               const T *(*rows)[3], ptrdiff_t w, ptrdiff_t w_out,           \
                               ptrdiff_t pad_left, const V *wv, T bias, int act,            \
                               const unsigned *mk, const int nv)                            \
 {                                                                                          \
-    enum { U = CC_DW_ROW_VECS };                                                           \
+    enum { U = CC_DW_GROUP_VECS };                                                         \
+    const int group = CC_DW_GROUP_ROWS(nv);                                                \
     V a[U];                                                                                \
-    _Pragma("GCC unroll 4")                                                                \
+    _Pragma("GCC unroll 8")                                                                \
     for (int u = 0; u < U; ++u) a[u] = (V){0};                                             \
-    _Pragma("GCC unroll 4")                                                                \
-    for (int rho = 0; rho < U / nv; ++rho) {                                               \
+    _Pragma("GCC unroll 8")                                                                \
+    for (int rho = 0; rho < group; ++rho) {                                                \
         _Pragma("GCC unroll 3")                                                            \
         for (int r = 0; r < 3; ++r) {                                                      \
             V x[U];                                                                        \
@@ -257,14 +278,16 @@ cc_dw3x3_nchw_row_group_##SFX(T *restrict out, ptrdiff_t ldo, const T *restrict 
                                                        wv + 3 * r);                        \
         }                                                                                  \
     }                                                                                      \
-    _Pragma("GCC unroll 4")                                                                \
-    for (int rho = 0; rho < U / nv; ++rho)                                                 \
+    _Pragma("GCC unroll 8")                                                                \
+    for (int rho = 0; rho < group; ++rho)                                                  \
         _Pragma("GCC unroll 3")                                                            \
         for (int k = 0; k < nv; ++k)                                                       \
             cc_dw3x3_nchw_finish_##SFX(out + rho * ldo + k * VL,                           \
                                        res ? res + rho * ldo + k * VL : 0, a[rho * nv + k], \
                                        bias, act, w_out - k * VL);                         \
 }                                                                                          \
+CC_DW_GROUP_FN(T, V, SFX, 1)                                                               \
+CC_DW_GROUP_FN(T, V, SFX, 3)                                                               \
 /* Stride 2: the three taps of input row `row` for the output vector whose columns start at \
  * c = 2 j VL - pad_left: even lanes of columns c.., odd lanes, even lanes from c + 2 (four   \
  * loads, three shuffles; CC_DW_PAIRS order): the row's own chain of three multiply-adds   \
@@ -351,7 +374,7 @@ static inline void cc_dw3x3_nchw_rows_##SFX(T *restrict out, ptrdiff_t ldo,     
 {                                                                                          \
     enum { U = CC_DW_ROW_VECS };                                                           \
     const ptrdiff_t nvec = (w_out + VL - 1) / VL;                                          \
-    const int nv = nvec < U ? (int)nvec : U, group = U / nv;                               \
+    const int nv = nvec < U ? (int)nvec : U, group = CC_DW_GROUP_ROWS(nv);                 \
     ptrdiff_t oh = oh0;                                                                    \
     V wv[9];                                                                               \
     _Pragma("GCC unroll 9")                                                                \
@@ -375,7 +398,7 @@ static inline void cc_dw3x3_nchw_rows_##SFX(T *restrict out, ptrdiff_t ldo,     
     }                                                                                      \
     if (stride_w == 1 && nv < U) {                                                         \
         for (; oh + group <= oh1; oh += group) {                                           \
-            const T *rows[U][3];                                                           \
+            const T *rows[CC_DW_GROUP_VECS][3];                                            \
             for (int rho = 0; rho < group; ++rho)                                          \
                 for (int r = 0; r < 3; ++r) {                                              \
                     const ptrdiff_t ih = (oh + rho) * stride_h - pad_top + r;              \
@@ -384,7 +407,9 @@ static inline void cc_dw3x3_nchw_rows_##SFX(T *restrict out, ptrdiff_t ldo,     
             T *o = out + oh * ldo;                                                         \
             const T *rs = res ? res + oh * ldo : 0;                                        \
             if (nv == 1) CC_DW_GROUP(SFX, 1);                                              \
-            else if (nv == 2) CC_DW_GROUP(SFX, 2);                                         \
+            else if (nv == 2)   /* inline: one call each two rows had cost ~3% */          \
+                cc_dw3x3_nchw_row_group_##SFX(o, ldo, rs, rows, w, w_out, pad_left, wv,    \
+                                              bias, act, mk, 2);                           \
             else CC_DW_GROUP(SFX, 3);                                                      \
         }                                                                                  \
     }                                                                                      \
