@@ -25,7 +25,7 @@
  * path), and keep two (1.00-1.04x, noise). AVX2 (nv 3: 24-wide) 0.97x. */
 #define CC_DW_GROUP_VECS 8
 #define CC_DW_GROUP_ROWS(nv) (((nv) == 2 ? CC_DW_ROW_VECS : CC_DW_GROUP_VECS) / (nv))
-/* rows of fewer vectors than this (stride 1) find their vectors' lanes once a call */
+/* output rows of fewer vectors than this find their loads' lanes once a call */
 #define CC_DW_ROW_MASKS 16
 
 #define CC_DEFINE_DW(T, V, VL, SFX)                                                          \
@@ -136,32 +136,31 @@ cc_dw3x3_nchw_group##NV##_##SFX(T *restrict out, ptrdiff_t ldo, const T *restric
                                   mk, NV);                                                 \
 }
 #define CC_DEFINE_DW3X3_NCHW_ROW(T, V, VI, IOTA, VL, SFX, EVEN, ODD, UNPAIR)                   \
+/* the lanes of the VL columns from col that lie in a row of w: bit i for col + i in [0, w) */ \
+static inline unsigned cc_dw_col_lanes_##SFX(ptrdiff_t col, ptrdiff_t w)                    \
+{                                                                                          \
+    const ptrdiff_t lo = col < 0 ? -col : 0, hi = w - col < VL ? w - col : VL;             \
+    return hi <= lo ? 0u : ((1u << hi) - 1) & ~((1u << lo) - 1);                           \
+}                                                                                          \
 static inline __attribute__((always_inline)) V                                             \
 cc_dw_load_cols_##SFX(const T *row, ptrdiff_t col, ptrdiff_t w, const int checked)        \
 {                                                                                          \
     if (!checked || (col >= 0 && col + VL <= w)) {                                         \
         V v; memcpy(&v, row + col, sizeof v); return v;                                    \
     }                                                                                      \
-    const ptrdiff_t lo = col < 0 ? -col : 0, hi = w - col < VL ? w - col : VL;             \
-    if (hi <= lo) return (V){0};                                                           \
-    return cc_load_lanes_##SFX(row + col, ((1u << hi) - 1) & ~((1u << lo) - 1));           \
+    const unsigned lanes = cc_dw_col_lanes_##SFX(col, w);                                  \
+    if (!lanes) return (V){0};                                                             \
+    return cc_load_lanes_##SFX(row + col, lanes);                                          \
 }                                                                                          \
 /* stride 1: output vector j's first tap x_j; checked: 0 the columns known to be inside   \
- * the row, 1 lane-masked where they leave it, 2 lane-masked by mk[j] (cc_dw_row_lanes) */  \
+ * the row, 1 lane-masked where they leave it, 2 lane-masked by mk[j] (its lanes, found    \
+ * once a call by cc_dw3x3_nchw_rows) */                                                   \
 static inline __attribute__((always_inline)) V                                             \
 cc_dw_row_vector_##SFX(const T *row, ptrdiff_t j, ptrdiff_t w, ptrdiff_t pad_left,         \
                        const int checked, const unsigned *mk)                              \
 {                                                                                          \
     if (checked == 2) return cc_load_lanes_##SFX(row + j * VL - pad_left, mk[j]);          \
     return cc_dw_load_cols_##SFX(row, j * VL - pad_left, w, checked);                      \
-}                                                                                          \
-/* the lanes of vector j of a row (stride 1) that lie inside it: bit i for column          \
- * j VL - pad_left + i in [0, w) */                                                        \
-static inline unsigned cc_dw_row_lanes_##SFX(ptrdiff_t j, ptrdiff_t w, ptrdiff_t pad_left) \
-{                                                                                          \
-    const ptrdiff_t col = j * VL - pad_left;                                               \
-    const ptrdiff_t lo = col < 0 ? -col : 0, hi = w - col < VL ? w - col : VL;             \
-    return hi <= lo ? 0u : ((1u << hi) - 1) & ~((1u << lo) - 1);                           \
 }                                                                                          \
 /* acc + the three taps of a row for output vector j (stride 1): x = x_j, next = x_{j+1}.   \
  * One multiply-add each, into acc (w0 x0 + w1 x1 + w2 x2, then + acc, had cost a multiply \
@@ -299,7 +298,7 @@ cc_dw3x3_s2_taps_##SFX(const T *row, ptrdiff_t c, ptrdiff_t w, const V *wr, cons
     const VI iota = IOTA, even = CC_DW_PAIRS ? (VI)EVEN : iota + iota,                     \
              odd = CC_DW_PAIRS ? (VI)ODD : iota + iota + 1;                                \
     V lo, hi, lo2, hi2;                                                                    \
-    if (checked == 2) {          /* the four loads' lanes, found once (cc_dw_s2_lanes) */   \
+    if (checked == 2) {          /* the four loads' lanes, found once a call */             \
         lo = cc_load_lanes_##SFX(row + c, mk[0]);                                          \
         hi = cc_load_lanes_##SFX(row + c + VL, mk[1]);                                     \
         lo2 = cc_load_lanes_##SFX(row + c + 2, mk[2]);                                     \
@@ -386,14 +385,14 @@ static inline void cc_dw3x3_nchw_rows_##SFX(T *restrict out, ptrdiff_t ldo,     
     const unsigned *mk = 0;                                                                \
     if (stride_w == 1 && nvec < CC_DW_ROW_MASKS) {                                         \
         for (ptrdiff_t k = 0; k <= nvec; ++k)                                              \
-            mk_rows[k] = cc_dw_row_lanes_##SFX(k, w, pad_left);                            \
+            mk_rows[k] = cc_dw_col_lanes_##SFX(k * VL - pad_left, w);                      \
         mk = mk_rows;                                                                      \
     } else if (stride_w == 2 && nvec < CC_DW_ROW_MASKS) {                                  \
         /* output vector j's four loads, from columns c, c + VL, c + 2, c + 2 + VL */      \
         for (ptrdiff_t k = 0; k < nvec; ++k)                                               \
             for (int q = 0; q < 4; ++q)                                                    \
-                mk_rows[4 * k + q] = cc_dw_row_lanes_##SFX(                                \
-                    0, w, pad_left - 2 * k * VL - (q & 1) * VL - (q >> 1) * 2);            \
+                mk_rows[4 * k + q] = cc_dw_col_lanes_##SFX(                                \
+                    2 * k * VL - pad_left + (q & 1) * VL + (q >> 1) * 2, w);               \
         mk = mk_rows;                                                                      \
     }                                                                                      \
     if (stride_w == 1 && nv < U) {                                                         \
