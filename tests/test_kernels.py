@@ -154,6 +154,7 @@ def test_indirect_reads_input_rows_in_place(rng, case, threads, dtype):
     ((1, 1, 50, 129), (3, 1, 3, 3), 2, (3, 5), 1),  # odd width, padding past a row of zeros
     ((1, 2, 30, 150), (2, 1, 3, 3), (1, 2), 0, 1),
     ((1, 2, 45, 141), (2, 1, 3, 3), (3, 1), 1, 1),  # stride 3 down the rows
+    ((1, 2, 5, 700), (2, 1, 3, 3), 2, 1, 1),       # rows of more vectors than the lane tables
     # small planes whose rows fill their vectors: several output rows per block
     ((1, 3, 30, 30), (3, 1, 3, 3), 1, 1, 1),
     ((2, 2, 29, 28), (4, 1, 3, 3), 2, 1, 1),       # one vector a row, 15 rows: 3 blocks + 3

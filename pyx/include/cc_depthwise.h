@@ -287,22 +287,23 @@ cc_dw3x3_nchw_row_group_##SFX(T *restrict out, ptrdiff_t ldo, const T *restrict 
 }                                                                                          \
 CC_DW_GROUP_FN(T, V, SFX, 1)                                                               \
 CC_DW_GROUP_FN(T, V, SFX, 3)                                                               \
-/* Stride 2: the three taps of input row `row` for the output vector whose columns start at \
- * c = 2 j VL - pad_left: even lanes of columns c.., odd lanes, even lanes from c + 2 (four   \
- * loads, three shuffles; CC_DW_PAIRS order): the row's own chain of three multiply-adds   \
- * (the caller adds the three rows' chains) */                                             \
+/* Stride 2: the three taps of input row `row` for the output vector j, whose columns start \
+ * at c = 2 j VL - pad_left: even lanes of columns c.., odd lanes, even lanes from c + 2     \
+ * (four loads, three shuffles; CC_DW_PAIRS order): the row's own chain of three           \
+ * multiply-adds (the caller adds the three rows' chains). checked: 0 the loads inside the \
+ * row, 1 lane-masked where they leave it, 2 lane-masked by mk[4 j ..] (found once a call) */ \
 static inline __attribute__((always_inline)) V                                             \
 cc_dw3x3_s2_taps_##SFX(const T *row, ptrdiff_t c, ptrdiff_t w, const V *wr, const int checked, \
-                       const unsigned *mk)                                                 \
+                       const unsigned *mk, ptrdiff_t j)                                    \
 {                                                                                          \
     const VI iota = IOTA, even = CC_DW_PAIRS ? (VI)EVEN : iota + iota,                     \
              odd = CC_DW_PAIRS ? (VI)ODD : iota + iota + 1;                                \
     V lo, hi, lo2, hi2;                                                                    \
     if (checked == 2) {          /* the four loads' lanes, found once a call */             \
-        lo = cc_load_lanes_##SFX(row + c, mk[0]);                                          \
-        hi = cc_load_lanes_##SFX(row + c + VL, mk[1]);                                     \
-        lo2 = cc_load_lanes_##SFX(row + c + 2, mk[2]);                                     \
-        hi2 = cc_load_lanes_##SFX(row + c + 2 + VL, mk[3]);                                \
+        lo = cc_load_lanes_##SFX(row + c, mk[4 * j]);                                      \
+        hi = cc_load_lanes_##SFX(row + c + VL, mk[4 * j + 1]);                             \
+        lo2 = cc_load_lanes_##SFX(row + c + 2, mk[4 * j + 2]);                             \
+        hi2 = cc_load_lanes_##SFX(row + c + 2 + VL, mk[4 * j + 3]);                        \
     } else {                                                                               \
         lo = cc_dw_load_cols_##SFX(row, c, w, checked);                                    \
         hi = cc_dw_load_cols_##SFX(row, c + VL, w, checked);                               \
@@ -336,8 +337,8 @@ cc_dw3x3_s2_row_##SFX(T *restrict out, const T *restrict res, const T *const *ro
             V a[3], b[3];                                                                  \
             _Pragma("GCC unroll 3")                                                        \
             for (int r = 0; r < 3; ++r) {                                                  \
-                a[r] = cc_dw3x3_s2_taps_##SFX(rows[r], c, w, wv + 3 * r, 0, 0);            \
-                b[r] = cc_dw3x3_s2_taps_##SFX(rows[r], c + 2 * VL, w, wv + 3 * r, 0, 0);   \
+                a[r] = cc_dw3x3_s2_taps_##SFX(rows[r], c, w, wv + 3 * r, 0, 0, 0);         \
+                b[r] = cc_dw3x3_s2_taps_##SFX(rows[r], c + 2 * VL, w, wv + 3 * r, 0, 0, 0); \
             }                                                                              \
             cc_dw3x3_nchw_finish_##SFX(out + j * VL, res ? res + j * VL : 0,               \
                                        cc_dw_unpair_##SFX(a[0] + a[1] + a[2]), bias, act,  \
@@ -350,8 +351,8 @@ cc_dw3x3_s2_row_##SFX(T *restrict out, const T *restrict res, const T *const *ro
             V a[3];                                                                        \
             _Pragma("GCC unroll 3")                                                        \
             for (int r = 0; r < 3; ++r)                                                    \
-                a[r] = cc_dw3x3_s2_taps_##SFX(rows[r], c, w, wv + 3 * r, edge,             \
-                                              mk + 4 * j);                                 \
+                /* (mk indexed inside: it is NULL on rows of many vectors) */              \
+                a[r] = cc_dw3x3_s2_taps_##SFX(rows[r], c, w, wv + 3 * r, edge, mk, j);     \
             cc_dw3x3_nchw_finish_##SFX(out + j * VL, res ? res + j * VL : 0,               \
                                        cc_dw_unpair_##SFX(a[0] + a[1] + a[2]), bias, act,  \
                                        w_out - j * VL);                                    \
