@@ -752,9 +752,17 @@ def conv2d_winograd_nchw(const floating[:, :, :, :] x, u_packed,
                     winograd_task(&pl, t, buf0)
             else:
                 caller_cpu = cconv_current_cpu()   # see cconv_leave_cpu
-                for t in prange(ntasks, num_threads=threads, schedule='dynamic'):
-                    leave_caller_cpu(caller_cpu)
-                    winograd_task(&pl, t, buf0 + threadid() * pl.per_thread)
+                if ntasks <= threads:
+                    # a task a thread, the i-th always on thread i (see _direct.pyx: more
+                    # tasks than threads are taken dynamically: a short last panel makes
+                    # them unequal, and statically vgg-c4-2's 14 lost 1.06-1.08x)
+                    for t in prange(ntasks, num_threads=threads, schedule='static'):
+                        leave_caller_cpu(caller_cpu)
+                        winograd_task(&pl, t, buf0 + threadid() * pl.per_thread)
+                else:
+                    for t in prange(ntasks, num_threads=threads, schedule='dynamic'):
+                        leave_caller_cpu(caller_cpu)
+                        winograd_task(&pl, t, buf0 + threadid() * pl.per_thread)
     finally:
         give_scratch(&scratch_cache, scratch, scratch_bytes)
 
