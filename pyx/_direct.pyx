@@ -1596,11 +1596,12 @@ def conv2d_direct_nchw(const floating[:, :, :, :] x, const floating[::1] w, Py_s
                 elif ntasks <= threads:
                     # a task a thread: the same makespan as taking them dynamically, but
                     # thread i always runs task i, so that a layer's split of the pixels
-                    # lines up with its neighbours' in a network (the depthwise kernel gives
-                    # thread i the i-th share of the rows) and each core reads what it wrote
-                    # (2 threads, channels-last MobileNetV2 blocks, 1x1 -> 3x3 depthwise ->
-                    # 1x1 on 56x56: 352 -> 308 us, 28x28: 156 -> 122; the forward 0.96x,
-                    # ResNet-18's 0.99x, with _winograd.pyx's alike)
+                    # lines up with its neighbours' in a network (the depthwise kernels give
+                    # thread i the i-th share of the rows or planes) and each core reads what
+                    # it wrote (2 threads, channels-last MobileNetV2 blocks, 1x1 -> 3x3
+                    # depthwise -> 1x1 on 56x56: 352 -> 308 us, 28x28: 156 -> 122;
+                    # MobileNetV2's forward 0.96x the time channels last, 0.99x NCHW;
+                    # ResNet-18's 0.99-1.00x; with _winograd.pyx's alike)
                     for t in prange(ntasks, num_threads=threads, schedule='static'):
                         leave_caller_cpu(caller_cpu)
                         run_task(&pl, t, n0, buf0 + threadid() * pl.scratch_per_thread)
